@@ -1,0 +1,92 @@
+# autopilotd: build and install the daemon, the CLI and their systemd integration.
+#
+#   make                      release build (Swift runtime linked statically) in $(SCRATCH)
+#   make install              installs under $(DESTDIR)$(PREFIX), units, sysusers.d, /etc/autopilotd
+#   make uninstall            removes what install put there (an edited /etc/autopilotd/autopilotd.conf stays)
+#
+# PREFIX defaults to /usr/local; systemd reads units from /usr/local/lib/systemd/system and sysusers.d from
+# /usr/local/lib/sysusers.d as well as from /usr/lib. Distribution packages use PREFIX=/usr. Every directory
+# below can be overridden on the command line (make install UNITDIR=/etc/systemd/system).
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+UNITDIR     ?= $(LIBDIR)/systemd/system
+SYSUSERSDIR ?= $(LIBDIR)/sysusers.d
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+# The unit reads /etc/autopilotd/autopilotd.conf whatever the prefix.
+CONFDIR     ?= /etc/autopilotd
+
+SWIFT   ?= swift
+SCRATCH ?= .build-release
+INSTALL ?= install
+
+SWIFTFLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH)
+BIN        = $(SCRATCH)/release
+GEN        = $(SCRATCH)/generated
+PROGRAMS   = autopilotd autopilotctl
+# swift-argument-parser's own man page generator, built from the resolved checkout (works offline).
+MANUAL_TOOL_PACKAGE = $(SCRATCH)/checkouts/swift-argument-parser
+MANUAL_TOOL         = $(SCRATCH)/manual-tool/debug/generate-manual
+
+.PHONY: all build generated install uninstall clean
+
+all: build generated
+
+build:
+	$(SWIFT) build $(SWIFTFLAGS) --product autopilotd
+	$(SWIFT) build $(SWIFTFLAGS) --product autopilotctl
+
+$(MANUAL_TOOL): build
+	$(SWIFT) build --package-path $(MANUAL_TOOL_PACKAGE) --scratch-path $(SCRATCH)/manual-tool --product generate-manual
+
+# Completions and man pages come from the argument parser of the built binaries.
+generated: build $(MANUAL_TOOL)
+	rm -rf $(GEN)
+	mkdir -p $(GEN)/bash $(GEN)/zsh $(GEN)/fish $(GEN)/man1 $(GEN)/man8
+	for p in $(PROGRAMS); do \
+	    $(BIN)/$$p --generate-completion-script bash > $(GEN)/bash/$$p && \
+	    $(BIN)/$$p --generate-completion-script zsh > $(GEN)/zsh/_$$p && \
+	    $(BIN)/$$p --generate-completion-script fish > $(GEN)/fish/$$p.fish || exit 1; \
+	done
+	$(MANUAL_TOOL) $(BIN)/autopilotd --section 8 --output-directory $(GEN)/man8
+	$(MANUAL_TOOL) $(BIN)/autopilotctl --section 1 --output-directory $(GEN)/man1
+	sed 's|/usr/local/bin/autopilotd|$(BINDIR)/autopilotd|' systemd/autopilotd.service > $(GEN)/autopilotd.service
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(CONFDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL) -m 0755 $(BIN)/autopilotd $(BIN)/autopilotctl $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(GEN)/autopilotd.service systemd/autopilotd.socket $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 0644 systemd/sysusers.d/autopilotd.conf $(DESTDIR)$(SYSUSERSDIR)/autopilotd.conf
+	test -e $(DESTDIR)$(CONFDIR)/autopilotd.conf || \
+	    $(INSTALL) -m 0644 config/autopilotd.conf $(DESTDIR)$(CONFDIR)/autopilotd.conf
+	$(INSTALL) -m 0644 $(GEN)/man8/autopilotd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 $(GEN)/man1/autopilotctl.1 $(DESTDIR)$(MANDIR)/man1/
+	for p in $(PROGRAMS); do \
+	    $(INSTALL) -m 0644 $(GEN)/bash/$$p $(DESTDIR)$(BASHCOMPDIR)/$$p && \
+	    $(INSTALL) -m 0644 $(GEN)/zsh/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p && \
+	    $(INSTALL) -m 0644 $(GEN)/fish/$$p.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish || exit 1; \
+	done
+
+# The example config is removed only while it is unchanged; the database in /var/lib/autopilotd is never touched.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/autopilotd $(DESTDIR)$(BINDIR)/autopilotctl
+	rm -f $(DESTDIR)$(UNITDIR)/autopilotd.service $(DESTDIR)$(UNITDIR)/autopilotd.socket
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/autopilotd.conf
+	rm -f $(DESTDIR)$(MANDIR)/man8/autopilotd.8 $(DESTDIR)$(MANDIR)/man1/autopilotctl.1
+	for p in $(PROGRAMS); do \
+	    rm -f $(DESTDIR)$(BASHCOMPDIR)/$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; \
+	done
+	if cmp -s config/autopilotd.conf $(DESTDIR)$(CONFDIR)/autopilotd.conf; then \
+	    rm -f $(DESTDIR)$(CONFDIR)/autopilotd.conf; rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true; \
+	fi
+
+clean:
+	rm -rf $(SCRATCH)

@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "autopilotd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "autopilotd", targets: ["autopilotd"]),
+        .executable(name: "autopilotctl", targets: ["autopilotctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // Pure rules and types. No I/O, no clock, no dependencies.
+        .target(name: "AutopilotDomain"),
+        // The varlink wire protocol only: JSON values, NUL framing, calls, replies, org.varlink.service.
+        .target(name: "Varlink"),
+        // The io.autopilotd.registry interface: its description text, wire codecs and error table,
+        // shared by the daemon and the client so both speak the same types.
+        .target(name: "AutopilotInterface", dependencies: ["AutopilotDomain", "Varlink"]),
+        // SQLite through GRDB; migrations/*.sql are compiled in by the EmbedMigrations plugin.
+        .target(
+            name: "AutopilotStore",
+            dependencies: [
+                "AutopilotDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            plugins: ["EmbedMigrations"]
+        ),
+        // The daemon as a library: config, identity, dispatcher, NIO server, systemd integration.
+        .target(
+            name: "AutopilotService",
+            dependencies: [
+                "AutopilotDomain", "AutopilotInterface", "AutopilotStore", "Varlink",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // A small blocking varlink client over plain sockets, with typed calls.
+        .target(name: "AutopilotClient", dependencies: ["AutopilotDomain", "AutopilotInterface", "Varlink"]),
+        .executableTarget(
+            name: "autopilotd",
+            dependencies: ["AutopilotService", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "autopilotctl",
+            dependencies: [
+                "AutopilotClient", "AutopilotInterface", "AutopilotDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Build-time tool: turns migrations/*.sql into a Swift source file.
+        .executableTarget(name: "embed-sql", path: "Plugins/embed-sql"),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["embed-sql"]),
+
+        .testTarget(name: "AutopilotDomainTests", dependencies: ["AutopilotDomain"]),
+        .testTarget(name: "VarlinkTests", dependencies: ["Varlink"]),
+        .testTarget(name: "AutopilotStoreTests", dependencies: ["AutopilotStore", "AutopilotDomain"]),
+        .testTarget(name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"]),
+        .testTarget(
+            name: "AutopilotServiceTests",
+            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink"]
+        ),
+    ]
+)

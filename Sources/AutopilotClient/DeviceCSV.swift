@@ -1,0 +1,205 @@
+import AutopilotDomain
+
+/// The two device CSV forms of domain.md ("Devices"): detection from the exact header line, row parsing with line
+/// numbers, and a writer for export. Pure: no I/O here (``DeviceCSVFile`` reads files).
+///
+/// The rules are the ones Partner Center applies: headers are case-sensitive, no quotes, no commas inside fields,
+/// no extra columns. A UTF-8 byte order mark before the header and CRLF line endings are accepted.
+public enum DeviceCSV {
+    /// One of the accepted header lines, which fixes the columns of every row.
+    public enum Format: Sendable, Hashable, CaseIterable {
+        /// Intune/customer form: serial number, product id, hardware hash.
+        case intune
+        /// Intune/customer form with a group tag.
+        case intuneWithGroupTag
+        /// Intune/customer form with a group tag and an assigned user.
+        case intuneWithGroupTagAndUser
+        /// Partner Center form: serial number, product id, hardware hash, manufacturer, model.
+        case partnerCenter
+
+        /// The column names, in order, exactly as the header spells them.
+        public var columns: [String] {
+            switch self {
+            case .intune: DeviceCSV.intuneColumns
+            case .intuneWithGroupTag: DeviceCSV.intuneColumns + ["Group Tag"]
+            case .intuneWithGroupTagAndUser: DeviceCSV.intuneColumns + ["Group Tag", "Assigned User"]
+            case .partnerCenter: DeviceCSV.intuneColumns + ["Manufacturer name", "Device model"]
+            }
+        }
+
+        /// The header line (without line terminator).
+        public var header: String { columns.joined(separator: ",") }
+
+        /// A short name for messages.
+        public var displayName: String {
+            switch self {
+            case .intune, .intuneWithGroupTag, .intuneWithGroupTagAndUser: "Intune/customer form"
+            case .partnerCenter: "Partner Center form"
+            }
+        }
+
+        /// Parses one data line (already without its line terminator).
+        ///
+        /// Returns nil for a blank line (empty or only spaces and tabs), which is skipped but still counted.
+        /// Empty fields become nil. A trailing carriage return is removed.
+        /// - Throws: ``LineError`` when the line has the wrong number of columns or contains a quote.
+        public func parse(line: Substring, number: Int) throws(LineError) -> DeviceInput? {
+            var text = line
+            if text.last == "\r" { text = text.dropLast() }
+            if text.allSatisfy({ $0 == " " || $0 == "\t" }) { return nil }
+            if text.contains("\"") {
+                throw LineError(line: number, reason: "contains a quote character; device CSV files take no quotes")
+            }
+            let fields = text.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count == columns.count else {
+                throw LineError(
+                    line: number,
+                    reason: "has \(fields.count) column\(fields.count == 1 ? "" : "s"), expected \(columns.count) (\(header))"
+                )
+            }
+            func value(_ i: Int) -> String? {
+                let trimmed = DeviceCSV.trim(fields[i])
+                return trimmed.isEmpty ? nil : String(trimmed)
+            }
+            var input = DeviceInput(serialNumber: value(0), productKey: value(1), hardwareHash: value(2))
+            switch self {
+            case .intune: break
+            case .intuneWithGroupTag: input.groupTag = value(3)
+            case .intuneWithGroupTagAndUser: input.groupTag = value(3); input.assignedUser = value(4)
+            case .partnerCenter: input.manufacturer = value(3); input.model = value(4)
+            }
+            return input
+        }
+
+        /// Parses one data line; see ``parse(line:number:)-(Substring,_)``.
+        public func parse(line: String, number: Int) throws(LineError) -> DeviceInput? {
+            try parse(line: line[...], number: number)
+        }
+
+        /// The CSV line (without terminator) for a device in this form; columns the form lacks are dropped.
+        /// - Throws: ``WriteError`` when a field cannot be written (a comma, quote or line break in it).
+        public func row(for input: DeviceInput) throws(WriteError) -> String {
+            var fields: [(String, String?)] = [
+                ("Device Serial Number", input.serialNumber), ("Windows Product ID", input.productKey),
+                ("Hardware Hash", input.hardwareHash),
+            ]
+            switch self {
+            case .intune: break
+            case .intuneWithGroupTag: fields.append(("Group Tag", input.groupTag))
+            case .intuneWithGroupTagAndUser:
+                fields.append(("Group Tag", input.groupTag)); fields.append(("Assigned User", input.assignedUser))
+            case .partnerCenter:
+                fields.append(("Manufacturer name", input.manufacturer)); fields.append(("Device model", input.model))
+            }
+            var out: [String] = []
+            for (column, value) in fields {
+                let v = value ?? ""
+                if v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+                    throw WriteError(column: column, value: v)
+                }
+                out.append(v)
+            }
+            return out.joined(separator: ",")
+        }
+    }
+
+    static let intuneColumns = ["Device Serial Number", "Windows Product ID", "Hardware Hash"]
+
+    /// A header line that is none of the accepted ones. `description` says what is wrong and lists the expected headers.
+    public struct HeaderError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// What is wrong with the header, in words.
+        public var reason: String
+        public var description: String {
+            "\(reason); expected one of these header lines:\n"
+                + Format.allCases.map { "  \($0.header)" }.joined(separator: "\n")
+        }
+    }
+
+    /// A data line that cannot become a device. Nothing is sent for it.
+    public struct LineError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// 1-based line number in the file (the header is line 1).
+        public var line: Int
+        public var reason: String
+        public init(line: Int, reason: String) { self.line = line; self.reason = reason }
+        public var description: String { "line \(line): \(reason)" }
+    }
+
+    /// A value that cannot be written in a device CSV file (it holds a comma, quote or line break).
+    public struct WriteError: Error, Sendable, Hashable, CustomStringConvertible {
+        public var column: String
+        public var value: String
+        public var description: String {
+            "\(column) '\(value)' contains a comma, quote or line break, which a device CSV file cannot hold"
+        }
+    }
+
+    /// The format a header line announces.
+    ///
+    /// A leading UTF-8 byte order mark and a trailing carriage return are ignored; everything else must match one of
+    /// the accepted headers exactly, including capitalisation.
+    /// - Throws: ``HeaderError`` naming what differs (capitalisation, an extra or a missing column, an unknown column).
+    public static func detect(header line: Substring) throws(HeaderError) -> Format {
+        var text = line
+        if text.first == "\u{FEFF}" { text = text.dropFirst() }
+        if text.last == "\r" { text = text.dropLast() }
+        if let format = Format.allCases.first(where: { $0.header == text }) { return format }
+        throw HeaderError(reason: diagnose(String(text)))
+    }
+
+    /// The format a header line announces; see ``detect(header:)-(Substring)``.
+    public static func detect(header line: String) throws(HeaderError) -> Format {
+        try detect(header: line[...])
+    }
+
+    /// Why a header line matches no format, as precisely as can be told.
+    static func diagnose(_ text: String) -> String {
+        if trim(text[...]).isEmpty { return "the header line is empty" }
+        if text.contains("\"") { return "the header contains quotes; device CSV files take no quotes" }
+        let given = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for format in Format.allCases where format.header.lowercased() == text.lowercased() {
+            let wrong = zip(given, format.columns).first { $0 != $1 }
+            if let (got, want) = wrong {
+                return "the header is miscapitalised: '\(got)' should be '\(want)' (headers are case-sensitive)"
+            }
+        }
+        for format in Format.allCases.reversed() where given.count > format.columns.count {
+            if Array(given.prefix(format.columns.count)) == format.columns {
+                let extra = given.dropFirst(format.columns.count).map { "'\($0)'" }.joined(separator: ", ")
+                return "the header has an extra column \(extra) after the \(format.displayName)"
+            }
+        }
+        for format in Format.allCases where given.count < format.columns.count {
+            if Array(format.columns.prefix(given.count)) == given {
+                let missing = format.columns.dropFirst(given.count).map { "'\($0)'" }.joined(separator: ", ")
+                if format == .intune || format == .partnerCenter && given.count > 3 {
+                    return "the header is missing column \(missing) of the \(format.displayName)"
+                }
+            }
+        }
+        let known = Set(Format.allCases.flatMap(\.columns))
+        if let unknown = given.first(where: { !known.contains($0) }) {
+            return "the header has an unknown column '\(unknown)'"
+        }
+        return "the header's columns are not in an accepted order"
+    }
+
+    /// The text without leading and trailing spaces and tabs.
+    static func trim(_ s: Substring) -> Substring {
+        var t = s
+        while let c = t.first, c == " " || c == "\t" { t = t.dropFirst() }
+        while let c = t.last, c == " " || c == "\t" { t = t.dropLast() }
+        return t
+    }
+
+    /// The header of `autopilotctl devices export`: the Partner Center form.
+    public static var exportHeader: String { Format.partnerCenter.header }
+
+    /// A registered device as a Partner Center CSV line. The hardware hash column is always empty: the registry never
+    /// sends hashes back, only their SHA-256.
+    /// - Throws: ``WriteError`` when a field cannot be written.
+    public static func exportRow(_ device: Device) throws(WriteError) -> String {
+        try Format.partnerCenter.row(for: DeviceInput(
+            serialNumber: device.serialNumber, productKey: device.productKey, hardwareHash: nil,
+            manufacturer: device.manufacturer, model: device.model))
+    }
+}

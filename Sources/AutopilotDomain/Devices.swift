@@ -1,0 +1,275 @@
+/// A device submission after the per-device rules: trimmed identifiers and the decoded hardware hash.
+public struct NormalizedDevice: Sendable, Hashable {
+    public var serialNumber: String?
+    public var productKey: String?
+    public var manufacturer: String?
+    public var model: String?
+    public var hardwareHash: [UInt8]?
+    public var groupTag: String?
+    public var assignedUser: String?
+    /// The domain of `assignedUser`, which must belong to the tenant.
+    public var assignedUserDomain: String?
+
+    /// Whether manufacturer, model and serial number are all present.
+    public var hasTuple: Bool { manufacturer != nil && model != nil && serialNumber != nil }
+}
+
+/// The per-device rules of domain.md ("Devices").
+public enum DeviceRules {
+    /// Most devices accepted in one `AddDevices` call.
+    public static let maxDevicesPerCall = 1000
+    /// Smallest and largest decoded hardware hash, in bytes (domain.md: a 4K hash decodes to about 3,000 bytes).
+    public static let minHashBytes = 1024
+    public static let maxHashBytes = 16384
+    /// Longest serial number, manufacturer, model, group tag; longest product key.
+    public static let maxFieldLength = 255
+    public static let maxProductKeyLength = 64
+
+    /// Applies the identifier rules for a partner of `kind`.
+    ///
+    /// CSP partners may identify a device by hardware hash, product key (PKID), or manufacturer + model + serial.
+    /// OEMs (Direct API) by the tuple or the PKID, never a hash (801). Nothing usable is 803; a hash that is not
+    /// base64 of 1,024–16,384 bytes is 802. Overlong fields and a malformed assigned user are 801.
+    public static func normalize(_ input: DeviceInput, partnerKind kind: PartnerKind)
+        -> Result<NormalizedDevice, DeviceErrorCode>
+    {
+        func clean(_ s: String?) -> String? {
+            guard let s else { return nil }
+            let t = Validate.trim(s)
+            return t.isEmpty ? nil : t
+        }
+        var d = NormalizedDevice(
+            serialNumber: clean(input.serialNumber), productKey: clean(input.productKey),
+            manufacturer: clean(input.manufacturer), model: clean(input.model), hardwareHash: nil,
+            groupTag: clean(input.groupTag), assignedUser: clean(input.assignedUser), assignedUserDomain: nil)
+        for field in [d.serialNumber, d.manufacturer, d.model, d.groupTag] {
+            if let field, field.utf8.count > maxFieldLength || containsControl(field) {
+                return .failure(.invalidZtdRequestBody)
+            }
+        }
+        if let pk = d.productKey, pk.utf8.count > maxProductKeyLength || containsControl(pk) {
+            return .failure(.invalidZtdRequestBody)
+        }
+        let hashText = clean(input.hardwareHash)
+        if hashText != nil && kind == .oem { return .failure(.invalidZtdRequestBody) }
+        if let user = d.assignedUser {
+            guard let parsed = try? Validate.upn(user) else { return .failure(.invalidZtdRequestBody) }
+            d.assignedUser = parsed.upn
+            d.assignedUserDomain = parsed.domain
+        }
+        guard hashText != nil || d.productKey != nil || d.hasTuple else {
+            return .failure(.missingZtdSerialNumberAndProductKey)
+        }
+        if let hashText {
+            guard let bytes = Base64.decode(hashText), bytes.count >= minHashBytes, bytes.count <= maxHashBytes else {
+                return .failure(.invalidZtdHardwareHash)
+            }
+            d.hardwareHash = bytes
+        }
+        return .success(d)
+    }
+
+    static func containsControl(_ s: String) -> Bool {
+        s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
+}
+
+/// The identifiers by which a submitted device is matched: against registered devices, and against the earlier
+/// entries of the same submission.
+public struct DeviceKeys: Sendable, Hashable {
+    /// Lowercase hex SHA-256 of the decoded hardware hash.
+    public var hashDigest: String?
+    public var productKey: String?
+    /// Manufacturer, model and serial number, compared case-sensitively; nil unless all three are given.
+    public var tuple: DeviceTuple?
+
+    public init(_ device: NormalizedDevice, hashDigest: String?) {
+        self.hashDigest = hashDigest
+        productKey = device.productKey
+        if let m = device.manufacturer, let mo = device.model, let s = device.serialNumber {
+            tuple = DeviceTuple(manufacturer: m, model: mo, serialNumber: s)
+        }
+    }
+}
+
+/// Manufacturer + model + serial number: one of the three ways to name a device.
+public struct DeviceTuple: Sendable, Hashable {
+    public var manufacturer: String
+    public var model: String
+    public var serialNumber: String
+    public init(manufacturer: String, model: String, serialNumber: String) {
+        self.manufacturer = manufacturer; self.model = model; self.serialNumber = serialNumber
+    }
+}
+
+/// Remembers the devices of one submission (one `AddDevices` or `ValidateSubmission` call), so that a device
+/// whose identifiers repeat an earlier entry gets `ZtdDeviceDuplicated`.
+public struct SubmissionTracker: Sendable {
+    private var digests = Set<String>()
+    private var productKeys = Set<String>()
+    private var tuples = Set<DeviceTuple>()
+
+    public init() {}
+
+    /// Records the device and tells whether any of its identifiers appeared in an earlier entry. A repeat's
+    /// identifiers are remembered too: a device that shares a key with a repeat is the same device again.
+    public mutating func isRepeat(_ keys: DeviceKeys) -> Bool {
+        var seen = false
+        if let d = keys.hashDigest, !digests.insert(d).inserted { seen = true }
+        if let k = keys.productKey, !productKeys.insert(k).inserted { seen = true }
+        if let t = keys.tuple, !tuples.insert(t).inserted { seen = true }
+        return seen
+    }
+}
+
+/// How `DeregisterDevice` names the device: exactly one of id, tuple or product key.
+public enum DeregistrationTarget: Sendable, Hashable {
+    case id(String)
+    case tuple(DeviceTuple)
+    case productKey(String)
+
+    /// The one way of naming a device that the parameters give.
+    /// - Throws: `invalidInput` when none or more than one is given, or the tuple is incomplete.
+    public static func from(device: String?, serialNumber: String?, manufacturer: String?, model: String?,
+                            productKey: String?) throws(RegistryError) -> DeregistrationTarget {
+        func clean(_ s: String?) -> String? {
+            guard let s else { return nil }
+            let t = Validate.trim(s)
+            return t.isEmpty ? nil : t
+        }
+        let id = clean(device), pk = clean(productKey)
+        let s = clean(serialNumber), m = clean(manufacturer), mo = clean(model)
+        let tupleParts = [s, m, mo].compactMap { $0 }.count
+        let ways = (id != nil ? 1 : 0) + (pk != nil ? 1 : 0) + (tupleParts > 0 ? 1 : 0)
+        guard ways == 1 else {
+            throw .invalidInput(field: "device", reason: "name the device in exactly one way: its id, its product key, or manufacturer, model and serial number")
+        }
+        if let id { return .id(id) }
+        if let pk { return .productKey(pk) }
+        guard let s, let m, let mo else {
+            let missing = [("serialNumber", s), ("manufacturer", m), ("model", mo)].first { $0.1 == nil }!.0
+            throw .invalidInput(field: missing, reason: "a device named by its tuple needs manufacturer, model and serial number")
+        }
+        return .tuple(DeviceTuple(manufacturer: m, model: mo, serialNumber: s))
+    }
+}
+
+/// A registered or deregistered device, as far as deregistration rules need it.
+public struct DeviceOwnership: Sendable, Hashable {
+    public var tenant: String
+    public var partner: String
+    public var status: DeviceStatus
+    public init(tenant: String, partner: String, status: DeviceStatus) {
+        self.tenant = tenant; self.partner = partner; self.status = status
+    }
+}
+
+extension DeviceRules {
+    /// Refuses a partner of `kind` using `channel`: indirect resellers upload only, OEMs use the API only.
+    /// - Throws: `channelNotAllowed`.
+    public static func checkChannel(kind: PartnerKind, channel: Channel) throws(RegistryError) {
+        guard kind.allowedChannels.contains(channel) else { throw .channelNotAllowed(kind: kind, channel: channel) }
+    }
+
+    /// Bounds one call's devices: 1 to `maxDevicesPerCall`.
+    /// - Throws: `invalidInput(devices)` for none, `batchTooLarge` beyond the limit.
+    public static func checkCount(_ count: Int, allowEmpty: Bool = false) throws(RegistryError) {
+        if count > maxDevicesPerCall { throw .batchTooLarge(limit: maxDevicesPerCall) }
+        if count == 0 && !allowEmpty { throw .invalidInput(field: "devices", reason: "give at least one device") }
+    }
+
+    /// 801 when the device's assigned user is in a domain the tenant does not own.
+    public static func checkAssignedUser(_ device: NormalizedDevice, tenantDomains: Set<String>) -> DeviceErrorCode? {
+        guard let domain = device.assignedUserDomain else { return nil }
+        return tenantDomains.contains(domain) ? nil : .invalidZtdRequestBody
+    }
+
+    /// What a device gets given the registered devices its identifiers match, as device id → tenant id:
+    /// none is nil (it may be registered), several is 813, one in `tenant` is 806, one elsewhere is 808.
+    public static func matchOutcome(_ matches: [String: String], tenant: String) -> DeviceErrorCode? {
+        guard let (_, owner) = matches.first else { return nil }
+        if matches.count > 1 { return .ztdDeviceIsNotUnique }
+        return owner == tenant ? .ztdDeviceAlreadyAssigned : .ztdDeviceAssignedToOtherTenant
+    }
+
+    /// Whether `partner` may deregister `device`.
+    ///
+    /// A deregistered device, or one outside the tenant the caller named, is 807. The partner that registered a
+    /// device may always remove it; any other partner needs an active grant for the device's tenant (811).
+    public static func checkDeregistration(_ device: DeviceOwnership, partner: String, namedTenant: String?,
+                                           hasGrant: Bool) throws(RegistryError) {
+        guard device.status == .registered else { throw .deviceError(.ztdDeviceIsNotRegistered) }
+        if let namedTenant, namedTenant != device.tenant { throw .deviceError(.ztdDeviceIsNotRegistered) }
+        guard device.partner == partner || hasGrant else { throw .deviceError(.ztdDeviceRegisteredByOtherTenant) }
+    }
+}
+
+/// Standard base64 (RFC 4648 §4) with optional padding; nothing else is accepted.
+public enum Base64 {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    /// The URL-safe alphabet (RFC 4648 §5), as a set, for link tokens.
+    public static let urlAlphabet: Set<UInt8> = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    static let decodeTable: [UInt8] = {
+        var t = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
+        return t
+    }()
+
+    /// Decodes standard base64; padding may be present (complete) or absent. Returns nil for anything else.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var s = Array(text.utf8)
+        var padding = 0
+        while s.last == 61 { s.removeLast(); padding += 1 }
+        guard padding <= 2, s.count % 4 != 1 else { return nil }
+        if padding > 0 && (s.count + padding) % 4 != 0 { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(s.count * 3 / 4)
+        var acc: UInt32 = 0
+        var bits = 0
+        for c in s {
+            let v = decodeTable[Int(c)]
+            if v == 0xFF { return nil }
+            acc = (acc << 6) | UInt32(v)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
+            }
+        }
+        // Leftover bits must be zero for a canonical encoding.
+        if bits > 0 && (acc & ((1 << UInt32(bits)) - 1)) != 0 { return nil }
+        return out
+    }
+
+    /// Encodes with standard alphabet and padding.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        encode(bytes, alphabet: alphabet, pad: true)
+    }
+
+    /// Encodes with the URL-safe alphabet and no padding.
+    public static func encodeURL(_ bytes: [UInt8]) -> String {
+        encode(bytes, alphabet: Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8), pad: false)
+    }
+
+    static func encode(_ bytes: [UInt8], alphabet a: [UInt8], pad: Bool) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out += [a[Int(n >> 18 & 63)], a[Int(n >> 12 & 63)], a[Int(n >> 6 & 63)], a[Int(n & 63)]]
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest == 1 {
+            let n = UInt32(bytes[i]) << 16
+            out += [a[Int(n >> 18 & 63)], a[Int(n >> 12 & 63)]]
+            if pad { out += [61, 61] }
+        } else if rest == 2 {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out += [a[Int(n >> 18 & 63)], a[Int(n >> 12 & 63)], a[Int(n >> 6 & 63)]]
+            if pad { out.append(61) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,56 @@
+/// The role a caller of the registry holds, decided from its peer credentials and the access rules.
+public enum CallerRole: String, Sendable, CaseIterable, Codable {
+    case `operator`, auditor, partner, tenant, none
+}
+
+/// The four kinds of partner that act for customers (see domain.md, "Partner kinds").
+public enum PartnerKind: String, Sendable, CaseIterable {
+    case directCsp, indirectProvider, indirectReseller, oem
+
+    /// Channels this kind of partner may register devices through.
+    public var allowedChannels: Set<Channel> {
+        switch self {
+        case .directCsp, .indirectProvider: [.api, .upload]
+        case .indirectReseller: [.upload]
+        case .oem: [.api]
+        }
+    }
+
+    /// Whether this kind asks customers directly with a reseller-relationship link.
+    public var mayRequestResellerRelationship: Bool {
+        self == .directCsp || self == .indirectReseller
+    }
+}
+
+/// How devices reach the registry: the partner API (OEM Direct API / Partner Center API) or a CSV upload.
+public enum Channel: String, Sendable, CaseIterable {
+    case api, upload
+}
+
+/// Directory roles of tenant accounts. The same names are the admin roles a DAP request may ask for.
+public enum AccountRole: String, Sendable, CaseIterable, Comparable {
+    case globalAdministrator = "GlobalAdministrator"
+    case globalReader = "GlobalReader"
+    case intuneAdministrator = "IntuneAdministrator"
+    case cloudDeviceAdministrator = "CloudDeviceAdministrator"
+    case helpdeskAdministrator = "HelpdeskAdministrator"
+    case userAdministrator = "UserAdministrator"
+    case billingAdministrator = "BillingAdministrator"
+    case securityAdministrator = "SecurityAdministrator"
+
+    public static func < (lhs: AccountRole, rhs: AccountRole) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+
+    /// The list of valid names, for error messages.
+    public static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
+}
+
+public enum LinkKind: String, Sendable { case resellerRelationship, oemConsent }
+public enum LinkStatus: String, Sendable { case active, revoked, expired }
+public enum GrantBasis: String, Sendable { case direct, viaReseller, oem }
+public enum GrantStatus: String, Sendable, CaseIterable { case active, ended, revoked }
+public enum RevocationStatus: String, Sendable, CaseIterable { case open, approved, rejected }
+public enum BatchStatus: String, Sendable { case processing, finished, finishedWithErrors }
+public enum DeviceStatus: String, Sendable { case registered, deregistered }
+public enum DeviceResultStatus: String, Sendable { case registered, valid, failed }

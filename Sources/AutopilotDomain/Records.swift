@@ -1,0 +1,234 @@
+/// A customer organisation. `domain` is its initial `<label>.onmicrosoft.com` domain; `domains` lists all, initial first.
+public struct Tenant: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var domain: String
+    public var domains: [String]
+    public var createdAt: Timestamp
+    public init(id: String, name: String, domain: String, domains: [String], createdAt: Timestamp) {
+        self.id = id; self.name = name; self.domain = domain; self.domains = domains; self.createdAt = createdAt
+    }
+}
+
+/// A user of a tenant, identified by its UPN, with its directory roles.
+public struct Account: Sendable, Hashable {
+    public var tenant: String
+    public var upn: String
+    public var roles: [AccountRole]
+    public var cloudNative: Bool
+    public init(tenant: String, upn: String, roles: [AccountRole], cloudNative: Bool) {
+        self.tenant = tenant; self.upn = upn; self.roles = roles; self.cloudNative = cloudNative
+    }
+    public var isGlobalAdministrator: Bool { roles.contains(.globalAdministrator) }
+}
+
+/// A company acting for customers.
+public struct Partner: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var kind: PartnerKind
+    public var provider: String?
+    public var oemDirectApi: Bool
+    public var createdAt: Timestamp
+    public init(id: String, name: String, kind: PartnerKind, provider: String?, oemDirectApi: Bool, createdAt: Timestamp) {
+        self.id = id; self.name = name; self.kind = kind; self.provider = provider
+        self.oemDirectApi = oemDirectApi; self.createdAt = createdAt
+    }
+}
+
+/// A consent link a partner sends to customers. `url` is known only when the link is created.
+public struct Link: Sendable, Hashable {
+    public var id: String
+    public var url: String?
+    public var partner: String
+    public var kind: LinkKind
+    public var delegatedAdmin: Bool
+    public var roles: [AccountRole]
+    public var status: LinkStatus
+    public var createdAt: Timestamp
+    public var expiresAt: Timestamp?
+    public var revokedAt: Timestamp?
+    public init(id: String, url: String? = nil, partner: String, kind: LinkKind, delegatedAdmin: Bool, roles: [AccountRole],
+                status: LinkStatus, createdAt: Timestamp, expiresAt: Timestamp?, revokedAt: Timestamp? = nil) {
+        self.id = id; self.url = url; self.partner = partner; self.kind = kind; self.delegatedAdmin = delegatedAdmin
+        self.roles = roles; self.status = status; self.createdAt = createdAt; self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// A tenant's consent for one partner.
+public struct Grant: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var partner: String
+    public var basis: GrantBasis
+    public var via: String?
+    public var link: String
+    public var delegatedAdmin: Bool
+    public var roles: [AccountRole]
+    public var grantedBy: String
+    public var grantedAt: Timestamp
+    public var status: GrantStatus
+    public var endedAt: Timestamp?
+    public init(id: String, tenant: String, partner: String, basis: GrantBasis, via: String?, link: String,
+                delegatedAdmin: Bool, roles: [AccountRole], grantedBy: String, grantedAt: Timestamp,
+                status: GrantStatus, endedAt: Timestamp?) {
+        self.id = id; self.tenant = tenant; self.partner = partner; self.basis = basis; self.via = via; self.link = link
+        self.delegatedAdmin = delegatedAdmin; self.roles = roles; self.grantedBy = grantedBy; self.grantedAt = grantedAt
+        self.status = status; self.endedAt = endedAt
+    }
+}
+
+/// A tenant with the grant that makes it a partner's customer.
+public struct Customer: Sendable, Hashable {
+    public var tenant: Tenant
+    public var grant: Grant
+    public init(tenant: Tenant, grant: Grant) { self.tenant = tenant; self.grant = grant }
+}
+
+/// A tenant's request that the operator remove a partner's consent.
+public struct RevocationRequest: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var partner: String
+    public var requestedBy: String
+    public var reason: String
+    public var status: RevocationStatus
+    public var createdAt: Timestamp
+    public var decidedBy: String?
+    public var decidedAt: Timestamp?
+    public var note: String?
+    public init(id: String, tenant: String, partner: String, requestedBy: String, reason: String, status: RevocationStatus,
+                createdAt: Timestamp, decidedBy: String?, decidedAt: Timestamp?, note: String?) {
+        self.id = id; self.tenant = tenant; self.partner = partner; self.requestedBy = requestedBy; self.reason = reason
+        self.status = status; self.createdAt = createdAt; self.decidedBy = decidedBy; self.decidedAt = decidedAt
+        self.note = note
+    }
+}
+
+/// A group of device submissions made by one partner for one tenant.
+public struct Batch: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var partner: String
+    public var tenant: String
+    public var channel: Channel
+    public var createdAt: Timestamp
+    public var submitted: Int
+    public var registered: Int
+    public var failed: Int
+    public init(id: String, name: String, partner: String, tenant: String, channel: Channel, createdAt: Timestamp,
+                submitted: Int, registered: Int, failed: Int) {
+        self.id = id; self.name = name; self.partner = partner; self.tenant = tenant; self.channel = channel
+        self.createdAt = createdAt; self.submitted = submitted; self.registered = registered; self.failed = failed
+    }
+
+    /// `processing` until the batch has received devices, then `finished` or `finishedWithErrors`.
+    /// Every `AddDevices` call is one transaction, so results are final as soon as they are visible.
+    public var status: BatchStatus {
+        if submitted == 0 { return .processing }
+        return failed == 0 ? .finished : .finishedWithErrors
+    }
+}
+
+/// A device as submitted by a partner: any of the identifiers, plus optional group tag and assigned user.
+public struct DeviceInput: Sendable, Hashable {
+    public var serialNumber: String?
+    public var productKey: String?
+    public var hardwareHash: String?
+    public var manufacturer: String?
+    public var model: String?
+    public var groupTag: String?
+    public var assignedUser: String?
+    public init(serialNumber: String? = nil, productKey: String? = nil, hardwareHash: String? = nil,
+                manufacturer: String? = nil, model: String? = nil, groupTag: String? = nil, assignedUser: String? = nil) {
+        self.serialNumber = serialNumber; self.productKey = productKey; self.hardwareHash = hardwareHash
+        self.manufacturer = manufacturer; self.model = model; self.groupTag = groupTag; self.assignedUser = assignedUser
+    }
+}
+
+/// The outcome for one submitted device.
+public struct DeviceResult: Sendable, Hashable {
+    public var index: Int
+    public var status: DeviceResultStatus
+    public var device: String?
+    public var error: DeviceErrorCode?
+    public var message: String?
+    public init(index: Int, status: DeviceResultStatus, device: String? = nil, error: DeviceErrorCode? = nil,
+                message: String? = nil) {
+        self.index = index; self.status = status; self.device = device; self.error = error; self.message = message
+    }
+}
+
+/// A registered (or formerly registered) device. The hash bytes are never part of this record.
+public struct Device: Sendable, Hashable {
+    public var id: String
+    public var tenant: String
+    public var partner: String
+    public var batch: String
+    public var serialNumber: String?
+    public var productKey: String?
+    public var manufacturer: String?
+    public var model: String?
+    public var hardwareHashSha256: String?
+    public var groupTag: String?
+    public var assignedUser: String?
+    public var status: DeviceStatus
+    public var registeredAt: Timestamp
+    public var deregisteredAt: Timestamp?
+    public init(id: String, tenant: String, partner: String, batch: String, serialNumber: String?, productKey: String?,
+                manufacturer: String?, model: String?, hardwareHashSha256: String?, groupTag: String?,
+                assignedUser: String?, status: DeviceStatus, registeredAt: Timestamp, deregisteredAt: Timestamp?) {
+        self.id = id; self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
+        self.productKey = productKey; self.manufacturer = manufacturer; self.model = model
+        self.hardwareHashSha256 = hardwareHashSha256; self.groupTag = groupTag; self.assignedUser = assignedUser
+        self.status = status; self.registeredAt = registeredAt; self.deregisteredAt = deregisteredAt
+    }
+}
+
+/// Binds a Unix uid or gid to a role (and, for partner and tenant roles, the one partner or tenant it acts for).
+public struct AccessRule: Sendable, Hashable {
+    public var id: String
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var role: CallerRole
+    public var partner: String?
+    public var tenant: String?
+    public var createdAt: Timestamp
+    public init(id: String, uid: UInt32?, gid: UInt32?, role: CallerRole, partner: String?, tenant: String?,
+                createdAt: Timestamp) {
+        self.id = id; self.uid = uid; self.gid = gid; self.role = role; self.partner = partner; self.tenant = tenant
+        self.createdAt = createdAt
+    }
+}
+
+/// One entry of the append-only, hash-chained audit log.
+public struct AuditEvent: Sendable, Hashable {
+    public var seq: Int64
+    public var at: Timestamp
+    public var actor: String
+    public var method: String
+    public var target: String?
+    public var outcome: String
+    public var hash: String
+    public init(seq: Int64, at: Timestamp, actor: String, method: String, target: String?, outcome: String, hash: String) {
+        self.seq = seq; self.at = at; self.actor = actor; self.method = method; self.target = target
+        self.outcome = outcome; self.hash = hash
+    }
+}
+
+/// The result of recomputing the audit chain.
+public struct AuditVerification: Sendable, Hashable {
+    public var ok: Bool
+    public var events: Int
+    public var firstBroken: Int64?
+    public init(ok: Bool, events: Int, firstBroken: Int64?) { self.ok = ok; self.events = events; self.firstBroken = firstBroken }
+}
+
+/// Counts reported by `GetStatus`.
+public struct RegistryCounts: Sendable, Hashable {
+    public var tenants: Int, partners: Int, grants: Int, devices: Int
+    public init(tenants: Int, partners: Int, grants: Int, devices: Int) {
+        self.tenants = tenants; self.partners = partners; self.grants = grants; self.devices = devices
+    }
+}

@@ -1,0 +1,135 @@
+import AutopilotDomain
+import AutopilotInterface
+import AutopilotStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Why the daemon could not start, as one line.
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The daemon: the store, the varlink server and the systemd integration, built from a configuration.
+/// `main` and the tests both build it with `buildDaemon(config:)`.
+public final class Daemon: Sendable {
+    public let config: DaemonConfig
+    public let store: RegistryStore
+    let server: VarlinkServer
+    let logger: Logger
+    let notifier: SystemdNotifier?
+    private let stopSignal: AsyncStream<Void>
+    private let stopContinuation: AsyncStream<Void>.Continuation
+
+    init(config: DaemonConfig, store: RegistryStore, server: VarlinkServer, logger: Logger, notifier: SystemdNotifier?) {
+        self.config = config; self.store = store; self.server = server; self.logger = logger; self.notifier = notifier
+        (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    /// Serves until `stop()` or SIGTERM/SIGINT, then stops accepting, lets calls in flight finish, and closes the
+    /// database.
+    public func run() async throws {
+        let inherited = SocketActivation.listenDescriptors()
+        if let fd = inherited.first {
+            SocketActivation.clearEnvironment()
+            if let problem = SocketActivation.problem(withListeningSocket: fd) { throw StartupError(description: problem) }
+            try await server.adopt(listeningSocket: fd)
+            logger.notice("serving inherited socket", metadata: ["fd": "\(fd)", "database": "\(store.databasePath)"])
+        } else {
+            try Self.makeDirectory(parentOf: config.socket, mode: 0o755)
+            try await server.bind(path: config.socket, mode: mode_t(config.socketMode))
+            logger.notice("listening", metadata: ["socket": "\(config.socket)", "database": "\(store.databasePath)"])
+        }
+        notifier?.send("READY=1\nSTATUS=Serving io.autopilotd.registry; schema \(RegistryStore.schemaVersion)")
+
+        let signals = Self.watchSignals { [stopContinuation] in stopContinuation.yield() }
+        let watchdog = Task { [notifier] in
+            guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
+            while !Task.isCancelled {
+                notifier.send("WATCHDOG=1")
+                try? await Task.sleep(for: interval)
+            }
+        }
+        for await _ in stopSignal { break }
+        signals.forEach { $0.cancel() }
+        watchdog.cancel()
+
+        logger.notice("stopping: finishing calls in flight")
+        notifier?.send("STOPPING=1\nSTATUS=Stopping: finishing calls in flight")
+        await server.shutdown()
+        try store.close()
+        logger.notice("stopped")
+    }
+
+    /// Asks `run()` to stop, as SIGTERM does.
+    public func stop() { stopContinuation.yield() }
+
+    static func watchSignals(_ onSignal: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler(handler: onSignal)
+            source.resume()
+            return source
+        }
+    }
+
+    /// Creates the directory holding `path` (and its parents) when missing.
+    static func makeDirectory(parentOf path: String, mode: mode_t) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard !directory.isEmpty, access(directory, F_OK) != 0 else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: Int(mode)])
+        } catch {
+            throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Builds the daemon: logger, database (created and migrated), dispatcher and server. Nothing is bound yet.
+/// - Throws: `StartupError` with a one-line reason (bad database, unknown auditors group…).
+public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) -> any LogHandler)? = nil) throws -> Daemon {
+    let level = Logger.Level(rawValue: config.logLevel) ?? .info
+    var logger = Logger(label: "autopilotd") { label in
+        logHandler?(label) ?? StderrLogHandler(label: label, level: level)
+    }
+    logger.logLevel = level
+    let notifier = SystemdNotifier.fromEnvironment()
+
+    var group: UInt32?
+    if let name = config.auditorsGroup {
+        if let number = UInt32(name) {
+            group = number
+        } else if let entry = getgrnam(name) {
+            group = entry.pointee.gr_gid
+        } else {
+            throw StartupError(description: "auditors_group: no group named '\(name)'")
+        }
+    }
+    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750)
+    let store: RegistryStore
+    do {
+        store = try RegistryStore(configuration: StoreConfiguration(
+            path: config.database, auditorsGroup: group,
+            resellerLinkLifetimeSeconds: Int64(config.resellerLinkLifetimeDays) * 86_400,
+            linkBaseURL: config.linkBaseURL,
+            willMigrate: { name in
+                notifier?.send("EXTEND_TIMEOUT_USEC=300000000\nSTATUS=Applying migration \(name)")
+            }))
+    } catch let error as StoreOpenError {
+        throw StartupError(description: error.description)
+    } catch {
+        throw StartupError(description: "cannot open \(config.database): \(error)")
+    }
+    let dispatcher = try Dispatcher(store: store, config: config, logger: logger, startedAt: Timestamp.now())
+    var limits = VarlinkServerLimits()
+    limits.maxFrameSize = config.maxFrameSize
+    limits.maxConnections = config.maxConnections
+    limits.maxConnectionsPerUID = config.maxConnectionsPerUID
+    limits.maxQueuedCallsPerConnection = config.maxQueuedCalls
+    limits.idleTimeout = config.idleTimeoutSeconds > 0 ? .seconds(Int64(config.idleTimeoutSeconds)) : nil
+    let server = VarlinkServer(handler: dispatcher, limits: limits, group: MultiThreadedEventLoopGroup.singleton)
+    return Daemon(config: config, store: store, server: server, logger: logger, notifier: notifier)
+}

@@ -1,0 +1,296 @@
+import NIOCore
+import Synchronization
+import Varlink
+
+/// One accepted connection: the calls the event loop decoded, the task that handles them in order,
+/// and the replies on their way back.
+///
+/// Replies are appended to a pending buffer; the first append schedules one event-loop task that writes
+/// and flushes everything pending by then. A fast handler, or several pipelined calls, thus share one
+/// write, while a lone reply goes out at once. `send` waits while the buffer is large or the channel is
+/// not writable, which bounds memory per connection whatever the handler streams.
+final class VarlinkServerConnection: Sendable {
+    /// Pending replies beyond this many bytes make `send` wait for the event loop to take them.
+    static let pendingReplyLimit = 64 * 1024
+    /// How long the last replies may take to be written at close before the connection is dropped.
+    static let closeLinger: TimeAmount = .seconds(10)
+
+    let channel: any Channel
+    let peer: PeerCredentials
+    private let handler: any VarlinkCallHandler
+    private let maxQueuedCalls: Int
+    /// Reading resumes once the queue has drained to this many calls.
+    private let resumeQueuedCalls: Int
+    private let emptyBuffer: ByteBuffer
+    private let input: Mutex<InputState>
+    private let output: Mutex<OutputState>
+
+    private struct InputState {
+        var queue = CircularBuffer<VarlinkCall>(initialCapacity: 4)
+        var callWaiter: CheckedContinuation<VarlinkCall?, Never>?
+        var inputEnded = false
+        var closed = false
+        var stopRequested = false
+        var readingPaused = false
+        var busy = false
+        var idleSince = NIODeadline.now()
+    }
+
+    private struct OutputState {
+        var currentCall: UInt64 = 0
+        var awaitingFinalReply = false
+        var discardingReplies = false
+        var pending: ByteBuffer
+        var flushScheduled = false
+        var writable = true
+        var closed = false
+        var writeWaiters: [CheckedContinuation<Void, any Error>] = []
+        var scratch: [UInt8] = []
+    }
+
+    init(channel: any Channel, peer: PeerCredentials, handler: any VarlinkCallHandler, limits: VarlinkServerLimits) {
+        self.channel = channel
+        self.peer = peer
+        self.handler = handler
+        self.maxQueuedCalls = limits.maxQueuedCallsPerConnection
+        self.resumeQueuedCalls = limits.maxQueuedCallsPerConnection / 2
+        self.emptyBuffer = channel.allocator.buffer(capacity: 0)
+        self.input = Mutex(InputState())
+        self.output = Mutex(OutputState(pending: emptyBuffer))
+    }
+
+    // MARK: The connection's task
+
+    /// Handles calls in order until the input ends, the server stops or the channel closes, then closes.
+    func run() async {
+        var callID: UInt64 = 0
+        while let call = await nextCall() {
+            callID &+= 1
+            output.withLock { state in
+                state.currentCall = callID
+                state.awaitingFinalReply = true
+                state.discardingReplies = call.oneway
+            }
+            await handler.handle(call, peer: peer, replies: ConnectionReplySink(connection: self, callID: callID))
+            let unanswered = output.withLock { state in
+                defer { state.awaitingFinalReply = false }
+                return state.awaitingFinalReply && !state.discardingReplies && !state.closed
+            }
+            if unanswered { break }
+        }
+        await close()
+    }
+
+    private enum Next {
+        case call(VarlinkCall, resumeReading: Bool)
+        case finished
+        case wait
+    }
+
+    private func takeNext(_ state: inout InputState) -> Next {
+        if state.closed || state.stopRequested {
+            state.busy = false
+            return .finished
+        }
+        if let call = state.queue.popFirst() {
+            state.busy = true
+            let resume = state.readingPaused && state.queue.count <= resumeQueuedCalls
+            if resume { state.readingPaused = false }
+            return .call(call, resumeReading: resume)
+        }
+        if state.busy {
+            state.busy = false
+            state.idleSince = .now()
+        }
+        return state.inputEnded ? .finished : .wait
+    }
+
+    private func nextCall() async -> VarlinkCall? {
+        switch input.withLock({ takeNext(&$0) }) {
+        case .call(let call, let resumeReading):
+            if resumeReading { channel.pipeline.fireUserInboundEventTriggered(VarlinkResumeReading()) }
+            return call
+        case .finished:
+            return nil
+        case .wait:
+            return await withCheckedContinuation { continuation in
+                let next = input.withLock { state in
+                    let next = takeNext(&state)
+                    if case .wait = next { state.callWaiter = continuation }
+                    return next
+                }
+                switch next {
+                case .call(let call, let resumeReading):
+                    if resumeReading { channel.pipeline.fireUserInboundEventTriggered(VarlinkResumeReading()) }
+                    continuation.resume(returning: call)
+                case .finished:
+                    continuation.resume(returning: nil)
+                case .wait:
+                    break
+                }
+            }
+        }
+    }
+
+    /// Writes what is pending, closes the output once it is written, then the whole channel.
+    private func close() async {
+        let channel = self.channel
+        channel.eventLoop.execute {
+            self.flushPending()
+            let linger = channel.eventLoop.scheduleTask(in: Self.closeLinger) { channel.close(promise: nil) }
+            let outputClosed = channel.eventLoop.makePromise(of: Void.self)
+            channel.close(mode: .output, promise: outputClosed)
+            outputClosed.futureResult.whenComplete { _ in
+                linger.cancel()
+                channel.close(promise: nil)
+            }
+        }
+        try? await channel.closeFuture.get()
+    }
+
+    // MARK: Replies
+
+    /// Queues one reply of call `callID`; see ``VarlinkReplySink/send(_:)``.
+    func send(_ reply: VarlinkReply, callID: UInt64) async throws {
+        let (scheduleFlush, mustWait) = try output.withLock { (state) throws(VarlinkServerError) -> (Bool, Bool) in
+            guard !state.closed else { throw .connectionClosed }
+            guard state.currentCall == callID, state.awaitingFinalReply else { return (false, false) }
+            if !reply.continues { state.awaitingFinalReply = false }
+            if state.discardingReplies { return (false, false) }
+            state.scratch.removeAll(keepingCapacity: true)
+            reply.encode(into: &state.scratch)
+            state.pending.writeBytes(state.scratch)
+            let scheduleFlush = !state.flushScheduled
+            state.flushScheduled = true
+            return (scheduleFlush, !state.writable || state.pending.readableBytes >= Self.pendingReplyLimit)
+        }
+        if scheduleFlush {
+            channel.eventLoop.execute { self.flushPending() }
+        }
+        if mustWait {
+            try await waitForRoom()
+        }
+    }
+
+    private func waitForRoom() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let ready = output.withLock { state -> Result<Void, any Error>? in
+                if state.closed { return .failure(VarlinkServerError.connectionClosed) }
+                if state.writable && state.pending.readableBytes < Self.pendingReplyLimit { return .success(()) }
+                state.writeWaiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// On the event loop: writes and flushes the pending replies.
+    private func flushPending() {
+        let buffer = output.withLock { state in
+            state.flushScheduled = false
+            defer { state.pending = emptyBuffer }
+            return state.pending
+        }
+        if buffer.readableBytes > 0 {
+            channel.writeAndFlush(buffer, promise: nil)
+        }
+        resumeWritersIfRoom()
+    }
+
+    private func resumeWritersIfRoom() {
+        let waiters = output.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard !state.writeWaiters.isEmpty, state.writable, state.pending.readableBytes < Self.pendingReplyLimit else {
+                return []
+            }
+            defer { state.writeWaiters = [] }
+            return state.writeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: Events from the event loop and the server
+
+    /// On the event loop: a call was decoded. Returns whether reading must pause.
+    func enqueue(_ call: VarlinkCall) -> Bool {
+        let (pause, waiter) = input.withLock { state -> (Bool, CheckedContinuation<VarlinkCall?, Never>?) in
+            if state.closed || state.stopRequested { return (true, nil) }
+            if let waiter = state.callWaiter {
+                state.callWaiter = nil
+                state.busy = true
+                return (false, waiter)
+            }
+            state.queue.append(call)
+            if state.queue.count >= maxQueuedCalls {
+                state.readingPaused = true
+                return (true, nil)
+            }
+            return (false, nil)
+        }
+        waiter?.resume(returning: call)
+        return pause
+    }
+
+    /// On the event loop: the peer finished sending; calls already queued are still handled.
+    func inputEnded() {
+        let waiter = input.withLock { state in
+            state.inputEnded = true
+            defer { state.callWaiter = nil }
+            return state.callWaiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// On the event loop: the channel closed; queued calls are dropped and senders fail.
+    func channelClosed() {
+        let callWaiter = input.withLock { state in
+            state.closed = true
+            state.queue.removeAll()
+            defer { state.callWaiter = nil }
+            return state.callWaiter
+        }
+        let writeWaiters = output.withLock { state in
+            state.closed = true
+            state.pending = emptyBuffer
+            defer { state.writeWaiters = [] }
+            return state.writeWaiters
+        }
+        callWaiter?.resume(returning: nil)
+        for waiter in writeWaiters { waiter.resume(throwing: VarlinkServerError.connectionClosed) }
+    }
+
+    /// On the event loop: the channel's writability changed.
+    func writabilityChanged(isWritable: Bool) {
+        output.withLock { $0.writable = isWritable }
+        if isWritable { resumeWritersIfRoom() }
+    }
+
+    /// From the server's shutdown: finish the call in progress, if any, then close.
+    func requestStop() {
+        let waiter = input.withLock { state in
+            state.stopRequested = true
+            defer { state.callWaiter = nil }
+            return state.callWaiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// Whether no call is queued or running, and since when.
+    func idleState() -> (isIdle: Bool, since: NIODeadline) {
+        input.withLock { state in
+            (!state.busy && state.queue.isEmpty, state.idleSince)
+        }
+    }
+}
+
+/// Replies for one call; sends made after the call completed are ignored.
+private struct ConnectionReplySink: VarlinkReplySink {
+    let connection: VarlinkServerConnection
+    let callID: UInt64
+
+    func send(_ reply: VarlinkReply) async throws {
+        try await connection.send(reply, callID: callID)
+    }
+}
+
+/// Sent through the pipeline by the connection's task when its queue has room again.
+struct VarlinkResumeReading: Sendable {}

@@ -1,0 +1,265 @@
+import AutopilotDomain
+import Foundation
+import GRDB
+
+/// Why the store could not open a database. Each case reads as one line for the daemon's exit message.
+public enum StoreOpenError: Error, CustomStringConvertible, Sendable {
+    case newerSchema(path: String, unknownMigrations: [String])
+    case notARegistry(path: String)
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .newerSchema(path, unknown):
+            "\(path) was written by a newer autopilotd (unknown migrations: \(unknown.joined(separator: ", "))); upgrade autopilotd or restore a backup"
+        case let .notARegistry(path):
+            "\(path) is an SQLite database but not an autopilotd registry; refusing to touch it"
+        case let .unreadable(path, reason):
+            "\(path) cannot be opened as an SQLite database: \(reason)"
+        }
+    }
+}
+
+/// How to open the registry database.
+public struct StoreConfiguration: Sendable {
+    /// The database file; nil opens a private in-memory database (tests).
+    public var path: String?
+    /// Group that may read the database files (auditors); nil keeps the process's group. Files are mode 0640.
+    public var auditorsGroup: UInt32?
+    /// The clock; the store pins `now` once per transaction.
+    public var clock: @Sendable () -> Timestamp
+    /// Lifetime of reseller-relationship links.
+    public var resellerLinkLifetimeSeconds: Int64
+    /// Start of consent URLs: `<linkBaseURL>/consent/<token>`.
+    public var linkBaseURL: String
+    /// Number of concurrent readers.
+    public var maximumReaderCount: Int
+    /// Called before each migration is applied, with its name (the daemon extends its systemd start timeout).
+    public var willMigrate: @Sendable (String) -> Void
+
+    public init(path: String?, auditorsGroup: UInt32? = nil, clock: @escaping @Sendable () -> Timestamp = Timestamp.now,
+                resellerLinkLifetimeSeconds: Int64 = ConsentRules.defaultResellerLinkLifetimeSeconds,
+                linkBaseURL: String = "https://autopilot.invalid", maximumReaderCount: Int = 8,
+                willMigrate: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.path = path; self.auditorsGroup = auditorsGroup; self.clock = clock
+        self.resellerLinkLifetimeSeconds = resellerLinkLifetimeSeconds; self.linkBaseURL = linkBaseURL
+        self.maximumReaderCount = maximumReaderCount; self.willMigrate = willMigrate
+    }
+}
+
+extension Timestamp {
+    /// The current time from the system clock (the only clock read in the store).
+    @Sendable public static func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(millisecondsSinceEpoch: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
+    }
+}
+
+/// The registry's SQLite database: WAL, foreign keys on, one serialized writer and concurrent readers.
+///
+/// Every state change is one transaction that also appends its audit event; reads run on the reader pool.
+public final class RegistryStore: Sendable {
+    let writer: any DatabaseWriter
+    public let configuration: StoreConfiguration
+
+    /// The migrations compiled into this binary, in order.
+    public static var migrationNames: [String] { embeddedMigrations.map(\.name) }
+    /// The schema version this binary writes: the number of migrations it knows.
+    public static var schemaVersion: Int { embeddedMigrations.count }
+
+    /// Opens (creating if needed) and migrates the database.
+    /// - Throws: `StoreOpenError` for a newer schema, a foreign database or an unreadable file.
+    public init(configuration: StoreConfiguration) throws {
+        self.configuration = configuration
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        config.maximumReaderCount = configuration.maximumReaderCount
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        if let path = configuration.path {
+            try Self.prepareFile(path: path, group: configuration.auditorsGroup)
+            do {
+                writer = try DatabasePool(path: path, configuration: config)
+            } catch let error as DatabaseError {
+                throw StoreOpenError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)")
+            }
+        } else {
+            writer = try DatabaseQueue(configuration: config)
+        }
+        try migrate()
+        if let path = configuration.path { try Self.fixModes(path: path, group: configuration.auditorsGroup) }
+    }
+
+    /// Creates the database file group-readable (0640) before SQLite does, so SQLite's WAL and shared-memory
+    /// files, which copy the database file's owner and mode, are readable by the auditors group and nobody else.
+    static func prepareFile(path: String, group: UInt32?) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw StoreOpenError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { _ = Glibc.close(fd) }
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_size == 0 {
+            _ = fchmod(fd, 0o640)
+            if let group { _ = fchown(fd, st.st_uid, group) }
+        }
+    }
+
+    /// Applies the group and mode to the -wal and -shm files, which may predate this configuration.
+    static func fixModes(path: String, group: UInt32?) throws {
+        for file in [path, path + "-wal", path + "-shm"] where access(file, F_OK) == 0 {
+            if let group { _ = chown(file, UInt32.max, group) }
+            _ = chmod(file, 0o640)
+        }
+    }
+
+    private func migrate() throws {
+        var migrator = DatabaseMigrator()
+        for migration in embeddedMigrations {
+            let hook = configuration.willMigrate
+            migrator.registerMigration(migration.name) { db in
+                hook(migration.name)
+                try db.execute(sql: migration.sql)
+            }
+        }
+        let path = configuration.path ?? ":memory:"
+        do {
+            try writer.write { db in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                if !tables.isEmpty && !tables.contains("grdb_migrations") {
+                    throw StoreOpenError.notARegistry(path: path)
+                }
+                if tables.contains("grdb_migrations") {
+                    let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+                    let unknown = applied.filter { !Self.migrationNames.contains($0) }
+                    if !unknown.isEmpty { throw StoreOpenError.newerSchema(path: path, unknownMigrations: unknown) }
+                }
+            }
+            try migrator.migrate(writer)
+            try writer.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
+            }
+        } catch let error as DatabaseError {
+            throw StoreOpenError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)")
+        }
+    }
+
+    /// Runs `body` as one write transaction with `now` pinned, and appends the audit event for it in the same
+    /// transaction: `ok` when it returns, or the error's name when it throws a `RegistryError` (the changes are then
+    /// rolled back, the event kept).
+    public func change<T: Sendable>(_ context: OperationContext,
+                                    _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        let clock = configuration.clock
+        let outcome: Result<T, RegistryError> = try await mapStorage {
+            try await writer.write { db in
+                let tx = Transaction(db: db, now: clock(), context: context, store: self)
+                do {
+                    var value: T?
+                    try db.inSavepoint {
+                        value = try body(tx)
+                        return .commit
+                    }
+                    try AuditLog.append(tx, outcome: "ok")
+                    return .success(value!)
+                } catch let error as RegistryError {
+                    try AuditLog.append(tx, outcome: error.name)
+                    return .failure(error)
+                }
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Runs `body` as a read. A `PermissionDenied` it throws is recorded in the audit log before it is rethrown.
+    public func read<T: Sendable>(_ context: OperationContext,
+                                  _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        let clock = configuration.clock
+        do {
+            return try await mapStorage {
+                try await writer.read { db in
+                    try body(Transaction(db: db, now: clock(), context: context, store: self))
+                }
+            }
+        } catch let error as RegistryError {
+            if case .permissionDenied = error { try? await recordRefusal(context, error) }
+            throw error
+        }
+    }
+
+    /// Records a call refused before it reached the store (for example by the permission table).
+    public func recordRefusal(_ context: OperationContext, _ error: RegistryError, targets: [String] = []) async throws {
+        let clock = configuration.clock
+        try await mapStorage {
+            try await writer.write { db in
+                let tx = Transaction(db: db, now: clock(), context: context, store: self)
+                tx.targets = targets
+                try AuditLog.append(tx, outcome: error.name)
+            }
+        }
+    }
+
+    /// Turns SQLite's "disk full" into `StorageFull`; other errors pass through.
+    func mapStorage<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw RegistryError.storageFull
+        }
+    }
+
+    /// Runs a read with direct database access, for store-internal queries that need no audit context.
+    func unauditedRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
+    /// The path of the database, or ":memory:".
+    public var databasePath: String { configuration.path ?? ":memory:" }
+
+    /// Closes the database (checkpointing the WAL). The store must not be used afterwards.
+    public func close() throws {
+        if let pool = writer as? DatabasePool {
+            try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            try pool.close()
+        } else if let queue = writer as? DatabaseQueue {
+            try queue.close()
+        }
+    }
+}
+
+/// Who is calling which method; the store records it with every event.
+public struct OperationContext: Sendable {
+    public var caller: Caller
+    public var method: RegistryMethod
+    public init(caller: Caller, method: RegistryMethod) { self.caller = caller; self.method = method }
+}
+
+/// One transaction: the database, the `now` pinned for it, the caller, and what the audit event will name.
+public final class Transaction {
+    public let db: Database
+    public let now: Timestamp
+    public let context: OperationContext
+    let store: RegistryStore
+    /// Ids the call touched, as `kind:id`, for the audit event's target.
+    public var targets: [String] = []
+    /// The tenant account acting in a tenant-side call.
+    public var account: String?
+
+    init(db: Database, now: Timestamp, context: OperationContext, store: RegistryStore) {
+        self.db = db; self.now = now; self.context = context; self.store = store
+    }
+
+    public var caller: Caller { context.caller }
+    public var method: RegistryMethod { context.method }
+
+    /// Adds `kind:id` to the audit event's target (once).
+    public func target(_ kind: String, _ id: String) {
+        let entry = "\(kind):\(id)"
+        if !targets.contains(entry) { targets.append(entry) }
+    }
+}
+
+/// A fresh lowercase UUID.
+func newID() -> String { UUID().uuidString.lowercased() }

@@ -1,0 +1,132 @@
+import AutopilotDomain
+import GRDB
+
+/// Reading domain records from rows. One place per record type; every query selects the columns it needs.
+extension Timestamp {
+    init(column value: String?) {
+        self = value.flatMap(Timestamp.init(rfc3339:)) ?? Timestamp(millisecondsSinceEpoch: 0)
+    }
+}
+
+extension Optional where Wrapped == String {
+    var timestamp: Timestamp? { self.flatMap(Timestamp.init(rfc3339:)) }
+}
+
+enum Fetch {
+    static func tenant(_ db: Database, _ id: String) throws -> Tenant? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM tenants WHERE id = ?", arguments: [id])
+        else { return nil }
+        return try tenant(db, row)
+    }
+
+    static func tenant(_ db: Database, _ row: Row) throws -> Tenant {
+        let id: String = row["id"]
+        let domains = try String.fetchAll(
+            db, sql: "SELECT domain FROM tenant_domains WHERE tenant_id = ? ORDER BY is_initial DESC, added_at, domain",
+            arguments: [id])
+        return Tenant(id: id, name: row["name"], domain: domains.first ?? "", domains: domains,
+                      createdAt: Timestamp(column: row["created_at"]))
+    }
+
+    /// The tenant owning a domain, if any.
+    static func tenantID(owningDomain domain: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT tenant_id FROM tenant_domains WHERE domain = ?", arguments: [domain])
+    }
+
+    static func account(_ db: Database, _ upn: String) throws -> Account? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT upn, tenant_id, domain FROM accounts WHERE upn = ?",
+                                         arguments: [upn])
+        else { return nil }
+        let roles = try String.fetchAll(db, sql: "SELECT role FROM account_roles WHERE upn = ?", arguments: [upn])
+            .compactMap(AccountRole.init(rawValue:)).sorted()
+        let domain: String = row["domain"]
+        let initial = try Bool.fetchOne(db, sql: "SELECT is_initial FROM tenant_domains WHERE domain = ?",
+                                        arguments: [domain]) ?? false
+        return Account(tenant: row["tenant_id"], upn: upn, roles: roles, cloudNative: initial)
+    }
+
+    static let partnerColumns = "id, name, kind, provider_id, oem_direct_api, created_at"
+
+    static func partner(_ db: Database, _ id: String) throws -> Partner? {
+        try Row.fetchOne(db, sql: "SELECT \(partnerColumns) FROM partners WHERE id = ?", arguments: [id]).map(partner)
+    }
+
+    static func partner(_ row: Row) -> Partner {
+        Partner(id: row["id"], name: row["name"], kind: PartnerKind(rawValue: row["kind"]) ?? .directCsp,
+                provider: row["provider_id"], oemDirectApi: row["oem_direct_api"],
+                createdAt: Timestamp(column: row["created_at"]))
+    }
+
+    static func accessRule(_ row: Row) -> AccessRule {
+        AccessRule(id: row["id"], uid: (row["uid"] as Int64?).map { UInt32($0) },
+                   gid: (row["gid"] as Int64?).map { UInt32($0) },
+                   role: CallerRole(rawValue: row["role"]) ?? .none, partner: row["partner_id"],
+                   tenant: row["tenant_id"], createdAt: Timestamp(column: row["created_at"]))
+    }
+}
+
+extension Transaction {
+    /// The tenant with this id, or `NotFound(tenant)`.
+    public func requireTenant(_ id: String) throws -> Tenant {
+        guard let t = try Fetch.tenant(db, id) else { throw RegistryError.notFound(kind: "tenant", id: id) }
+        target("tenant", id)
+        return t
+    }
+
+    /// The partner with this id, or `NotFound(partner)`.
+    public func requirePartner(_ id: String) throws -> Partner {
+        guard let p = try Fetch.partner(db, id) else { throw RegistryError.notFound(kind: "partner", id: id) }
+        target("partner", id)
+        return p
+    }
+
+    /// The account with this UPN (any case), or `NotFound(account)`.
+    public func requireAccount(_ upn: String) throws -> Account {
+        let key = upn.lowercased()
+        guard let a = try Fetch.account(db, key) else { throw RegistryError.notFound(kind: "account", id: upn) }
+        target("account", key)
+        return a
+    }
+}
+
+extension Fetch {
+    static let grantColumns = """
+        g.id, g.tenant_id, g.partner_id, g.basis, g.via_grant_id, g.link_id, g.delegated_admin, g.granted_by,
+        g.granted_at, g.status, g.ended_at
+        """
+
+    /// A grant; `roles` are the DAP roles held now (none once DAP is removed).
+    static func grant(_ db: Database, _ row: Row) throws -> Grant {
+        let id: String = row["id"]
+        let dap: Bool = row["delegated_admin"]
+        let roles = dap
+            ? try String.fetchAll(db, sql: "SELECT role FROM grant_roles WHERE grant_id = ?", arguments: [id])
+                .compactMap(AccountRole.init(rawValue:)).sorted()
+            : []
+        return Grant(id: id, tenant: row["tenant_id"], partner: row["partner_id"],
+                     basis: GrantBasis(rawValue: row["basis"]) ?? .direct, via: row["via_grant_id"],
+                     link: row["link_id"], delegatedAdmin: dap, roles: roles, grantedBy: row["granted_by"],
+                     grantedAt: Timestamp(column: row["granted_at"]),
+                     status: GrantStatus(rawValue: row["status"]) ?? .active, endedAt: (row["ended_at"] as String?).timestamp)
+    }
+
+    static func grant(_ db: Database, id: String) throws -> Grant? {
+        try Row.fetchOne(db, sql: "SELECT \(grantColumns) FROM grants g WHERE g.id = ?", arguments: [id])
+            .map { try grant(db, $0) }
+    }
+
+    /// The active grants of a partner for a tenant, oldest first (a provider may hold several, one per reseller).
+    static func activeGrants(_ db: Database, partner: String, tenant: String) throws -> [Grant] {
+        try Row.fetchAll(db, sql: """
+            SELECT \(grantColumns) FROM grants g
+            WHERE g.partner_id = ? AND g.tenant_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.id
+            """, arguments: [partner, tenant]).map { try grant(db, $0) }
+    }
+
+    /// Whether the partner holds an active grant for the tenant: the consent gate for devices.
+    static func hasActiveGrant(_ db: Database, partner: String, tenant: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM grants WHERE partner_id = ? AND tenant_id = ? AND status = 'active')
+            """, arguments: [partner, tenant]) ?? false
+    }
+}

@@ -1,0 +1,83 @@
+import AutopilotDomain
+import GRDB
+
+/// Access rules and service status.
+extension RegistryStore {
+    public func addAccessRule(_ context: OperationContext, uid: UInt32?, gid: UInt32?, role: CallerRole,
+                              partner: String?, tenant: String?) async throws -> AccessRule {
+        try await change(context) { tx in
+            if let partner { _ = try tx.requirePartner(partner) }
+            if let tenant { _ = try tx.requireTenant(tenant) }
+            guard (uid == nil) != (gid == nil) else {
+                throw RegistryError.invalidInput(field: "uid", reason: "give exactly one of uid and gid")
+            }
+            switch role {
+            case .partner:
+                guard partner != nil, tenant == nil else {
+                    throw RegistryError.invalidInput(field: "partner", reason: "a partner rule names exactly one partner and no tenant")
+                }
+            case .tenant:
+                guard tenant != nil, partner == nil else {
+                    throw RegistryError.invalidInput(field: "tenant", reason: "a tenant rule names exactly one tenant and no partner")
+                }
+            case .operator, .auditor:
+                guard partner == nil, tenant == nil else {
+                    throw RegistryError.invalidInput(field: "role", reason: "an \(role.rawValue) rule names no partner or tenant")
+                }
+            case .none:
+                throw RegistryError.invalidInput(field: "role", reason: "a rule grants operator, auditor, partner or tenant")
+            }
+            let subject = uid.map { "uid \($0)" } ?? "gid \(gid!)"
+            let taken = try Bool.fetchOne(tx.db, sql: """
+                SELECT EXISTS (SELECT 1 FROM access_rules WHERE removed_at IS NULL AND (uid = ? OR gid = ?))
+                """, arguments: [uid.map { Int64($0) }, gid.map { Int64($0) }]) ?? false
+            if taken { throw RegistryError.alreadyExists(kind: "access rule", id: subject) }
+            let id = newID()
+            tx.target("rule", id)
+            try tx.db.execute(sql: """
+                INSERT INTO access_rules (id, uid, gid, role, partner_id, tenant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, uid.map { Int64($0) }, gid.map { Int64($0) }, role.rawValue, partner, tenant,
+                                 tx.now.rfc3339])
+            return AccessRule(id: id, uid: uid, gid: gid, role: role, partner: partner, tenant: tenant, createdAt: tx.now)
+        }
+    }
+
+    public func removeAccessRule(_ context: OperationContext, id: String) async throws {
+        try await change(context) { tx in
+            tx.target("rule", id)
+            try tx.db.execute(sql: "UPDATE access_rules SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
+                              arguments: [tx.now.rfc3339, id])
+            if tx.db.changesCount == 0 { throw RegistryError.notFound(kind: "access rule", id: id) }
+        }
+    }
+
+    public func listAccessRules(_ context: OperationContext) async throws -> [AccessRule] {
+        try await read(context) { tx in
+            try Self.activeAccessRules(tx.db)
+        }
+    }
+
+    /// The rules in force, oldest first. Used to resolve each connecting peer's role.
+    public func activeAccessRules() async throws -> [AccessRule] {
+        try await unauditedRead { db in try Self.activeAccessRules(db) }
+    }
+
+    static func activeAccessRules(_ db: Database) throws -> [AccessRule] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, uid, gid, role, partner_id, tenant_id, created_at FROM access_rules
+            WHERE removed_at IS NULL ORDER BY created_at, id
+            """).map(Fetch.accessRule)
+    }
+
+    /// Counts for `GetStatus`: tenants, partners, active grants, registered devices.
+    public func counts() async throws -> RegistryCounts {
+        try await unauditedRead { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT (SELECT count(*) FROM tenants) AS t, (SELECT count(*) FROM partners) AS p,
+                       (SELECT count(*) FROM grants WHERE status = 'active') AS g,
+                       (SELECT count(*) FROM devices WHERE status = 'registered') AS d
+                """)!
+            return RegistryCounts(tenants: row["t"], partners: row["p"], grants: row["g"], devices: row["d"])
+        }
+    }
+}

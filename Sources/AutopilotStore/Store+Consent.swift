@@ -1,0 +1,398 @@
+import AutopilotDomain
+import GRDB
+
+/// Consent methods: links, acceptance, grants, and revocation requests (domain.md, "CSP authorisation flow" and
+/// "OEM authorisation flow"). Each state change is one transaction; nothing is ever deleted.
+extension RegistryStore {
+    /// Creates a reseller-relationship link for a direct CSP or an indirect reseller.
+    /// - Throws: `NotFound(partner)`; `NotAllowedForPartnerKind`; `InvalidInput(roles)`.
+    public func requestResellerRelationship(_ context: OperationContext, partner: String, delegatedAdmin: Bool,
+                                            roles: [String]) async throws -> ResellerInvitation {
+        let lifetime = configuration.resellerLinkLifetimeSeconds
+        let base = configuration.linkBaseURL
+        return try await change(context) { tx in
+            let p = try tx.requirePartner(partner)
+            let roles = try ConsentRules.checkResellerRequest(partner: p, delegatedAdmin: delegatedAdmin, roles: roles)
+            let expires = ConsentRules.resellerLinkExpiry(now: tx.now, lifetimeSeconds: lifetime)
+            let link = try Self.insertLink(tx, partner: p.id, kind: .resellerRelationship, delegatedAdmin: delegatedAdmin,
+                                           roles: roles, expiresAt: expires, base: base)
+            let email = ConsentRules.invitationEmail(partner: p, url: link.url ?? "", delegatedAdmin: delegatedAdmin,
+                                                     roles: roles)
+            return ResellerInvitation(link: link, email: email)
+        }
+    }
+
+    /// Issues an eligible OEM's consent link, revoking its previous active one in the same transaction.
+    /// - Throws: `NotFound(partner)`; `NotAllowedForPartnerKind` for a non-OEM; `OemNotEligible`.
+    public func issueOemLink(_ context: OperationContext, partner: String) async throws -> Link {
+        let base = configuration.linkBaseURL
+        return try await change(context) { tx in
+            let p = try tx.requirePartner(partner)
+            try ConsentRules.checkOemLink(partner: p)
+            if let previous = try String.fetchOne(tx.db, sql: """
+                SELECT id FROM links WHERE partner_id = ? AND kind = 'oemConsent' AND revoked_at IS NULL
+                """, arguments: [p.id]) {
+                tx.target("revoked-link", previous)
+                try tx.db.execute(sql: "UPDATE links SET revoked_at = ? WHERE id = ?", arguments: [tx.now.rfc3339, previous])
+            }
+            return try Self.insertLink(tx, partner: p.id, kind: .oemConsent, delegatedAdmin: false, roles: [],
+                                       expiresAt: nil, base: base)
+        }
+    }
+
+    /// Revokes a link named by URL, token or id. Revoking a revoked link returns it unchanged; grants stay.
+    /// - Throws: `InvalidInput(link)`; `NotFound(link)`; `PermissionDenied` for another partner's link.
+    public func revokeLink(_ context: OperationContext, link: String) async throws -> Link {
+        try await change(context) { tx in
+            var found = try Self.requireLink(tx, try ConsentRules.reference(fromLink: link, allowID: true))
+            try tx.caller.requirePartner(found.partner, tx.method)
+            if found.revokedAt == nil {
+                try tx.db.execute(sql: "UPDATE links SET revoked_at = ? WHERE id = ?",
+                                  arguments: [tx.now.rfc3339, found.id])
+                found = try Self.requireLink(tx, .id(found.id))
+            }
+            return found
+        }
+    }
+
+    /// The consent page: the link (without URL) and the partner asking. Partner callers see only their own links.
+    /// - Throws: `InvalidInput(link)`; `NotFound(link)`; `PermissionDenied`.
+    public func describeLink(_ context: OperationContext, link: String) async throws -> ConsentPage {
+        try await read(context) { tx in
+            let found = try Self.requireLink(tx, try ConsentRules.reference(fromLink: link, allowID: true))
+            try tx.caller.requirePartner(found.partner, tx.method)
+            guard let partner = try Fetch.partner(tx.db, found.partner) else {
+                throw RegistryError.notFound(kind: "partner", id: found.partner)
+            }
+            return ConsentPage(link: found, partner: partner)
+        }
+    }
+
+    /// A tenant account accepts a link (URL or token only). Creates the partner's grant and, for an indirect
+    /// reseller, its provider's; accepting again while the partner's grant is active creates nothing.
+    /// - Throws, in this order: `PermissionDenied` (account of another tenant); `InvalidInput(link)`;
+    ///   `NotFound(link)`, `NotFound(account)`; `GlobalAdminRequired`, `CloudNativeAccountRequired`;
+    ///   `LinkRevoked`, `LinkExpired`.
+    public func acceptLink(_ context: OperationContext, link: String, account: String) async throws -> [Grant] {
+        try await change(context) { tx in
+            let acting = try Self.actingAccount(tx, account)
+            let found = try Self.requireLink(tx, try ConsentRules.reference(fromLink: link, allowID: false))
+            let account = try Self.existing(acting, account)
+            try ConsentRules.checkAcceptance(link: found, account: account)
+            guard let partner = try Fetch.partner(tx.db, found.partner) else {
+                throw RegistryError.notFound(kind: "partner", id: found.partner)
+            }
+            tx.target("partner", partner.id)
+            let existing = try Self.ownActiveGrants(tx.db, partner: partner.id, tenant: account.tenant)
+            if !existing.isEmpty {
+                return try existing + Self.activeGrants(tx.db, via: existing.map(\.id))
+            }
+            var created: [Grant] = []
+            for plan in ConsentRules.grantsOnAcceptance(link: found, partner: partner) {
+                let id = newID()
+                let via = plan.basis == .viaReseller ? created.first?.id : nil
+                try tx.db.execute(sql: """
+                    INSERT INTO grants (id, tenant_id, partner_id, basis, via_grant_id, link_id, delegated_admin,
+                                        granted_by, granted_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [id, account.tenant, plan.partner, plan.basis.rawValue, via, found.id,
+                                     plan.delegatedAdmin, account.upn, tx.now.rfc3339])
+                for role in plan.roles {
+                    try tx.db.execute(sql: "INSERT INTO grant_roles (grant_id, role) VALUES (?, ?)",
+                                      arguments: [id, role.rawValue])
+                }
+                tx.target("grant", id)
+                created.append(try Self.requireGrant(tx.db, id))
+            }
+            return created
+        }
+    }
+
+    /// Tenants holding an active grant for the partner, one entry per tenant with its earliest active grant.
+    /// - Throws: `NotFound(partner)`.
+    public func listCustomers(_ context: OperationContext, partner: String) async throws -> [Customer] {
+        try await read(context) { tx in
+            _ = try tx.requirePartner(partner)
+            var seen = Set<String>()
+            var customers: [Customer] = []
+            let rows = try Row.fetchAll(tx.db, sql: """
+                SELECT \(Fetch.grantColumns) FROM grants g
+                WHERE g.partner_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.rowid
+                """, arguments: [partner])
+            for row in rows {
+                let grant = try Fetch.grant(tx.db, row)
+                guard seen.insert(grant.tenant).inserted, let tenant = try Fetch.tenant(tx.db, grant.tenant) else { continue }
+                customers.append(Customer(tenant: tenant, grant: grant))
+            }
+            return customers
+        }
+    }
+
+    /// Grants matching the filters (already narrowed to the caller's own by the service), oldest first.
+    /// - Throws: `NotFound(tenant)` / `NotFound(partner)` for a filter naming nothing.
+    public func listGrants(_ context: OperationContext, tenant: String?, partner: String?,
+                           status: GrantStatus?) async throws -> [Grant] {
+        try await read(context) { tx in
+            if let tenant { _ = try tx.requireTenant(tenant) }
+            if let partner { _ = try tx.requirePartner(partner) }
+            return try Row.fetchAll(tx.db, sql: """
+                SELECT \(Fetch.grantColumns) FROM grants g
+                WHERE (?1 IS NULL OR g.tenant_id = ?1) AND (?2 IS NULL OR g.partner_id = ?2)
+                  AND (?3 IS NULL OR g.status = ?3)
+                ORDER BY g.granted_at, g.rowid
+                """, arguments: [tenant, partner, status?.rawValue]).map { try Fetch.grant(tx.db, $0) }
+        }
+    }
+
+    /// The tenant removes a partner's delegated admin privileges; consent stays active. Returns the partner's
+    /// earliest active grant (a provider may hold several, one per reseller; DAP is cleared on all).
+    /// - Throws: `PermissionDenied`; `NotFound(partner/account)`; `GlobalAdminRequired`; `NotFound(grant)`.
+    public func removeDelegatedAdmin(_ context: OperationContext, partner: String, account: String) async throws -> Grant {
+        try await change(context) { tx in
+            let (p, account) = try Self.tenantSideCall(tx, partner: partner, account: account)
+            let grants = try Fetch.activeGrants(tx.db, partner: p.id, tenant: account.tenant)
+            guard let first = grants.first else {
+                throw RegistryError.notFound(kind: "grant", id: "\(p.id)/\(account.tenant)")
+            }
+            try tx.db.execute(sql: """
+                UPDATE grants SET delegated_admin = 0, dap_removed_at = ?, dap_removed_by = ?
+                WHERE partner_id = ? AND tenant_id = ? AND status = 'active' AND delegated_admin = 1
+                """, arguments: [tx.now.rfc3339, account.upn, p.id, account.tenant])
+            for g in grants { tx.target("grant", g.id) }
+            return try Self.requireGrant(tx.db, first.id)
+        }
+    }
+
+    /// The tenant ends a CSP relationship: all of the partner's active grants for the tenant, and the provider
+    /// grants that came through them. Returns every grant ended.
+    /// - Throws: `PermissionDenied`; `NotFound(partner/account)`; `GlobalAdminRequired`; `OemRemovalRequiresRequest`;
+    ///   `NotFound(grant)`.
+    public func endRelationship(_ context: OperationContext, partner: String, account: String) async throws -> [Grant] {
+        try await change(context) { tx in
+            let (p, account) = try Self.tenantSideCall(tx, partner: partner, account: account)
+            try ConsentRules.checkEnd(partner: p)
+            let grants = try Fetch.activeGrants(tx.db, partner: p.id, tenant: account.tenant)
+            guard !grants.isEmpty else { throw RegistryError.notFound(kind: "grant", id: "\(p.id)/\(account.tenant)") }
+            let ended = try Self.endGrants(tx, grants.map(\.id), status: .ended, reason: .endedByTenant,
+                                           by: account.upn, request: nil)
+            return try ended.map { try Self.requireGrant(tx.db, $0) }
+        }
+    }
+
+    /// The tenant asks the operator to remove a partner holding an active grant.
+    /// - Throws: `PermissionDenied`; `NotFound(partner/account)`; `GlobalAdminRequired`; `NotFound(grant)`;
+    ///   `InvalidInput(reason)`.
+    public func fileRevocationRequest(_ context: OperationContext, partner: String, account: String,
+                                      reason: String) async throws -> RevocationRequest {
+        try await change(context) { tx in
+            let (p, account) = try Self.tenantSideCall(tx, partner: partner, account: account)
+            guard try Fetch.hasActiveGrant(tx.db, partner: p.id, tenant: account.tenant) else {
+                throw RegistryError.notFound(kind: "grant", id: "\(p.id)/\(account.tenant)")
+            }
+            let reason = try ConsentRules.revocationReason(reason)
+            let id = newID()
+            tx.target("request", id)
+            try tx.db.execute(sql: """
+                INSERT INTO revocation_requests (id, tenant_id, partner_id, requested_by, reason, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [id, account.tenant, p.id, account.upn, reason, tx.now.rfc3339])
+            return try Self.requireRequest(tx.db, id)
+        }
+    }
+
+    /// Revocation requests matching the filters (already narrowed to the caller's own by the service), oldest first.
+    public func listRevocationRequests(_ context: OperationContext, tenant: String?, partner: String?,
+                                       status: RevocationStatus?) async throws -> [RevocationRequest] {
+        try await read(context) { tx in
+            try Row.fetchAll(tx.db, sql: """
+                SELECT \(Self.requestColumns) FROM revocation_requests
+                WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR partner_id = ?2) AND (?3 IS NULL OR status = ?3)
+                ORDER BY created_at, rowid
+                """, arguments: [tenant, partner, status?.rawValue]).map(Self.request)
+        }
+    }
+
+    /// The operator decides a request. Approving revokes the partner's active grants for the tenant at once, and
+    /// ends the provider grants that came through them.
+    /// - Throws: `NotFound(request)`; `AlreadyDecided`; `InvalidInput(note)`.
+    public func decideRevocationRequest(_ context: OperationContext, request: String, approve: Bool,
+                                        note: String?) async throws -> RevocationRequest {
+        try await change(context) { tx in
+            tx.target("request", request)
+            let found = try Self.requireRequest(tx.db, request)
+            tx.target("tenant", found.tenant)
+            tx.target("partner", found.partner)
+            try ConsentRules.checkDecision(found)
+            let note = try ConsentRules.decisionNote(note)
+            let decider = ConsentRules.decider(tx.caller)
+            try tx.db.execute(sql: """
+                UPDATE revocation_requests SET status = ?, decided_by = ?, decided_at = ?, note = ? WHERE id = ?
+                """, arguments: [(approve ? RevocationStatus.approved : .rejected).rawValue, decider, tx.now.rfc3339,
+                                 note, found.id])
+            if approve {
+                let grants = try Fetch.activeGrants(tx.db, partner: found.partner, tenant: found.tenant)
+                _ = try Self.endGrants(tx, grants.map(\.id), status: .revoked, reason: .revokedByRequest, by: decider,
+                                       request: found.id)
+            }
+            return try Self.requireRequest(tx.db, found.id)
+        }
+    }
+}
+
+// MARK: - Helpers
+
+extension RegistryStore {
+    static let linkColumns = "id, partner_id, kind, delegated_admin, created_at, expires_at, revoked_at"
+    static let requestColumns = """
+        id, tenant_id, partner_id, requested_by, reason, status, created_at, decided_by, decided_at, note
+        """
+
+    /// Generates a token (32 bytes from the system's CSPRNG, base64url), stores its SHA-256 and the link, and
+    /// returns the link with its URL: the only time the token leaves the daemon.
+    static func insertLink(_ tx: Transaction, partner: String, kind: LinkKind, delegatedAdmin: Bool, roles: [AccountRole],
+                           expiresAt: Timestamp?, base: String) throws -> Link {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<ConsentRules.tokenByteCount).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+        let token = Base64.encodeURL(bytes)
+        let id = newID()
+        tx.target("link", id)
+        try tx.db.execute(sql: """
+            INSERT INTO links (id, token_sha256, partner_id, kind, delegated_admin, created_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [id, hexSHA256(Array(token.utf8)), partner, kind.rawValue, delegatedAdmin, tx.now.rfc3339,
+                             expiresAt?.rfc3339])
+        for role in roles {
+            try tx.db.execute(sql: "INSERT INTO link_roles (link_id, role) VALUES (?, ?)", arguments: [id, role.rawValue])
+        }
+        var link = try requireLink(tx, .id(id))
+        link.url = ConsentRules.linkURL(base: base, token: token)
+        return link
+    }
+
+    /// The link a reference names, with its status at `tx.now`; url is always nil here.
+    /// - Throws: `NotFound(link)` naming the id, or `sha256:<8 hex>` for a token (never the token itself).
+    static func requireLink(_ tx: Transaction, _ reference: LinkReference) throws -> Link {
+        let row: Row?
+        let shownID: String
+        switch reference {
+        case let .id(id):
+            shownID = id
+            row = try Row.fetchOne(tx.db, sql: "SELECT \(linkColumns) FROM links WHERE id = ?", arguments: [id])
+        case let .token(token):
+            let digest = hexSHA256(Array(token.utf8))
+            shownID = ConsentRules.tokenReference(digest: digest)
+            row = try Row.fetchOne(tx.db, sql: "SELECT \(linkColumns) FROM links WHERE token_sha256 = ?",
+                                   arguments: [digest])
+        }
+        guard let row else {
+            tx.target("link", shownID)
+            throw RegistryError.notFound(kind: "link", id: shownID)
+        }
+        let id: String = row["id"]
+        tx.target("link", id)
+        let roles = try String.fetchAll(tx.db, sql: "SELECT role FROM link_roles WHERE link_id = ?", arguments: [id])
+            .compactMap(AccountRole.init(rawValue:)).sorted()
+        let expires = (row["expires_at"] as String?).timestamp
+        let revoked = (row["revoked_at"] as String?).timestamp
+        return Link(id: id, partner: row["partner_id"], kind: LinkKind(rawValue: row["kind"]) ?? .resellerRelationship,
+                    delegatedAdmin: row["delegated_admin"], roles: roles,
+                    status: ConsentRules.status(revokedAt: revoked, expiresAt: expires, now: tx.now),
+                    createdAt: Timestamp(column: row["created_at"]), expiresAt: expires, revokedAt: revoked)
+    }
+
+    /// The acting account of a tenant-side call, after checking a tenant caller acts with an account of its own
+    /// tenant. Records the account in the audit event. Returns nil for an unknown UPN (its NotFound comes later,
+    /// in the documented order); an unknown UPN is judged by the tenant that owns its domain.
+    /// - Throws: `PermissionDenied`.
+    static func actingAccount(_ tx: Transaction, _ upn: String) throws -> Account? {
+        let key = Validate.trim(upn).lowercased()
+        tx.account = key
+        let account = try Fetch.account(tx.db, key)
+        if let account { tx.target("account", account.upn) }
+        if tx.caller.role == .tenant {
+            let domain = key.split(separator: "@", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+            let owner = try account?.tenant ?? Fetch.tenantID(owningDomain: domain, tx.db)
+            guard let owner, owner == tx.caller.tenant else {
+                throw RegistryError.permissionDenied(method: tx.method.rawValue, role: tx.caller.role)
+            }
+        }
+        return account
+    }
+
+    /// The account, or `NotFound(account)` naming the UPN as given.
+    static func existing(_ account: Account?, _ upn: String) throws -> Account {
+        guard let account else { throw RegistryError.notFound(kind: "account", id: upn) }
+        return account
+    }
+
+    /// The common start of RemoveDelegatedAdmin, EndRelationship and FileRevocationRequest: the caller may act with
+    /// the account, the partner and the account exist, and the account is a Global Administrator.
+    static func tenantSideCall(_ tx: Transaction, partner: String, account upn: String) throws -> (Partner, Account) {
+        let acting = try actingAccount(tx, upn)
+        let p = try tx.requirePartner(partner)
+        let account = try existing(acting, upn)
+        tx.target("tenant", account.tenant)
+        try ConsentRules.checkTenantAdmin(account)
+        return (p, account)
+    }
+
+    /// The partner's active grants from its own links (direct or oem) for the tenant.
+    static func ownActiveGrants(_ db: Database, partner: String, tenant: String) throws -> [Grant] {
+        try Fetch.activeGrants(db, partner: partner, tenant: tenant).filter { $0.basis != .viaReseller }
+    }
+
+    /// Active grants that came through any of the given grants.
+    static func activeGrants(_ db: Database, via ids: [String]) throws -> [Grant] {
+        var out: [Grant] = []
+        for id in ids {
+            out += try Row.fetchAll(db, sql: """
+                SELECT \(Fetch.grantColumns) FROM grants g
+                WHERE g.via_grant_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.rowid
+                """, arguments: [id]).map { try Fetch.grant(db, $0) }
+        }
+        return out
+    }
+
+    /// Ends the given active grants with `status` and `reason`, then the active provider grants that came through
+    /// them (`endedWithReseller`). Returns the ids of every grant ended, the given ones first.
+    static func endGrants(_ tx: Transaction, _ ids: [String], status: GrantStatus, reason: GrantEndReason, by: String,
+                          request: String?) throws -> [String] {
+        var ended: [String] = []
+        for id in ids {
+            try tx.db.execute(sql: """
+                UPDATE grants SET status = ?, ended_at = ?, ended_by = ?, end_reason = ?, revocation_request_id = ?
+                WHERE id = ? AND status = 'active'
+                """, arguments: [status.rawValue, tx.now.rfc3339, by, reason.rawValue, request, id])
+            tx.target("grant", id)
+            ended.append(id)
+        }
+        for provider in try activeGrants(tx.db, via: ids) {
+            try tx.db.execute(sql: """
+                UPDATE grants SET status = 'ended', ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?
+                """, arguments: [tx.now.rfc3339, by, GrantEndReason.endedWithReseller.rawValue, provider.id])
+            tx.target("grant", provider.id)
+            ended.append(provider.id)
+        }
+        return ended
+    }
+
+    static func requireGrant(_ db: Database, _ id: String) throws -> Grant {
+        guard let g = try Fetch.grant(db, id: id) else { throw RegistryError.notFound(kind: "grant", id: id) }
+        return g
+    }
+
+    static func requireRequest(_ db: Database, _ id: String) throws -> RevocationRequest {
+        guard let row = try Row.fetchOne(db, sql: "SELECT \(requestColumns) FROM revocation_requests WHERE id = ?",
+                                         arguments: [id])
+        else { throw RegistryError.notFound(kind: "request", id: id) }
+        return request(row)
+    }
+
+    static func request(_ row: Row) -> RevocationRequest {
+        RevocationRequest(id: row["id"], tenant: row["tenant_id"], partner: row["partner_id"],
+                          requestedBy: row["requested_by"], reason: row["reason"],
+                          status: RevocationStatus(rawValue: row["status"]) ?? .open,
+                          createdAt: Timestamp(column: row["created_at"]), decidedBy: row["decided_by"],
+                          decidedAt: (row["decided_at"] as String?).timestamp, note: row["note"])
+    }
+}

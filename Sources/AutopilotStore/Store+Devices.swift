@@ -1,0 +1,390 @@
+import AutopilotDomain
+import Foundation
+import GRDB
+
+/// Filters of `ListDevices`, already narrowed to what the caller may see.
+public struct DeviceListFilter: Sendable, Hashable {
+    public var tenant: String?
+    public var partner: String?
+    public var batch: String?
+    public var serialNumber: String?
+    public var includeDeregistered: Bool
+    public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
+                includeDeregistered: Bool = false) {
+        self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
+        self.includeDeregistered = includeDeregistered
+    }
+}
+
+/// Where the next page of `listDevices` starts: the last row sent, by registration time and row id.
+public struct DeviceCursor: Sendable, Hashable {
+    var registeredAt: String
+    var rowid: Int64
+}
+
+/// Device batches, registrations, deregistration and the dry run of a submission.
+extension RegistryStore {
+    /// Devices read per `listDevices` page (one short read transaction each).
+    public static let deviceListPageSize = 500
+
+    /// Opens a batch for `partner` to register devices in `tenant` through `channel`.
+    /// - Throws: `NotFound` (partner, tenant), `ChannelNotAllowed`, `OemNotEligible`, `ConsentRequired`,
+    ///   `InvalidInput(name)`.
+    public func createDeviceBatch(_ context: OperationContext, partner: String, tenant: String, name: String,
+                                  channel: Channel) async throws -> Batch {
+        try await change(context) { tx in
+            let p = try tx.requirePartner(partner)
+            try Self.requireTenantExists(tx, tenant)
+            try DeviceRules.checkChannel(kind: p.kind, channel: channel)
+            try Self.requireConsent(tx, partner: p, tenant: tenant)
+            let name = try Validate.name(name)
+            let batch = Batch(id: newID(), name: name, partner: partner, tenant: tenant, channel: channel,
+                              createdAt: tx.now, submitted: 0, registered: 0, failed: 0)
+            tx.target("batch", batch.id)
+            try tx.db.execute(sql: """
+                INSERT INTO batches (id, name, partner_id, tenant_id, channel, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [batch.id, name, partner, tenant, channel.rawValue, tx.now.rfc3339])
+            return batch
+        }
+    }
+
+    /// Registers 1 to 1,000 devices in a batch, in one transaction. Each device gets a result, indexed from the
+    /// batch's count of devices submitted so far; a device that breaks a rule fails alone.
+    /// - Throws: `NotFound(batch)`, `PermissionDenied` (another partner's batch), `OemNotEligible`,
+    ///   `ConsentRequired` (consent ended since the batch was opened), `BatchTooLarge`, `InvalidInput(devices)`.
+    public func addDevices(_ context: OperationContext, batch id: String,
+                           devices: [DeviceInput]) async throws -> (batch: Batch, results: [DeviceResult]) {
+        try await change(context) { tx in
+            var batch = try Self.requireBatch(tx, id)
+            try tx.caller.requirePartner(batch.partner, tx.method)
+            tx.target("partner", batch.partner)
+            tx.target("tenant", batch.tenant)
+            guard let partner = try Fetch.partner(tx.db, batch.partner) else {
+                throw RegistryError.notFound(kind: "partner", id: batch.partner)
+            }
+            try Self.requireConsent(tx, partner: partner, tenant: batch.tenant)
+            try DeviceRules.checkCount(devices.count)
+
+            let db = tx.db
+            let now = tx.now.rfc3339
+            let insertHash = try db.cachedStatement(sql: "INSERT OR IGNORE INTO hardware_hashes (sha256, bytes) VALUES (?, ?)")
+            let insertDevice = try db.cachedStatement(sql: """
+                INSERT INTO devices (id, tenant_id, partner_id, batch_id, serial_number, product_key, manufacturer, model,
+                                     hardware_hash_sha256, group_tag, assigned_user, registered_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let insertResult = try db.cachedStatement(sql: """
+                INSERT INTO device_results (batch_id, idx, status, device_id, error_code, error_name, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            var evaluator = SubmissionEvaluator(db: db, tenant: batch.tenant, partnerKind: partner.kind)
+            var results: [DeviceResult] = []
+            results.reserveCapacity(devices.count)
+            var registered = 0
+            for (offset, input) in devices.enumerated() {
+                let index = batch.submitted + offset
+                switch try evaluator.evaluate(input) {
+                case let .success(candidate):
+                    let d = candidate.device
+                    let deviceID = newID()
+                    if let bytes = d.hardwareHash, let digest = candidate.keys.hashDigest {
+                        try insertHash.execute(arguments: [digest, Data(bytes)])
+                    }
+                    try insertDevice.execute(arguments: [
+                        deviceID, batch.tenant, batch.partner, batch.id, d.serialNumber, d.productKey, d.manufacturer,
+                        d.model, candidate.keys.hashDigest, d.groupTag, d.assignedUser, now,
+                    ])
+                    try insertResult.execute(arguments: [batch.id, index, "registered", deviceID, nil, nil, nil])
+                    results.append(DeviceResult(index: index, status: .registered, device: deviceID))
+                    registered += 1
+                case let .failure(failure):
+                    try insertResult.execute(arguments: [batch.id, index, "failed", nil, failure.error.code,
+                                                         failure.error.name, failure.message])
+                    results.append(DeviceResult(index: index, status: .failed, error: failure.error,
+                                                message: failure.message))
+                }
+            }
+            batch.submitted += devices.count
+            batch.registered += registered
+            batch.failed += devices.count - registered
+            try db.execute(sql: "UPDATE batches SET submitted = ?, registered = ?, failed = ? WHERE id = ?",
+                           arguments: [batch.submitted, batch.registered, batch.failed, batch.id])
+            return (batch, results)
+        }
+    }
+
+    /// A batch and every device result in index order. Partners see their own batches, tenants their own.
+    /// - Throws: `NotFound(batch)`, `PermissionDenied`.
+    public func getBatch(_ context: OperationContext, batch id: String) async throws -> (batch: Batch, results: [DeviceResult]) {
+        try await read(context) { tx in
+            let batch = try Self.requireBatch(tx, id)
+            try tx.caller.requirePartner(batch.partner, tx.method)
+            try tx.caller.requireTenant(batch.tenant, tx.method)
+            let rows = try Row.fetchCursor(tx.db, sql: """
+                SELECT idx, status, device_id, error_name, message FROM device_results WHERE batch_id = ? ORDER BY idx
+                """, arguments: [id])
+            var results: [DeviceResult] = []
+            results.reserveCapacity(batch.submitted)
+            while let row = try rows.next() {
+                results.append(DeviceResult(
+                    index: row["idx"], status: DeviceResultStatus(rawValue: row["status"]) ?? .failed,
+                    device: row["device_id"], error: (row["error_name"] as String?).flatMap(DeviceErrorCode.init(rawValue:)),
+                    message: row["message"]))
+            }
+            return (batch, results)
+        }
+    }
+
+    /// Batches, oldest first, filtered by partner and tenant (the caller's filters are applied by the service).
+    public func listBatches(_ context: OperationContext, partner: String?, tenant: String?) async throws -> [Batch] {
+        try await read(context) { tx in
+            try Row.fetchAll(tx.db, sql: """
+                SELECT \(Self.batchColumns) FROM batches
+                WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR tenant_id = ?2)
+                ORDER BY created_at, id
+                """, arguments: [partner, tenant]).map(Self.batch)
+        }
+    }
+
+    /// One page of devices matching `filter`, after `cursor`, and the cursor of the next page (nil at the end).
+    ///
+    /// Each page is its own short read, so a stream over a million devices holds neither memory nor the database.
+    /// Hash bytes are never read.
+    public func listDevices(_ context: OperationContext, filter: DeviceListFilter, after cursor: DeviceCursor?,
+                            limit: Int = deviceListPageSize) async throws -> (devices: [Device], next: DeviceCursor?) {
+        try await read(context) { tx in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let t = filter.tenant { conditions.append("tenant_id = ?"); arguments += [t] }
+            if let p = filter.partner { conditions.append("partner_id = ?"); arguments += [p] }
+            if let b = filter.batch { conditions.append("batch_id = ?"); arguments += [b] }
+            if let s = filter.serialNumber { conditions.append("serial_number = ?"); arguments += [s] }
+            if !filter.includeDeregistered { conditions.append("status = 'registered'") }
+            // Order so that the index for the most selective filter also gives the order: serial and batch indexes
+            // are ordered by rowid within a value, tenant and partner indexes by registration time.
+            let byTime = filter.serialNumber == nil && filter.batch == nil && (filter.tenant != nil || filter.partner != nil)
+            if let cursor {
+                if byTime {
+                    conditions.append("(registered_at, rowid) > (?, ?)"); arguments += [cursor.registeredAt, cursor.rowid]
+                } else {
+                    conditions.append("rowid > ?"); arguments += [cursor.rowid]
+                }
+            }
+            let order = byTime ? "registered_at, rowid" : "rowid"
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(tx.db, sql: """
+                SELECT rowid, \(Self.deviceColumns) FROM devices \(whereClause) ORDER BY \(order) LIMIT \(limit)
+                """, arguments: arguments)
+            let devices = rows.map(Self.device)
+            let next = rows.count < limit ? nil : rows.last.map {
+                DeviceCursor(registeredAt: $0["registered_at"], rowid: $0["rowid"])
+            }
+            return (devices, next)
+        }
+    }
+
+    /// Deregisters one device for `partner`, keeping its row (status, time, who).
+    /// - Throws: `NotFound` (partner, tenant, device id), `InvalidInput` (not exactly one way of naming the device),
+    ///   `DeviceError(807)` when no such device is registered (in the tenant named), `DeviceError(811)` when the
+    ///   partner neither registered it nor holds consent for its tenant.
+    public func deregisterDevice(_ context: OperationContext, partner: String, device: String?, serialNumber: String?,
+                                 manufacturer: String?, model: String?, productKey: String?,
+                                 tenant: String?) async throws -> Device {
+        try await change(context) { tx in
+            _ = try tx.requirePartner(partner)
+            if let tenant { try Self.requireTenantExists(tx, tenant) }
+            let target = try DeregistrationTarget.from(device: device, serialNumber: serialNumber,
+                                                       manufacturer: manufacturer, model: model, productKey: productKey)
+            let row: Row?
+            switch target {
+            case let .id(id):
+                tx.target("device", id)
+                row = try Row.fetchOne(tx.db, sql: "SELECT \(Self.deviceColumns) FROM devices WHERE id = ?", arguments: [id])
+                if row == nil { throw RegistryError.notFound(kind: "device", id: id) }
+            case let .productKey(key):
+                row = try Row.fetchOne(tx.db, sql: """
+                    SELECT \(Self.deviceColumns) FROM devices WHERE product_key = ? AND status = 'registered'
+                    """, arguments: [key])
+            case let .tuple(t):
+                row = try Row.fetchOne(tx.db, sql: """
+                    SELECT \(Self.deviceColumns) FROM devices
+                    WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered'
+                    """, arguments: [t.manufacturer, t.model, t.serialNumber])
+            }
+            guard let row else { throw RegistryError.deviceError(.ztdDeviceIsNotRegistered) }
+            var found = Self.device(row)
+            tx.target("device", found.id)
+            tx.target("tenant", found.tenant)
+            let hasGrant = found.partner == partner
+                ? true : try Fetch.hasActiveGrant(tx.db, partner: partner, tenant: found.tenant)
+            try DeviceRules.checkDeregistration(
+                DeviceOwnership(tenant: found.tenant, partner: found.partner, status: found.status),
+                partner: partner, namedTenant: tenant, hasGrant: hasGrant)
+            try tx.db.execute(sql: """
+                UPDATE devices SET status = 'deregistered', deregistered_at = ?, deregistered_by = ? WHERE id = ?
+                """, arguments: [tx.now.rfc3339, partner, found.id])
+            found.status = .deregistered
+            found.deregisteredAt = tx.now
+            return found
+        }
+    }
+
+    /// The dry run of a submission: whether `partner` holds consent from `tenant`, its first active grant, and what
+    /// each device would get from `addDevices` (status `valid` or the error), whether or not consent exists.
+    /// Writes nothing.
+    /// - Throws: `NotFound` (partner, tenant), `BatchTooLarge`.
+    public func validateSubmission(_ context: OperationContext, partner: String, tenant: String,
+                                   devices: [DeviceInput]) async throws
+        -> (consented: Bool, grant: Grant?, results: [DeviceResult])
+    {
+        try await read(context) { tx in
+            let p = try tx.requirePartner(partner)
+            try Self.requireTenantExists(tx, tenant)
+            try DeviceRules.checkCount(devices.count, allowEmpty: true)
+            let grant = try Fetch.activeGrants(tx.db, partner: partner, tenant: tenant).first
+            var evaluator = SubmissionEvaluator(db: tx.db, tenant: tenant, partnerKind: p.kind)
+            var results: [DeviceResult] = []
+            results.reserveCapacity(devices.count)
+            for (index, input) in devices.enumerated() {
+                switch try evaluator.evaluate(input) {
+                case .success:
+                    results.append(DeviceResult(index: index, status: .valid))
+                case let .failure(f):
+                    results.append(DeviceResult(index: index, status: .failed, error: f.error, message: f.message))
+                }
+            }
+            return (grant != nil, grant, results)
+        }
+    }
+
+    // MARK: shared pieces
+
+    static let batchColumns = "id, name, partner_id, tenant_id, channel, created_at, submitted, registered, failed"
+
+    static func batch(_ row: Row) -> Batch {
+        Batch(id: row["id"], name: row["name"], partner: row["partner_id"], tenant: row["tenant_id"],
+              channel: Channel(rawValue: row["channel"]) ?? .api, createdAt: Timestamp(column: row["created_at"]),
+              submitted: row["submitted"], registered: row["registered"], failed: row["failed"])
+    }
+
+    static let deviceColumns = """
+        id, tenant_id, partner_id, batch_id, serial_number, product_key, manufacturer, model, hardware_hash_sha256,
+        group_tag, assigned_user, status, registered_at, deregistered_at
+        """
+
+    static func device(_ row: Row) -> Device {
+        Device(id: row["id"], tenant: row["tenant_id"], partner: row["partner_id"], batch: row["batch_id"],
+               serialNumber: row["serial_number"], productKey: row["product_key"], manufacturer: row["manufacturer"],
+               model: row["model"], hardwareHashSha256: row["hardware_hash_sha256"], groupTag: row["group_tag"],
+               assignedUser: row["assigned_user"], status: DeviceStatus(rawValue: row["status"]) ?? .registered,
+               registeredAt: Timestamp(column: row["registered_at"]),
+               deregisteredAt: (row["deregistered_at"] as String?).timestamp)
+    }
+
+    /// The batch with this id, or `NotFound(batch)`.
+    static func requireBatch(_ tx: Transaction, _ id: String) throws -> Batch {
+        tx.target("batch", id)
+        guard let row = try Row.fetchOne(tx.db, sql: "SELECT \(batchColumns) FROM batches WHERE id = ?", arguments: [id])
+        else { throw RegistryError.notFound(kind: "batch", id: id) }
+        return batch(row)
+    }
+
+    /// `NotFound(tenant)` unless the tenant exists (one indexed lookup, without reading its domains).
+    static func requireTenantExists(_ tx: Transaction, _ id: String) throws {
+        tx.target("tenant", id)
+        let exists = try Bool.fetchOne(tx.db, sql: "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)", arguments: [id])
+        if exists != true { throw RegistryError.notFound(kind: "tenant", id: id) }
+    }
+
+    /// The gate for registering: an OEM must be eligible for the Direct API, and every partner needs an active grant.
+    static func requireConsent(_ tx: Transaction, partner: Partner, tenant: String) throws {
+        if partner.kind == .oem && !partner.oemDirectApi { throw RegistryError.oemNotEligible(partner: partner.id) }
+        guard try Fetch.hasActiveGrant(tx.db, partner: partner.id, tenant: tenant) else {
+            throw RegistryError.consentRequired(partner: partner.id, tenant: tenant)
+        }
+    }
+}
+
+/// Applies the per-device rules to the devices of one submission, in order: the identifier rules, the assigned
+/// user's domain, repeats within the submission, then matches against registered devices (one indexed lookup per
+/// identifier). `addDevices` and `validateSubmission` share it, so a dry run answers exactly what a real call would.
+struct SubmissionEvaluator {
+    /// A device that may be registered.
+    struct Candidate {
+        var device: NormalizedDevice
+        var keys: DeviceKeys
+    }
+
+    /// A device that fails, with the message stored in its result.
+    struct Failure: Error {
+        var error: DeviceErrorCode
+        var message: String
+        init(_ error: DeviceErrorCode, _ message: String? = nil) {
+            self.error = error; self.message = message ?? error.explanation
+        }
+    }
+
+    let db: Database
+    let tenant: String
+    let partnerKind: PartnerKind
+    private var tenantDomains: Set<String>?
+    private var tracker = SubmissionTracker()
+
+    init(db: Database, tenant: String, partnerKind: PartnerKind) {
+        self.db = db; self.tenant = tenant; self.partnerKind = partnerKind
+    }
+
+    mutating func evaluate(_ input: DeviceInput) throws -> Result<Candidate, Failure> {
+        let device: NormalizedDevice
+        switch DeviceRules.normalize(input, partnerKind: partnerKind) {
+        case let .success(d): device = d
+        case let .failure(code): return .failure(Failure(code, Self.normalizeMessage(code, input, partnerKind)))
+        }
+        if device.assignedUser != nil {
+            if tenantDomains == nil {
+                tenantDomains = Set(try String.fetchAll(
+                    db, sql: "SELECT domain FROM tenant_domains WHERE tenant_id = ?", arguments: [tenant]))
+            }
+            if let code = DeviceRules.checkAssignedUser(device, tenantDomains: tenantDomains!) {
+                return .failure(Failure(code, "assigned user \(device.assignedUser!) is not in a domain of the tenant"))
+            }
+        }
+        let keys = DeviceKeys(device, hashDigest: device.hardwareHash.map { hexSHA256($0) })
+        if tracker.isRepeat(keys) { return .failure(Failure(.ztdDeviceDuplicated)) }
+        var matches: [String: String] = [:]
+        if let digest = keys.hashDigest {
+            try match(sql: "SELECT id, tenant_id FROM devices WHERE hardware_hash_sha256 = ? AND status = 'registered'",
+                      [digest], into: &matches)
+        }
+        if let key = keys.productKey {
+            try match(sql: "SELECT id, tenant_id FROM devices WHERE product_key = ? AND status = 'registered'",
+                      [key], into: &matches)
+        }
+        if let t = keys.tuple {
+            try match(sql: """
+                SELECT id, tenant_id FROM devices
+                WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered'
+                """, [t.manufacturer, t.model, t.serialNumber], into: &matches)
+        }
+        if let code = DeviceRules.matchOutcome(matches, tenant: tenant) { return .failure(Failure(code)) }
+        return .success(Candidate(device: device, keys: keys))
+    }
+
+    private func match(sql: String, _ arguments: StatementArguments, into matches: inout [String: String]) throws {
+        if let row = try Row.fetchOne(try db.cachedStatement(sql: sql), arguments: arguments) {
+            matches[row["id"]] = row["tenant_id"]
+        }
+    }
+
+    /// Says which rule an entry broke, more precisely than the code's general explanation.
+    static func normalizeMessage(_ code: DeviceErrorCode, _ input: DeviceInput, _ kind: PartnerKind) -> String? {
+        guard code == .invalidZtdRequestBody else { return nil }
+        if kind == .oem, let h = input.hardwareHash, !Validate.trim(h).isEmpty {
+            return "an OEM registers devices by product key or manufacturer, model and serial number, never by hardware hash"
+        }
+        if let user = input.assignedUser, (try? Validate.upn(user)) == nil {
+            return "assigned user '\(user)' is not a UPN (name@domain)"
+        }
+        return "a field is too long or contains control characters"
+    }
+}

@@ -1,0 +1,89 @@
+/// A frame grew past the size limit; the connection must be closed.
+public struct FrameTooLarge: Error, Sendable, CustomStringConvertible {
+    /// The limit in bytes, excluding the NUL terminator.
+    public let limit: Int
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    public var description: String { "varlink message longer than \(limit) bytes" }
+}
+
+/// Splits a byte stream into NUL-terminated varlink frames.
+///
+/// Bytes are appended as they arrive; ``nextFrame()`` returns complete frames without their NUL.
+/// Each byte is scanned once, so feeding a frame byte by byte stays linear. A frame is refused as
+/// soon as its buffered part exceeds `maxFrameSize`, without waiting for its terminator.
+public struct FrameSplitter: Sendable {
+    /// 16 MiB: the largest message the daemon accepts.
+    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+
+    /// Consumed bytes are discarded once at least this many have accumulated at the front.
+    @usableFromInline static let compactionThreshold = 4096
+
+    /// Capacity kept after a fully consumed buffer; more is released.
+    @usableFromInline static let retainedCapacity = 1 << 20
+
+    public let maxFrameSize: Int
+    @usableFromInline var buffer: [UInt8] = []
+    /// Start of the first frame not yet returned.
+    @usableFromInline var frameStart = 0
+    /// Bytes before this index (from `frameStart`) are known to contain no NUL.
+    @usableFromInline var scanned = 0
+
+    public init(maxFrameSize: Int = defaultMaxFrameSize) {
+        precondition(maxFrameSize > 0, "maxFrameSize must be positive")
+        self.maxFrameSize = maxFrameSize
+    }
+
+    /// Adds received bytes.
+    @inlinable
+    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        compactIfWorthwhile()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Adds received bytes from raw memory (a plain copy).
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compactIfWorthwhile()
+        buffer.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// The next complete frame, without its NUL, or nil when more bytes are needed.
+    ///
+    /// - Throws: `FrameTooLarge` when a frame (complete or not) is longer than `maxFrameSize`;
+    ///   the splitter is then unusable and the connection must be closed.
+    public mutating func nextFrame() throws(FrameTooLarge) -> [UInt8]? {
+        guard let terminator = buffer[scanned...].firstIndex(of: 0) else {
+            scanned = buffer.count
+            if buffer.count - frameStart > maxFrameSize { throw FrameTooLarge(limit: maxFrameSize) }
+            return nil
+        }
+        guard terminator - frameStart <= maxFrameSize else { throw FrameTooLarge(limit: maxFrameSize) }
+        let frame = Array(buffer[frameStart..<terminator])
+        frameStart = terminator + 1
+        scanned = frameStart
+        return frame
+    }
+
+    /// Bytes received but not yet returned as frames.
+    public var bufferedByteCount: Int { buffer.count - frameStart }
+
+    @inlinable
+    mutating func compactIfWorthwhile() {
+        if frameStart == buffer.count {
+            if frameStart > 0 {
+                // Keep a modest buffer for the next frames, but give back the memory of a huge one.
+                buffer.removeAll(keepingCapacity: buffer.capacity <= Self.retainedCapacity)
+                frameStart = 0
+                scanned = 0
+            }
+        } else if frameStart >= Self.compactionThreshold, frameStart * 2 >= buffer.count {
+            // Moving the partial frame costs at most what was consumed before it, so this stays linear.
+            buffer.removeSubrange(..<frameStart)
+            scanned -= frameStart
+            frameStart = 0
+        }
+    }
+}

@@ -1,0 +1,178 @@
+/// A message that breaks the varlink protocol; the connection it came from should be closed.
+public struct VarlinkProtocolError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}
+
+/// One varlink call: `{"method": …, "parameters": {…}, "more"?: true, "oneway"?: true, "upgrade"?: true}`.
+public struct VarlinkCall: Sendable {
+    /// Deepest container nesting accepted in a call frame.
+    public static let maxNestingDepth = 64
+
+    /// Fully qualified method name, e.g. `io.autopilotd.registry.GetStatus`.
+    public var method: String
+    public var parameters: JSONObject
+    /// The caller accepts several replies (all but the last with `continues`).
+    public var more: Bool
+    /// The caller wants no reply at all.
+    public var oneway: Bool
+    /// The caller wants to take over the connection after the reply (not supported by this server).
+    public var upgrade: Bool
+
+    public init(method: String, parameters: JSONObject = [:], more: Bool = false, oneway: Bool = false, upgrade: Bool = false) {
+        self.method = method
+        self.parameters = parameters
+        self.more = more
+        self.oneway = oneway
+        self.upgrade = upgrade
+    }
+
+    /// Decodes one frame (the bytes before the NUL).
+    ///
+    /// - Throws: `VarlinkProtocolError` when the frame is not a JSON object with a string `method`, when
+    ///   `parameters` is present and not an object, when `more`/`oneway`/`upgrade` are present and not
+    ///   booleans, or when both `oneway` and `more` are set.
+    public init(frame: UnsafeRawBufferPointer) throws(VarlinkProtocolError) {
+        let message = try decodeMessageObject(frame)
+        guard case .string(let method)? = message["method"] else {
+            throw VarlinkProtocolError(reason: "call has no string \"method\"")
+        }
+        self.method = method
+        self.parameters = try decodeParameters(message)
+        self.more = try decodeFlag(message, "more")
+        self.oneway = try decodeFlag(message, "oneway")
+        self.upgrade = try decodeFlag(message, "upgrade")
+        if oneway && more {
+            throw VarlinkProtocolError(reason: "call sets both \"oneway\" and \"more\"")
+        }
+    }
+
+    /// Decodes one frame (the bytes before the NUL); see ``init(frame:)-(UnsafeRawBufferPointer)``.
+    public init(frame: [UInt8]) throws(VarlinkProtocolError) {
+        let result: Result<VarlinkCall, VarlinkProtocolError> = frame.withUnsafeBytes { raw in
+            Result { () throws(VarlinkProtocolError) in try VarlinkCall(frame: raw) }
+        }
+        self = try result.get()
+    }
+
+    /// The JSON text of the call followed by the NUL terminator; false flags are omitted.
+    public func encoded() -> [UInt8] {
+        var message: JSONObject = ["method": .string(method), "parameters": .object(parameters)]
+        if more { message["more"] = true }
+        if oneway { message["oneway"] = true }
+        if upgrade { message["upgrade"] = true }
+        var bytes: [UInt8] = []
+        JSON.serialize(.object(message), into: &bytes)
+        bytes.append(0)
+        return bytes
+    }
+
+    /// The interface part of the method: `io.autopilotd.registry` of `io.autopilotd.registry.GetStatus`.
+    public var interfaceName: Substring {
+        guard let dot = method.lastIndex(of: ".") else { return method[method.startIndex..<method.startIndex] }
+        return method[..<dot]
+    }
+
+    /// The member part of the method: `GetStatus` of `io.autopilotd.registry.GetStatus`.
+    public var memberName: Substring {
+        guard let dot = method.lastIndex(of: ".") else { return method[...] }
+        return method[method.index(after: dot)...]
+    }
+}
+
+/// One varlink reply: `{"parameters": {…}}`, `{"error": name, "parameters": {…}}`, with `"continues": true`
+/// on all but the last reply of a `more` call.
+public struct VarlinkReply: Sendable, Hashable {
+    public var parameters: JSONObject
+    /// More replies to the same call follow.
+    public var continues: Bool
+    /// Fully qualified error name when the reply is an error.
+    public var error: String?
+
+    public init(parameters: JSONObject = [:], continues: Bool = false) {
+        self.parameters = parameters
+        self.continues = continues
+        self.error = nil
+    }
+
+    /// The final error reply for `error`.
+    public init(error: VarlinkError) {
+        self.parameters = error.parameters
+        self.continues = false
+        self.error = error.name
+    }
+
+    /// Appends the JSON text of the reply and the NUL terminator; `continues` and `error` only when set.
+    public func encode(into buffer: inout [UInt8]) {
+        var message = JSONObject()
+        if let error { message["error"] = .string(error) }
+        message["parameters"] = .object(parameters)
+        if continues { message["continues"] = true }
+        JSON.serialize(.object(message), into: &buffer)
+        buffer.append(0)
+    }
+
+    /// The JSON text of the reply followed by the NUL terminator.
+    public func encoded() -> [UInt8] {
+        var buffer: [UInt8] = []
+        encode(into: &buffer)
+        return buffer
+    }
+
+    /// Decodes one reply frame (the bytes before the NUL).
+    ///
+    /// - Throws: `VarlinkProtocolError` when the frame is not a JSON object, `parameters` is not an
+    ///   object, `continues` is not a boolean or `error` is not a string.
+    public init(frame: [UInt8]) throws(VarlinkProtocolError) {
+        let result: Result<JSONObject, VarlinkProtocolError> = frame.withUnsafeBytes { raw in
+            Result { () throws(VarlinkProtocolError) in try decodeMessageObject(raw) }
+        }
+        let message = try result.get()
+        self.parameters = try decodeParameters(message)
+        self.continues = try decodeFlag(message, "continues")
+        switch message["error"] {
+        case nil: self.error = nil
+        case .string(let name)?: self.error = name
+        default: throw VarlinkProtocolError(reason: "reply \"error\" is not a string")
+        }
+    }
+
+    /// The error carried by the reply, if it is an error reply.
+    public var varlinkError: VarlinkError? {
+        error.map { VarlinkError(name: $0, parameters: parameters) }
+    }
+}
+
+private func decodeMessageObject(_ frame: UnsafeRawBufferPointer) throws(VarlinkProtocolError) -> JSONObject {
+    let value: JSONValue
+    do {
+        value = try JSON.parse(frame, maxDepth: VarlinkCall.maxNestingDepth)
+    } catch {
+        throw VarlinkProtocolError(reason: error.description)
+    }
+    guard case .object(let message) = value else {
+        throw VarlinkProtocolError(reason: "message is not a JSON object")
+    }
+    return message
+}
+
+private func decodeParameters(_ message: JSONObject) throws(VarlinkProtocolError) -> JSONObject {
+    switch message["parameters"] {
+    case nil: return JSONObject()
+    case .object(let parameters)?: return parameters
+    default: throw VarlinkProtocolError(reason: "\"parameters\" is not an object")
+    }
+}
+
+private func decodeFlag(_ message: JSONObject, _ key: String) throws(VarlinkProtocolError) -> Bool {
+    switch message[key] {
+    case nil: return false
+    case .bool(let flag)?: return flag
+    default: throw VarlinkProtocolError(reason: "\"\(key)\" is not a boolean")
+    }
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import AutopilotClient
+import AutopilotDomain
+
+struct AccessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "access",
+        abstract: "Access rules: which Unix users and groups hold which role.",
+        discussion: """
+            The daemon identifies callers by their Unix credentials. root and the daemon's own user are always \
+            operators; a caller no rule matches has role none; a user rule wins over group rules. Roles: operator, \
+            auditor, partner (with --partner: the one partner it acts for), tenant (with --tenant).
+            """,
+        subcommands: [Add.self, Remove.self, List.self]
+    )
+
+    /// The roles an access rule may grant (`none` is what no rule means).
+    enum RuleRole: String, ExpressibleByArgument, CaseIterable {
+        case `operator`, auditor, partner, tenant
+        var callerRole: CallerRole { CallerRole(rawValue: rawValue)! }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a rule for one user or one group (operator only).",
+            discussion: """
+                --user and --group take a name, resolved on this machine, or a number used as is. Examples:
+                  autopilotctl access add --user alice --role partner --partner woodgrove
+                  autopilotctl access add --group autopilot-audit --role auditor
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "A user name or uid.") var user: String?
+        @Option(help: "A group name or gid.") var group: String?
+        @Option(help: "operator, auditor, partner or tenant.") var role: RuleRole
+        @Option(help: "For a partner rule: the partner id.") var partner: String?
+        @Option(help: "For a tenant rule: the tenant id.") var tenant: String?
+
+        func validate() throws {
+            if (user == nil) == (group == nil) { throw ValidationError("give exactly one of --user or --group") }
+        }
+
+        func run() throws {
+            var uid: UInt32?
+            var gid: UInt32?
+            do {
+                if let user { uid = try UnixNames.uid(user) }
+                if let group { gid = try UnixNames.gid(group) }
+            } catch {
+                throw ExitStatus.report(error, socket: global.socketPath)
+            }
+            try global.run { s in
+                let rule = try s.client.addAccessRule(uid: uid, gid: gid, role: role.callerRole, partner: partner,
+                                                      tenant: tenant)
+                if !s.printJSONReply() { Render.print(block(rule)) }
+            }
+        }
+
+        func block(_ rule: AccessRule) -> KeyValueBlock {
+            var b = KeyValueBlock([("id", rule.id)])
+            if let uid = rule.uid { b.append("user", UnixNames.describeUser(uid)) }
+            if let gid = rule.gid { b.append("group", UnixNames.describeGroup(gid)) }
+            b.append("role", rule.role.rawValue)
+            b.append("partner", rule.partner, ifPresent: true)
+            b.append("tenant", rule.tenant, ifPresent: true)
+            b.append("created", rule.createdAt.rfc3339)
+            return b
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an access rule (operator only).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The rule id.") var rule: String
+
+        func run() throws {
+            try global.run { s in
+                try s.client.removeAccessRule(rule)
+                if !s.printJSONReply() { Output.out("removed access rule \(rule)") }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the access rules in force, with user and group names where this machine knows them.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.run { s in
+                let rules = try s.client.listAccessRules()
+                if s.printJSONReply() { return }
+                var table = TextTable(["ID", "USER", "GROUP", "ROLE", "PARTNER", "TENANT", "CREATED"])
+                for r in rules {
+                    table.append([r.id, r.uid.map(UnixNames.describeUser) ?? "-", r.gid.map(UnixNames.describeGroup) ?? "-",
+                                  r.role.rawValue, Render.text(r.partner), Render.text(r.tenant), r.createdAt.rfc3339])
+                }
+                Render.print(table)
+            }
+        }
+    }
+}
+
+/// Unix user and group names from the system's databases (getpwnam, getgrnam and their reverse).
+enum UnixNames {
+    /// The uid of a user name, or the number itself. - Throws: ``CLIError`` when no such user exists.
+    static func uid(_ nameOrNumber: String) throws -> UInt32 {
+        if let n = UInt32(nameOrNumber) { return n }
+        guard let pw = getpwnam(nameOrNumber) else {
+            throw CLIError("no user named '\(nameOrNumber)' on this system (give a name it knows, or a numeric uid)",
+                           code: ExitStatus.noUser)
+        }
+        return UInt32(pw.pointee.pw_uid)
+    }
+
+    /// The gid of a group name, or the number itself. - Throws: ``CLIError`` when no such group exists.
+    static func gid(_ nameOrNumber: String) throws -> UInt32 {
+        if let n = UInt32(nameOrNumber) { return n }
+        guard let gr = getgrnam(nameOrNumber) else {
+            throw CLIError("no group named '\(nameOrNumber)' on this system (give a name it knows, or a numeric gid)",
+                           code: ExitStatus.noUser)
+        }
+        return UInt32(gr.pointee.gr_gid)
+    }
+
+    /// `alice (1000)`, or just `1000` when the uid has no name here.
+    static func describeUser(_ uid: UInt32) -> String {
+        guard let pw = getpwuid(uid_t(uid)), let name = pw.pointee.pw_name else { return String(uid) }
+        return "\(String(cString: name)) (\(uid))"
+    }
+
+    /// `staff (50)`, or just `50` when the gid has no name here.
+    static func describeGroup(_ gid: UInt32) -> String {
+        guard let gr = getgrgid(gid_t(gid)), let name = gr.pointee.gr_name else { return String(gid) }
+        return "\(String(cString: name)) (\(gid))"
+    }
+}

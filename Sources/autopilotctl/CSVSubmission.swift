@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import AutopilotClient
+import AutopilotDomain
+import Varlink
+
+/// Sends a device CSV file to the daemon in calls of at most 1,000 devices while reading it, and reports every failed
+/// row by its line number. Shared by `devices import` (AddDevices) and `devices validate` (ValidateSubmission).
+///
+/// Rows that fail locally (wrong column count, quotes, invalid UTF-8) are reported and never sent. Report lines are
+/// printed per call, in line order, as soon as the call's results are back; nothing but the failures (and, with
+/// --json, the results) is kept.
+final class CSVSubmission {
+    /// Devices per call: the interface's limit.
+    static let chunkSize = DeviceRules.maxDevicesPerCall
+
+    /// One call's outcome: results (decoded and as received) in the order the daemon sent them.
+    struct Sent {
+        var results: [DeviceResult]
+        var raw: [JSONObject]
+    }
+
+    let file: DeviceCSVFile
+    let json: Bool
+    /// The status that counts as success: `registered` or `valid`.
+    let success: DeviceResultStatus
+    private let progress: Progress
+
+    private(set) var succeeded = 0
+    private(set) var failed = 0
+    private(set) var sent = 0
+    private(set) var localFailures = 0
+    private(set) var jsonResults: [JSONValue] = []
+    private(set) var jsonLocalErrors: [JSONValue] = []
+
+    init(file: DeviceCSVFile, json: Bool, success: DeviceResultStatus) {
+        self.file = file
+        self.json = json
+        self.success = success
+        self.progress = Progress(total: file.size, verb: success.rawValue)
+    }
+
+    /// Whether every data line failed locally, so nothing was sent.
+    var nothingSent: Bool { sent == 0 && localFailures > 0 }
+
+    /// Reads the whole file, handing each chunk to `send` with the number of devices sent before it.
+    /// - Throws: what reading or `send` throws; the counts up to then stay readable.
+    func run(_ send: (_ devices: [DeviceInput], _ sentBefore: Int) throws -> Sent) throws {
+        var devices: [DeviceInput] = []
+        var lines: [Int] = []
+        var local: [DeviceCSV.LineError] = []
+        devices.reserveCapacity(Self.chunkSize)
+        defer { progress.clear() }
+
+        func flush() throws {
+            var report: [(line: Int, text: String)] = local.map { ($0.line, $0.reason) }
+            for e in local { jsonLocalErrors.append(.object(["line": .int(e.line), "reason": .string(e.reason)])) }
+            localFailures += local.count
+            failed += local.count
+            local.removeAll(keepingCapacity: true)
+            if !devices.isEmpty {
+                let outcome = try send(devices, sent)
+                for (position, result) in outcome.results.enumerated() {
+                    let p = Self.position(of: result.index, at: position, sentBefore: sent, count: lines.count)
+                    let line = lines[p]
+                    if result.status == success {
+                        succeeded += 1
+                    } else {
+                        failed += 1
+                        report.append((line, Render.failure(result)))
+                    }
+                    if json && position < outcome.raw.count {
+                        var object: JSONObject = ["line": .int(line)]
+                        for (key, value) in outcome.raw[position] where key != "line" { object[key] = value }
+                        jsonResults.append(.object(object))
+                    }
+                }
+                sent += devices.count
+                devices.removeAll(keepingCapacity: true)
+                lines.removeAll(keepingCapacity: true)
+            }
+            if !json && !report.isEmpty {
+                progress.clear()
+                for entry in report.sorted(by: { $0.line < $1.line }) { Output.out("line \(entry.line): \(entry.text)") }
+            }
+        }
+
+        while let row = try file.next() {
+            switch row.result {
+            case let .success(device):
+                devices.append(device)
+                lines.append(row.line)
+            case let .failure(error):
+                local.append(error)
+            }
+            if devices.count == Self.chunkSize {
+                try flush()
+                progress.show(line: row.line, bytes: file.bytesRead, succeeded: succeeded, failed: failed)
+            }
+        }
+        try flush()
+    }
+
+    /// Where a result belongs in the chunk: by its batch-wide index, else its index within the call, else its order.
+    static func position(of index: Int, at position: Int, sentBefore: Int, count: Int) -> Int {
+        if (0..<count).contains(index - sentBefore) { return index - sentBefore }
+        if (0..<count).contains(index) { return index }
+        return min(position, count - 1)
+    }
+}
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+final class Progress {
+    private let enabled = Output.stderrIsTerminal
+    private let total: Int64?
+    private let verb: String
+    private var drawn = false
+
+    init(total: Int64?, verb: String) {
+        self.total = total
+        self.verb = verb
+    }
+
+    func show(line: Int, bytes: Int64, succeeded: Int, failed: Int) {
+        guard enabled else { return }
+        var text = "\r"
+        if let total, total > 0 {
+            let fraction = min(1, Double(bytes) / Double(total))
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            text += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
+            text += "\(Int(fraction * 100))%  "
+        }
+        text += "line \(line)  \(verb) \(succeeded)  failed \(failed)\u{1B}[K"
+        Output.stderrWrite(text)
+        drawn = true
+    }
+
+    /// Erases the bar so that other output starts on a clean line.
+    func clear() {
+        guard drawn else { return }
+        Output.stderrWrite("\r\u{1B}[K")
+        drawn = false
+    }
+}

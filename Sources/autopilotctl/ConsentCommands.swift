@@ -1,0 +1,401 @@
+import ArgumentParser
+import AutopilotClient
+import AutopilotDomain
+
+struct ConsentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consent",
+        abstract: "Ask for, show, accept and end customer consent.",
+        discussion: """
+            A partner asks with a link (consent request for CSPs, consent oem-link for OEMs, issued by the operator); \
+            the customer's Global Administrator accepts it (consent accept --as UPN). LINK is the whole URL or the \
+            bare token; revoke also takes the link id.
+            """,
+        subcommands: [Request.self, OemLink.self, Show.self, Accept.self, Revoke.self, Verify.self, RemoveDap.self,
+                      End.self]
+    )
+
+    struct Request: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a reseller-relationship link for a direct CSP or an indirect reseller.",
+            discussion: """
+                Prints the link's URL on the first line (it is shown only now: the daemon keeps only a hash of it), \
+                then the email to send to the customer. --dap also asks for delegated admin privileges with the \
+                admin roles given by --role (\(AccountRole.namesList)).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The partner id.") var partner: String
+        @Flag(help: "Also ask for delegated admin privileges (DAP).") var dap = false
+        @Option(name: [.customLong("role"), .customLong("roles")], help: "An admin role asked for with --dap (repeatable, or comma-separated).")
+        var roles: [String] = []
+
+        func validate() throws {
+            if !roles.isEmpty && !dap { throw ValidationError("--role asks for admin roles, which needs --dap") }
+        }
+
+        func run() throws {
+            try global.run { s in
+                let request = try s.client.requestResellerRelationship(
+                    partner: partner, delegatedAdmin: dap, roles: dap ? splitRoles(roles) : nil)
+                if s.printJSONReply() { return }
+                Output.out(request.link.url ?? "(the daemon sent no URL; link id \(request.link.id))")
+                Output.out("")
+                Output.out(request.email)
+            }
+        }
+    }
+
+    struct OemLink: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "oem-link",
+            abstract: "Issue an OEM's unique consent link, revoking its previous one (operator only).",
+            discussion: "The OEM must be eligible for the OEM Direct API. Prints the URL (shown only now).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The OEM's partner id.") var partner: String
+
+        func run() throws {
+            try global.run { s in
+                let link = try s.client.issueOemLink(partner: partner)
+                if s.printJSONReply() { return }
+                Output.out(link.url ?? "(the daemon sent no URL; link id \(link.id))")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say what a customer sees when opening a link (DescribeLink).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The link URL or token.") var link: String
+
+        func run() throws {
+            try global.run { s in
+                let d = try s.client.describeLink(link)
+                if s.printJSONReply() { return }
+                Output.write(describe(d))
+            }
+        }
+
+        func describe(_ d: LinkDescription) -> String {
+            let p = d.partner
+            var lines: [String] = []
+            switch d.link.kind {
+            case .oemConsent:
+                lines.append("\(p.name) (\(p.id)) is an OEM. It asks for permission to register and deregister "
+                    + "Autopilot devices for your organisation through the OEM Direct API.")
+                lines.append("No delegated admin privileges are ever granted to an OEM.")
+                lines.append("Only a Global Administrator signed in with a cloud-native account "
+                    + "(…@<name>.onmicrosoft.com) can accept. Your admins cannot remove an OEM afterwards: that takes "
+                    + "a revocation request to the operator.")
+            case .resellerRelationship:
+                lines.append("\(p.name) (\(p.id)) is \(Render.kindInWords(p.kind)). It asks your organisation to accept "
+                    + "a reseller relationship, which lets it register Autopilot devices for you.")
+                if p.kind == .indirectReseller, let provider = p.provider {
+                    lines.append("Accepting also authorises its indirect provider \(provider) to register devices.")
+                }
+                if d.link.delegatedAdmin {
+                    let roles = d.link.roles.map(\.rawValue).joined(separator: ", ")
+                    lines.append("It also asks for delegated admin privileges with these roles: "
+                        + (roles.isEmpty ? "(none named)" : roles) + ".")
+                } else {
+                    lines.append("It does not ask for delegated admin privileges.")
+                }
+                lines.append("Only a Global Administrator of your tenant can accept. You can later remove delegated "
+                    + "admin privileges or end the relationship.")
+            }
+            switch d.link.status {
+            case .active:
+                lines.append("This link is active" + (d.link.expiresAt.map { " until \($0.rfc3339)." } ?? "."))
+            case .revoked:
+                lines.append("This link was revoked" + (d.link.revokedAt.map { " on \($0.rfc3339)" } ?? "")
+                    + "; it can no longer be accepted.")
+            case .expired:
+                lines.append("This link expired" + (d.link.expiresAt.map { " on \($0.rfc3339)" } ?? "")
+                    + "; it can no longer be accepted.")
+            }
+            return lines.map { $0 + "\n" }.joined()
+        }
+    }
+
+    struct Accept: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Accept a link as a tenant's Global Administrator (AcceptLink).",
+            discussion: """
+                Accepting an indirect reseller's link also authorises its indirect provider. Accepting again while \
+                the consent is active changes nothing and shows the active grants.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The link URL or token.") var link: String
+        @Option(name: .customLong("as"), help: "The accepting account's UPN (a Global Administrator).")
+        var account: String
+
+        func run() throws {
+            try global.run { s in
+                let grants = try s.client.acceptLink(link, account: account)
+                if s.printJSONReply() { return }
+                Output.out(Names(client: s.client).sentence(accepted: grants))
+                var table = TextTable(Render.grantHeaders)
+                for g in grants { table.append(Render.row(g)) }
+                Output.out("")
+                Render.print(table)
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a link so that it can no longer be accepted; consent already given stays.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The link URL, token or id.") var link: String
+
+        func run() throws {
+            try global.run { s in
+                let l = try s.client.revokeLink(link)
+                if !s.printJSONReply() { Render.print(Render.block(l)) }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check whether a partner holds consent from a tenant (ValidateSubmission without devices).",
+            discussion: "Exits 0 whether or not consent exists, unless --require is given: then 3 when it does not.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The partner id.") var partner: String
+        @Option(help: "The tenant id.") var tenant: String
+        @Flag(help: "Exit with status 3 when there is no consent.") var require = false
+
+        func run() throws {
+            var consented = true
+            try global.run { s in
+                let check = try s.client.validateSubmission(partner: partner, tenant: tenant)
+                consented = check.consented
+                if s.printJSONReply() { return }
+                Output.out("consented: \(Render.yesNo(check.consented))")
+                if let grant = check.grant {
+                    Output.out("grant:")
+                    Output.write(indent(Render.block(grant).render()))
+                } else if !check.consented {
+                    Output.out("partner \(partner) holds no active consent from tenant \(tenant)")
+                }
+            }
+            if require && !consented { throw ExitCode(ExitStatus.notConsented) }
+        }
+    }
+
+    struct RemoveDap: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove-dap",
+            abstract: "Remove a partner's delegated admin privileges as a tenant's Global Administrator.",
+            discussion: "The partner keeps its consent to register devices.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The partner id.") var partner: String
+        @Option(name: .customLong("as"), help: "The acting account's UPN (a Global Administrator).") var account: String
+
+        func run() throws {
+            try global.run { s in
+                let grant = try s.client.removeDelegatedAdmin(partner: partner, account: account)
+                if s.printJSONReply() { return }
+                let names = Names(client: s.client)
+                Output.out("\(names.tenant(grant.tenant)) removed the delegated admin privileges of "
+                    + "\(names.partner(grant.partner)); it may still register devices.")
+                Render.print(Render.block(grant))
+            }
+        }
+    }
+
+    struct End: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End a CSP relationship as a tenant's Global Administrator.",
+            discussion: """
+                Ending an indirect reseller's relationship also ends its provider's consent that came with it. An OEM \
+                cannot be removed this way: file a revocation request (revocation file).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The partner id.") var partner: String
+        @Option(name: .customLong("as"), help: "The acting account's UPN (a Global Administrator).") var account: String
+
+        func run() throws {
+            try global.run { s in
+                let grants = try s.client.endRelationship(partner: partner, account: account)
+                if s.printJSONReply() { return }
+                // The ended partners are no longer visible to a tenant caller: name them only for operators and
+                // auditors, so the lookups cannot be refused (and audited as PermissionDenied).
+                let role = try? s.client.whoAmI().role
+                let names = Names(client: s.client, partnersReadable: role == .operator || role == .auditor)
+                let tenant = grants.first.map { names.tenant($0.tenant) } ?? "The tenant"
+                let ended = grants.map { names.partner($0.partner) }
+                Output.out("\(tenant) no longer authorises \(Names.list(ended)) to register devices.")
+                var table = TextTable(Render.grantHeaders)
+                for g in grants { table.append(Render.row(g)) }
+                Output.out("")
+                Render.print(table)
+            }
+        }
+    }
+}
+
+/// Display names of tenants and partners for sentences, falling back to ids when the caller may not read them.
+struct Names {
+    let client: RegistryClient
+    /// Whether the caller may read the partners named (false: show their ids without asking).
+    var partnersReadable = true
+
+    func tenant(_ id: String) -> String { (try? client.getTenant(id).name) ?? id }
+    func partner(_ id: String) -> String { partnersReadable ? (try? client.getPartner(id).name) ?? id : id }
+
+    /// "A", "A and B", "A, B and C".
+    static func list(_ items: [String]) -> String {
+        guard let last = items.last else { return "no partner" }
+        if items.count == 1 { return last }
+        return items.dropLast().joined(separator: ", ") + " and " + last
+    }
+
+    /// What accepting a link did, in words: "Contoso now authorises Woodgrove and, through it, Tailspin to register
+    /// devices."
+    func sentence(accepted grants: [Grant]) -> String {
+        guard let first = grants.first else { return "Nothing was granted." }
+        let primary = grants.filter { $0.basis != .viaReseller }
+        let through = grants.filter { $0.basis == .viaReseller }
+        let tenantName = tenant(first.tenant)
+        let primaryNames = primary.map { partner($0.partner) }
+        let throughNames = through.map { partner($0.partner) }
+        var text: String
+        if primaryNames.isEmpty {
+            text = "\(tenantName) now authorises \(Names.list(throughNames)) to register devices."
+        } else if throughNames.isEmpty {
+            text = "\(tenantName) now authorises \(Names.list(primaryNames)) to register devices."
+        } else {
+            text = "\(tenantName) now authorises \(Names.list(primaryNames)) and, through it, "
+                + "\(Names.list(throughNames)) to register devices."
+        }
+        for g in primary where g.delegatedAdmin {
+            let roles = g.roles.map(\.rawValue).joined(separator: ", ")
+            text += " \(partner(g.partner)) also holds delegated admin privileges"
+                + (roles.isEmpty ? "." : " with these roles: \(roles).")
+        }
+        return text
+    }
+}
+
+/// Indents every line of a block by two spaces.
+func indent(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n")
+}
+
+struct CustomersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "customers",
+        abstract: "List a partner's customers: tenants holding an active grant for it (ListCustomers).",
+        discussion: "Listed means the customer accepted: this is how a partner confirms consent.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The partner id.") var partner: String
+
+    func run() throws {
+        try global.run { s in
+            let customers = try s.client.listCustomers(partner: partner)
+            if s.printJSONReply() { return }
+            var table = TextTable(["TENANT", "NAME", "DOMAIN", "BASIS", "DAP", "ROLES", "GRANTED BY", "GRANTED"])
+            for c in customers {
+                table.append([c.tenant.id, c.tenant.name, c.tenant.domain, c.grant.basis.rawValue,
+                              Render.yesNo(c.grant.delegatedAdmin), Render.roles(c.grant.roles), c.grant.grantedBy,
+                              c.grant.grantedAt.rfc3339])
+            }
+            Render.print(table)
+        }
+    }
+}
+
+struct GrantsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grants",
+        abstract: "List grants (ListGrants); partners and tenants see their own.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this tenant's grants.") var tenant: String?
+    @Option(help: "Only this partner's grants.") var partner: String?
+    @Option(help: "active, ended or revoked.") var status: GrantStatus?
+
+    func run() throws {
+        try global.run { s in
+            let grants = try s.client.listGrants(tenant: tenant, partner: partner, status: status)
+            if s.printJSONReply() { return }
+            var table = TextTable(Render.grantHeaders)
+            for g in grants { table.append(Render.row(g)) }
+            Render.print(table)
+        }
+    }
+}
+
+struct RevocationCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revocation",
+        abstract: "Revocation requests: a tenant asks the operator to remove a partner's consent.",
+        discussion: "For an OEM this is the only way to remove its consent.",
+        subcommands: [File.self, List.self, Approve.self, Reject.self]
+    )
+
+    struct File: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "File a request as a tenant's Global Administrator against a partner holding an active grant.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The partner id.") var partner: String
+        @Option(name: .customLong("as"), help: "The acting account's UPN (a Global Administrator).") var account: String
+        @Option(help: "Why, in the tenant's words.") var reason: String
+
+        func run() throws {
+            try global.run { s in
+                let request = try s.client.fileRevocationRequest(partner: partner, account: account, reason: reason)
+                if !s.printJSONReply() { Render.print(Render.block(request)) }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List revocation requests.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "open, approved or rejected.") var status: RevocationStatus?
+
+        func run() throws {
+            try global.run { s in
+                let requests = try s.client.listRevocationRequests(status: status)
+                if s.printJSONReply() { return }
+                var table = TextTable(["ID", "TENANT", "PARTNER", "REQUESTED BY", "STATUS", "CREATED", "REASON"])
+                for r in requests {
+                    table.append([r.id, r.tenant, r.partner, r.requestedBy, r.status.rawValue, r.createdAt.rfc3339,
+                                  r.reason])
+                }
+                Render.print(table)
+            }
+        }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Approve a request: the partner's active grants for the tenant are revoked at once (operator only).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The request id.") var request: String
+        @Option(help: "A note for the record.") var note: String?
+
+        func run() throws {
+            try global.run { s in
+                let r = try s.client.decideRevocationRequest(request, approve: true, note: note)
+                if !s.printJSONReply() { Render.print(Render.block(r)) }
+            }
+        }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject a request (operator only).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The request id.") var request: String
+        @Option(help: "A note for the record.") var note: String?
+
+        func run() throws {
+            try global.run { s in
+                let r = try s.client.decideRevocationRequest(request, approve: false, note: note)
+                if !s.printJSONReply() { Render.print(Render.block(r)) }
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import AutopilotClient
+import AutopilotDomain
+import Varlink
+
+struct DevicesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices",
+        abstract: "Register, list, export and deregister Autopilot devices.",
+        subcommands: [Import.self, Validate.self, List.self, Show.self, Deregister.self, Export.self]
+    )
+
+    static let csvDiscussion = """
+        FILE is a device CSV file in either form, told apart by its exact header line (case-sensitive):
+          \(DeviceCSV.Format.intune.header)[,Group Tag[,Assigned User]]
+          \(DeviceCSV.Format.partnerCenter.header)
+        No quotes, no commas inside fields, exactly one value per column. A UTF-8 byte order mark and CRLF line \
+        endings are accepted; blank lines are skipped (and still counted). A wrong header is refused before \
+        anything is sent (exit 65). A row with the wrong number of columns is reported with its line number and not \
+        sent.
+        """
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register the devices of a CSV file into one new batch.",
+            discussion: csvDiscussion + """
+
+
+                The file is read as it is sent, in AddDevices calls of at most 1,000 devices into one batch \
+                (CreateDeviceBatch), so files of any size work. Every failed row is reported as
+                  line N: <ErrorName> (<code>): <explanation>
+                followed by a summary: registered X, failed Y (batch <id>). Exit 0 when no row failed, 2 when some \
+                did, 65 when every row failed locally (then nothing is sent and no batch is created). Importing the \
+                same file again is safe: rows already registered come back as ZtdDeviceAlreadyAssigned (806).
+                A progress bar is drawn on stderr when it is a terminal.
+                --json prints {batch, results: [{line, index, status, device, errorCode, errorName, message}], \
+                localErrors: [{line, reason}]}.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The CSV file.") var file: String
+        @Option(help: "The registering partner's id.") var partner: String
+        @Option(help: "The tenant the devices are registered to.") var tenant: String
+        @Option(help: "The batch name (default: the file's name).") var name: String?
+        @Option(help: "api or upload.") var channel: Channel = .upload
+
+        func run() throws {
+            let csv = try openCSV(file, global)
+            var exitCode: Int32 = 0
+            try global.run { s in
+                let submission = CSVSubmission(file: csv, json: s.json, success: .registered)
+                var batch: Batch?
+                var batchJSON: JSONValue = .null
+                do {
+                    try submission.run { devices, _ in
+                        if batch == nil {
+                            batch = try s.client.createDeviceBatch(
+                                partner: partner, tenant: tenant, name: name ?? baseName(file), channel: channel)
+                            batchJSON = s.client.lastReply["batch"] ?? .null
+                        }
+                        let reply = try s.client.addDevices(batch: batch!.id, devices: devices)
+                        batch = reply.batch
+                        batchJSON = s.client.lastReply["batch"] ?? .null
+                        return CSVSubmission.Sent(results: reply.results,
+                                                  raw: s.client.lastReply["results"]?.arrayValue?.compactMap(\.objectValue) ?? [])
+                    }
+                } catch {
+                    if !s.json, let batch {
+                        Output.stderrWrite("stopped at line \(csv.currentLine): registered \(submission.succeeded), "
+                            + "failed \(submission.failed) so far (batch \(batch.id))\n")
+                    }
+                    throw error
+                }
+                if s.json {
+                    Output.out(JSON.prettyPrint(.object([
+                        "batch": batchJSON, "results": .array(submission.jsonResults),
+                        "localErrors": .array(submission.jsonLocalErrors),
+                    ])))
+                } else if let batch {
+                    Output.out("registered \(submission.succeeded), failed \(submission.failed) (batch \(batch.id))")
+                } else if submission.nothingSent {
+                    Output.out("registered 0, failed \(submission.failed) (no row could be read: nothing was sent)")
+                } else {
+                    Output.out("registered 0, failed 0 (\(file) has no devices: nothing was sent)")
+                }
+                exitCode = submission.nothingSent ? ExitStatus.dataError : submission.failed > 0 ? ExitStatus.someFailed : 0
+            }
+            if exitCode != 0 { throw ExitCode(exitCode) }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a CSV file as import would, without registering anything (ValidateSubmission).",
+            discussion: csvDiscussion + """
+
+
+                Devices are checked in calls of at most 1,000; each failed row is reported as import reports it, \
+                then: valid X, failed Y. Exit 0 when every row is valid, 2 when some are not, 3 when the partner \
+                holds no consent from the tenant (registering would then be refused), 65 when every row failed \
+                locally. --json prints {consented, grant, results: [{line, …}], localErrors: [{line, reason}]}.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The CSV file.") var file: String
+        @Option(help: "The partner id.") var partner: String
+        @Option(help: "The tenant id.") var tenant: String
+
+        func run() throws {
+            let csv = try openCSV(file, global)
+            var exitCode: Int32 = 0
+            try global.run { s in
+                let submission = CSVSubmission(file: csv, json: s.json, success: .valid)
+                var check: SubmissionCheck?
+                var grantJSON: JSONValue = .null
+                try submission.run { devices, _ in
+                    let reply = try s.client.validateSubmission(partner: partner, tenant: tenant, devices: devices)
+                    if check == nil { grantJSON = s.client.lastReply["grant"] ?? .null }
+                    check = reply
+                    return CSVSubmission.Sent(results: reply.results,
+                                              raw: s.client.lastReply["results"]?.arrayValue?.compactMap(\.objectValue) ?? [])
+                }
+                if check == nil && !submission.nothingSent {
+                    check = try s.client.validateSubmission(partner: partner, tenant: tenant)
+                    grantJSON = s.client.lastReply["grant"] ?? .null
+                }
+                let consented = check?.consented
+                if s.json {
+                    Output.out(JSON.prettyPrint(.object([
+                        "consented": consented.map(JSONValue.bool) ?? .null, "grant": grantJSON,
+                        "results": .array(submission.jsonResults), "localErrors": .array(submission.jsonLocalErrors),
+                    ])))
+                } else {
+                    Output.out("valid \(submission.succeeded), failed \(submission.failed) (nothing was written)")
+                    if consented == false {
+                        Output.out("partner \(partner) holds no active consent from tenant \(tenant): "
+                            + "registering these devices would be refused (ConsentRequired)")
+                    }
+                }
+                if submission.nothingSent { exitCode = ExitStatus.dataError }
+                else if consented == false { exitCode = ExitStatus.notConsented }
+                else if submission.failed > 0 { exitCode = ExitStatus.someFailed }
+            }
+            if exitCode != 0 { throw ExitCode(exitCode) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List devices as they stream from the daemon (ListDevices).",
+            discussion: """
+                Rows are printed as they arrive, so any number of devices can be listed. Partners and tenants see \
+                their own. --json prints a JSON array of the replies ({"device": …}).
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this tenant's devices.") var tenant: String?
+        @Option(help: "Only this partner's devices.") var partner: String?
+        @Option(help: "Only the devices of this batch.") var batch: String?
+        @Option(help: "Only devices with this serial number.") var serial: String?
+        @Flag(help: "Include deregistered devices.") var all = false
+
+        func run() throws {
+            try global.run { s in
+                let filter = DeviceFilter(tenant: tenant, partner: partner, batch: batch, serialNumber: serial,
+                                          includeDeregistered: all)
+                var table = StreamingTable(Render.deviceHeaders) { Output.write($0) }
+                var array = JSONArrayWriter()
+                try s.client.listDevices(filter) { device in
+                    if s.json { array.append(s.client.lastReply) } else { table.append(Render.row(device)) }
+                }
+                if s.json { array.finish() } else { table.finish() }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one device by id.",
+            discussion: """
+                The interface lists devices by tenant, partner, batch or serial number, not by id: the devices you \
+                may see are streamed and the first whose id matches is shown. Narrow the stream with the filters \
+                when you know them.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The device id.") var device: String
+        @Option(help: "The device's tenant, to narrow the search.") var tenant: String?
+        @Option(help: "The device's partner, to narrow the search.") var partner: String?
+        @Option(help: "The device's batch, to narrow the search.") var batch: String?
+        @Option(help: "The device's serial number, to narrow the search.") var serial: String?
+
+        struct Found: Error { var device: Device; var reply: JSONObject }
+
+        func run() throws {
+            try global.run { s in
+                let filter = DeviceFilter(tenant: tenant, partner: partner, batch: batch, serialNumber: serial,
+                                          includeDeregistered: true)
+                do {
+                    try s.client.listDevices(filter) { d in
+                        if d.id == device { throw Found(device: d, reply: s.client.lastReply) }
+                    }
+                } catch let found as Found {
+                    if s.json { Output.out(JSON.prettyPrint(.object(found.reply))) }
+                    else { Render.print(Render.block(found.device)) }
+                    return
+                }
+                throw CLIError("no device '\(device)' among the devices you may see", code: ExitStatus.refused)
+            }
+        }
+    }
+
+    struct Deregister: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deregister a device, named by id, by manufacturer + model + serial, or by product key.",
+            discussion: """
+                A partner may always deregister devices it registered; any other device needs an active grant for \
+                its tenant (ZtdDeviceRegisteredByOtherTenant, 811). OEMs need not name the tenant.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The acting partner's id.") var partner: String
+        @Option(help: "The device id.") var device: String?
+        @Option(help: "Serial number (with --manufacturer and --model).") var serial: String?
+        @Option(help: "Manufacturer name.") var manufacturer: String?
+        @Option(help: "Device model.") var model: String?
+        @Option(name: .customLong("product-key"), help: "Windows Product Key ID (PKID).") var productKey: String?
+        @Option(help: "The device's tenant.") var tenant: String?
+
+        func validate() throws { _ = try selector() }
+
+        func selector() throws -> DeviceSelector {
+            let tuple = [serial, manufacturer, model]
+            let tupleCount = tuple.compactMap { $0 }.count
+            let ways = (device != nil ? 1 : 0) + (tupleCount > 0 ? 1 : 0) + (productKey != nil ? 1 : 0)
+            guard ways == 1 else {
+                throw ValidationError("name the device one way: --device ID, or --serial with --manufacturer and --model, or --product-key")
+            }
+            if let device { return .id(device) }
+            if let productKey { return .productKey(productKey) }
+            guard let serial, let manufacturer, let model else {
+                throw ValidationError("--serial, --manufacturer and --model go together")
+            }
+            return .tuple(serialNumber: serial, manufacturer: manufacturer, model: model)
+        }
+
+        func run() throws {
+            let selector = try selector()
+            try global.run { s in
+                let d = try s.client.deregisterDevice(partner: partner, selector, tenant: tenant)
+                if s.printJSONReply() { return }
+                Output.out("deregistered device \(d.id)")
+                Render.print(Render.block(d))
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a tenant's registered devices as a Partner Center CSV file.",
+            discussion: """
+                Columns: \(DeviceCSV.exportHeader).
+                The Hardware Hash column is always empty: the registry never sends hashes back (only their \
+                SHA-256), so the file identifies devices by serial number, product key, manufacturer and model. \
+                A device with a comma or quote in a field cannot be written; it is skipped with a warning on \
+                stderr and the exit status is 2. With --output the file is written whole or not at all; with \
+                --json (which needs --output) a summary {output, exported, skipped} is printed.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The tenant id.") var tenant: String
+        @Option(help: "Only the devices this partner registered.") var partner: String?
+        @Option(help: "Write to this file instead of stdout.") var output: String?
+
+        func validate() throws {
+            if global.json && output == nil { throw ValidationError("--json prints a summary, which needs --output FILE") }
+        }
+
+        func run() throws {
+            var skippedCount = 0
+            try global.run { s in
+                let sink = try CSVSink(path: output)
+                var exported = 0
+                var skipped: [JSONValue] = []
+                do {
+                    sink.write(DeviceCSV.exportHeader + "\n")
+                    try s.client.listDevices(DeviceFilter(tenant: tenant, partner: partner)) { device in
+                        do {
+                            sink.write(try DeviceCSV.exportRow(device) + "\n")
+                            exported += 1
+                        } catch {
+                            Output.warning("device \(device.id) skipped: \(error)")
+                            skipped.append(.string(device.id))
+                        }
+                    }
+                    try sink.commit()
+                } catch {
+                    sink.abandon()
+                    throw error
+                }
+                skippedCount = skipped.count
+                if s.json {
+                    Output.out(JSON.prettyPrint(.object([
+                        "output": .string(sink.finalPath ?? ""), "exported": .int(exported), "skipped": .array(skipped),
+                    ])))
+                } else if let path = sink.finalPath {
+                    Output.stderrWrite("exported \(exported) devices to \(path)"
+                        + (skipped.isEmpty ? "" : ", skipped \(skipped.count)") + "\n")
+                }
+            }
+            if skippedCount > 0 { throw ExitCode(ExitStatus.someFailed) }
+        }
+    }
+}
+
+/// Opens a device CSV file and checks its header before anything is sent.
+/// - Throws: `ExitCode` 66 when it cannot be opened, 65 when its header is wrong (the reason is printed).
+func openCSV(_ path: String, _ global: GlobalOptions) throws -> DeviceCSVFile {
+    do {
+        return try DeviceCSVFile(path: path)
+    } catch {
+        throw ExitStatus.report(error, socket: global.socketPath)
+    }
+}
+
+/// The last component of a path.
+func baseName(_ path: String) -> String {
+    let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+    return trimmed.split(separator: "/").last.map(String.init) ?? trimmed
+}
+
+/// Where export writes: stdout, or a temporary file renamed over the target when complete.
+final class CSVSink {
+    private let file: UnsafeMutablePointer<FILE>?
+    private let temporary: String?
+    /// The file written, or nil for stdout.
+    let finalPath: String?
+
+    init(path: String?) throws {
+        guard let path else {
+            file = nil
+            temporary = nil
+            finalPath = nil
+            return
+        }
+        let target = absolutePath(path)
+        let temp = target + ".tmp-\(getpid())"
+        guard let f = fopen(temp, "w") else {
+            throw CLIError("cannot create \(temp): \(String(cString: strerror(errno)))", code: ExitStatus.cannotCreate)
+        }
+        file = f
+        temporary = temp
+        finalPath = target
+    }
+
+    func write(_ text: String) {
+        if let file { fputs(text, file) } else { Output.write(text) }
+    }
+
+    /// Finishes the file: flushes, closes and renames it into place.
+    func commit() throws {
+        guard let file, let temporary, let finalPath else {
+            Output.flush()
+            return
+        }
+        let failed = fflush(file) != 0 || ferror(file) != 0
+        let code = errno
+        fclose(file)
+        if failed {
+            unlink(temporary)
+            throw CLIError("cannot write \(temporary): \(String(cString: strerror(code)))", code: ExitStatus.cannotCreate)
+        }
+        guard rename(temporary, finalPath) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw CLIError("cannot create \(finalPath): \(String(cString: strerror(code)))", code: ExitStatus.cannotCreate)
+        }
+    }
+
+    /// Removes the unfinished file.
+    func abandon() {
+        guard let file, let temporary else { return }
+        fclose(file)
+        unlink(temporary)
+    }
+}

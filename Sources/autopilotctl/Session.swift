@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import AutopilotClient
+import AutopilotInterface
+import Varlink
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The daemon's varlink socket (default: $AUTOPILOT_SOCKET, else your own daemon's, else the system one).",
+            valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .long, help: "Print the daemon's reply parameters as JSON, exactly as received.")
+    var json = false
+
+    /// The socket to connect to.
+    var socketPath: String { socket ?? DefaultLocations.clientSocket() }
+
+    /// Connects, runs `body`, and turns any failure into one line on stderr and an exit code.
+    func run(_ body: (Session) throws -> Void) throws {
+        do {
+            let client = try RegistryClient(path: socketPath)
+            defer { client.close() }
+            try body(Session(client: client, json: json))
+        } catch {
+            throw ExitStatus.report(error, socket: socketPath)
+        }
+    }
+}
+
+/// A failure found locally, before or instead of calling the daemon.
+struct CLIError: Error {
+    var message: String
+    var code: Int32
+    init(_ message: String, code: Int32 = ExitStatus.dataError) { self.message = message; self.code = code }
+}
+
+/// The exit codes of autopilotctl (listed in the root command's help).
+enum ExitStatus {
+    static let refused: Int32 = 1
+    static let someFailed: Int32 = 2
+    static let notConsented: Int32 = 3
+    static let dataError: Int32 = 65
+    static let noInput: Int32 = 66
+    static let noUser: Int32 = 67
+    static let unavailable: Int32 = 69
+    static let cannotCreate: Int32 = 73
+    static let protocolError: Int32 = 76
+    static let noPermission: Int32 = 77
+
+    /// Prints one line about `error` on stderr and returns the exit code to leave with.
+    static func report(_ error: any Error, socket: String) -> ExitCode {
+        switch error {
+        case let code as ExitCode:
+            return code
+        case let error as CLIError:
+            Output.error(error.message)
+            return ExitCode(error.code)
+        case let error as VarlinkClientError:
+            return report(error, socket: socket)
+        case let error as DeviceCSVFile.FileError:
+            Output.error(error.description)
+            if case .cannotOpen = error { return ExitCode(noInput) }
+            return ExitCode(dataError)
+        default:
+            Output.error("\(error)")
+            return ExitCode(refused)
+        }
+    }
+
+    static func report(_ error: VarlinkClientError, socket: String) -> ExitCode {
+        switch error {
+        case let .cannotConnect(path, code) where code == EACCES || code == EPERM:
+            Output.error("permission denied on autopilotd's socket \(path) (ask the operator for access)")
+            return ExitCode(noPermission)
+        case let .cannotConnect(path, code) where code == ENOENT || code == ECONNREFUSED:
+            Output.error(
+                "cannot connect to autopilotd at \(path) (is the daemon running? start it with 'autopilotd', or set --socket / AUTOPILOT_SOCKET)"
+            )
+            return ExitCode(unavailable)
+        case let .cannotConnect(path, code):
+            Output.error("cannot connect to autopilotd at \(path): \(String(cString: strerror(code)))")
+            return ExitCode(unavailable)
+        case .connectionClosed:
+            Output.error("autopilotd at \(socket) closed the connection before answering")
+            return ExitCode(protocolError)
+        case let .protocolError(reason):
+            Output.error("autopilotd at \(socket) sent a bad reply: \(reason)")
+            return ExitCode(protocolError)
+        case let .remote(error):
+            Output.error("\(shortName(error)): \(RegistryErrors.explanation(error))")
+            return ExitCode(refused)
+        }
+    }
+
+    /// `GlobalAdminRequired` for this interface's errors, the full name for others.
+    static func shortName(_ error: VarlinkError) -> String {
+        let prefix = RegistryInterface.name + "."
+        return error.name.hasPrefix(prefix) ? String(error.name.dropFirst(prefix.count)) : error.name
+    }
+}
+
+/// A connected client and how to show results.
+struct Session {
+    let client: RegistryClient
+    let json: Bool
+
+    /// Prints the most recent reply as pretty JSON when --json is set; returns whether it did.
+    @discardableResult
+    func printJSONReply() -> Bool {
+        guard json else { return false }
+        Output.out(JSON.prettyPrint(.object(client.lastReply)))
+        return true
+    }
+}
+
+/// Writing to stdout (buffered, through `print`) and stderr (unbuffered, straight to file descriptor 2).
+enum Output {
+    /// Writes a line to stdout.
+    static func out(_ text: String) { print(text) }
+
+    /// Writes text to stdout without adding a newline.
+    static func write(_ text: String) { print(text, terminator: "") }
+
+    /// Writes `error: message` to stderr.
+    static func error(_ message: String) { stderrWrite("error: \(message)\n") }
+
+    /// Writes `warning: message` to stderr.
+    static func warning(_ message: String) { stderrWrite("warning: \(message)\n") }
+
+    /// Writes raw text to stderr.
+    static func stderrWrite(_ text: String) {
+        fflush(nil)
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
+    /// Pushes buffered stdout to its destination (for output that trickles, such as `audit log --follow`).
+    static func flush() { fflush(nil) }
+
+    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+}
+
+/// Writes a JSON array element by element, so a stream of replies is printed as it arrives.
+struct JSONArrayWriter {
+    private var count = 0
+
+    mutating func append(_ object: JSONObject) {
+        let text = JSON.prettyPrint(.object(object)).split(separator: "\n", omittingEmptySubsequences: false)
+            .map { "  " + $0 }.joined(separator: "\n")
+        Output.write((count == 0 ? "[\n" : ",\n") + text)
+        count += 1
+    }
+
+    func finish() {
+        Output.write(count == 0 ? "[]\n" : "\n]\n")
+    }
+}

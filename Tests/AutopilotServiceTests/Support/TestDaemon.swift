@@ -1,0 +1,205 @@
+import AutopilotClient
+import Foundation
+import Varlink
+
+/// The directory holding the built products (`autopilotd`, `autopilotctl`) next to the running test binary.
+let productsDirectory: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = (exe as NSString).deletingLastPathComponent
+    // On Linux the test runner is <products>/autopilotdPackageTests.xctest.
+    while !dir.isEmpty, dir != "/", !FileManager.default.fileExists(atPath: dir + "/autopilotd") {
+        dir = (dir as NSString).deletingLastPathComponent
+    }
+    return dir
+}()
+
+/// What a finished command printed and how it exited.
+struct CommandResult: CustomStringConvertible {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var description: String { "exit \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
+}
+
+/// Runs a program to completion with the given arguments, environment additions and standard input.
+@discardableResult
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
+                timeout: TimeInterval = 120) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try? input.fileHandleForWriting.close()
+    // Read both pipes concurrently so a chatty child never blocks on a full pipe.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var outData = Data(), errData = Data()
+    group.enter()
+    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    if group.wait(timeout: .now() + timeout) == .timedOut {
+        process.terminate()
+        throw TestFailure("\(path) \(arguments) did not finish within \(timeout)s")
+    }
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A real `autopilotd` process in a fresh temporary directory, stopped (SIGTERM) by `stop()`.
+final class TestDaemon: @unchecked Sendable {
+    let directory: String
+    let socket: String
+    let database: String
+    let process: Process
+    private let logPipe = Pipe()
+    private let logLock = NSLock()
+    private var logData = Data()
+
+    /// Starts the daemon with `--socket` and `--database` in a new temp dir, plus config lines and environment,
+    /// and waits until the socket answers.
+    init(config: [String] = [], environment: [String: String] = [:], arguments: [String] = [],
+         directory existing: String? = nil) throws {
+        if let existing {
+            directory = existing
+        } else {
+            directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("autopilotd-test-\(UUID().uuidString.prefix(8))").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+        }
+        socket = directory + "/io.autopilotd.registry"
+        database = directory + "/registry.sqlite"
+        var args = ["--socket", socket, "--database", database] + arguments
+        if !config.isEmpty {
+            let path = directory + "/autopilotd.conf"
+            try (config.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            args += ["--config", path]
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "LISTEN_PID")
+        env.removeValue(forKey: "LISTEN_FDS")
+        env.removeValue(forKey: "JOURNAL_STREAM")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = logPipe
+        logPipe.fileHandleForReading.readabilityHandler = { [logLock] handle in
+            let chunk = handle.availableData
+            logLock.lock()
+            self.logData.append(chunk)
+            logLock.unlock()
+        }
+        try process.run()
+        try waitUntilServing()
+    }
+
+    private func waitUntilServing() throws {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if !process.isRunning {
+                throw TestFailure("autopilotd exited with \(process.terminationStatus) before serving:\n\(log)")
+            }
+            if let connection = try? VarlinkConnection(path: socket) {
+                connection.close()
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestFailure("autopilotd did not start serving within 60s:\n\(log)")
+    }
+
+    /// What the daemon wrote to stderr so far.
+    var log: String {
+        logLock.lock()
+        defer { logLock.unlock() }
+        return String(decoding: logData, as: UTF8.self)
+    }
+
+    /// Runs the real `autopilotctl` against this daemon.
+    @discardableResult
+    func ctl(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> CommandResult {
+        var env = environment
+        env["AUTOPILOT_SOCKET"] = env["AUTOPILOT_SOCKET"] ?? socket
+        return try runProgram(productsDirectory + "/autopilotctl", arguments, environment: env, stdin: stdin)
+    }
+
+    /// Runs `autopilotctl` as another Unix user (the test runs as root), through setpriv.
+    @discardableResult
+    func ctl(as user: TestUser, _ arguments: [String]) throws -> CommandResult {
+        try runProgram("/usr/bin/setpriv",
+                       ["--reuid", String(user.uid), "--regid", String(user.gid), "--clear-groups", "--",
+                        productsDirectory + "/autopilotctl"] + arguments,
+                       environment: ["AUTOPILOT_SOCKET": socket, "HOME": directory])
+    }
+
+    /// A new connection to the daemon.
+    func connect() throws -> VarlinkConnection { try VarlinkConnection(path: socket) }
+
+    /// Calls a method of io.autopilotd.registry as the test's own user (root: operator).
+    func call(_ method: String, _ parameters: JSONObject = [:]) throws -> JSONObject {
+        let connection = try connect()
+        defer { connection.close() }
+        return try connection.call("io.autopilotd.registry." + method, parameters)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        logPipe.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
+    }
+
+    /// Stops the daemon and removes its directory.
+    func cleanup() {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+/// A throwaway Unix user for permission tests, created with useradd (the suite runs as root in CI).
+struct TestUser: Sendable {
+    let name: String
+    let uid: UInt32
+    let gid: UInt32
+
+    /// Creates (or reuses) the user `name`.
+    static func make(_ name: String) throws -> TestUser {
+        if getpwnam(name) == nil {
+            let r = try runProgram("/usr/sbin/useradd", ["--system", "--no-create-home", "--user-group",
+                                                         "--shell", "/usr/sbin/nologin", name])
+            if r.status != 0 && getpwnam(name) == nil { throw TestFailure("useradd \(name) failed: \(r)") }
+        }
+        guard let entry = getpwnam(name) else { throw TestFailure("no user \(name)") }
+        return TestUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+    }
+
+    /// Whether the suite can create users and switch to them (root with useradd and setpriv).
+    static var available: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+    }
+}

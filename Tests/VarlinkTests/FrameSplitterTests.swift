@@ -1,0 +1,109 @@
+import Testing
+import Varlink
+
+@Suite struct FrameSplitterTests {
+    private func frames(from splitter: inout FrameSplitter) throws -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        while let frame = try splitter.nextFrame() { result.append(frame) }
+        return result
+    }
+
+    @Test func wholeFrameIsReturnedWithoutItsTerminator() throws {
+        var splitter = FrameSplitter()
+        splitter.append(Array("{\"a\":1}".utf8) + [0])
+        #expect(try splitter.nextFrame() == Array("{\"a\":1}".utf8))
+        #expect(try splitter.nextFrame() == nil)
+        #expect(splitter.bufferedByteCount == 0)
+    }
+
+    @Test func frameFedByteByByteAppearsOnlyAtItsTerminator() throws {
+        var splitter = FrameSplitter()
+        let message = Array("{\"method\":\"a.b.C\"}".utf8)
+        for byte in message {
+            splitter.append(CollectionOfOne(byte))
+            #expect(try splitter.nextFrame() == nil)
+        }
+        #expect(splitter.bufferedByteCount == message.count)
+        splitter.append([0])
+        #expect(try splitter.nextFrame() == message)
+    }
+
+    @Test func severalFramesInOneChunkComeOutInOrder() throws {
+        var splitter = FrameSplitter()
+        splitter.append(Array("one\0two\0\0thr".utf8))
+        #expect(try frames(from: &splitter) == [Array("one".utf8), Array("two".utf8), []])
+        #expect(splitter.bufferedByteCount == 3)
+        splitter.append(Array("ee\0".utf8))
+        #expect(try frames(from: &splitter) == [Array("three".utf8)])
+    }
+
+    @Test func longFrameFedByteByByteIsScannedOnce() throws {
+        // 300 kB fed one byte at a time with a lookup after each byte; rescanning the buffered part each
+        // time would take tens of billions of steps.
+        var splitter = FrameSplitter()
+        let length = 300_000
+        for _ in 0..<length {
+            splitter.append(CollectionOfOne(UInt8(ascii: "x")))
+            if try splitter.nextFrame() != nil { Issue.record("frame before its terminator") }
+        }
+        splitter.append(CollectionOfOne(0))
+        #expect(try splitter.nextFrame()?.count == length)
+        #expect(splitter.bufferedByteCount == 0)
+    }
+
+    @Test func manySmallFramesFedByteByByteAllArrive() throws {
+        var splitter = FrameSplitter()
+        let frame = Array("abcdefghij".utf8) + [0]
+        var count = 0
+        for _ in 0..<20_000 {
+            for byte in frame {
+                splitter.append(CollectionOfOne(byte))
+                if try splitter.nextFrame() == Array(frame.dropLast()) { count += 1 }
+            }
+        }
+        #expect(count == 20_000)
+        #expect(splitter.bufferedByteCount == 0)
+    }
+
+    @Test func largeFrameFedInSmallChunksIsReassembled() throws {
+        var splitter = FrameSplitter()
+        let message = (0..<1_000_000).map { UInt8(1 + $0 % 200) }
+        var start = 0
+        while start < message.count {
+            let end = min(start + 7, message.count)
+            splitter.append(message[start..<end])
+            #expect(try splitter.nextFrame() == nil)
+            start = end
+        }
+        splitter.append([0])
+        #expect(try splitter.nextFrame() == message)
+    }
+
+    @Test func frameExactlyAtTheLimitIsAccepted() throws {
+        var splitter = FrameSplitter(maxFrameSize: 100)
+        splitter.append([UInt8](repeating: 0x61, count: 100))
+        #expect(try splitter.nextFrame() == nil)
+        splitter.append([0])
+        #expect(try splitter.nextFrame()?.count == 100)
+    }
+
+    @Test func frameOneOverTheLimitIsRejectedBeforeItsTerminator() {
+        var splitter = FrameSplitter(maxFrameSize: 100)
+        splitter.append([UInt8](repeating: 0x61, count: 100))
+        #expect(throws: Never.self) { try splitter.nextFrame() }
+        splitter.append([0x61])
+        let error = #expect(throws: FrameTooLarge.self) { try splitter.nextFrame() }
+        #expect(error?.limit == 100)
+    }
+
+    @Test func oversizeFrameArrivingWholeIsRejected() throws {
+        var splitter = FrameSplitter(maxFrameSize: 10)
+        splitter.append(Array("short\0".utf8) + [UInt8](repeating: 0x61, count: 11) + [0])
+        #expect(try splitter.nextFrame() == Array("short".utf8))
+        #expect(throws: FrameTooLarge.self) { try splitter.nextFrame() }
+    }
+
+    @Test func defaultLimitIsSixteenMebibytes() {
+        #expect(FrameSplitter.defaultMaxFrameSize == 16 * 1024 * 1024)
+    }
+}

@@ -1,0 +1,200 @@
+import Testing
+import Varlink
+
+@Suite struct JSONParsingTests {
+    @Test func roundTripKeepsValuesAndKeyOrder() throws {
+        let text = #"{"z":1,"a":[true,false,null],"m":{"nested":"x","n":-42},"d":1.5,"e":""}"#
+        let value = try JSON.parse(text)
+        #expect(JSON.serialize(value) == text)
+        #expect(value.objectValue?.keys == ["z", "a", "m", "d", "e"])
+    }
+
+    @Test func whitespaceAroundTokensIsAccepted() throws {
+        let value = try JSON.parse(" \t\r\n{ \"a\" : [ 1 , 2 ] }\n")
+        #expect(value == ["a": [1, 2]])
+    }
+
+    @Test func escapesAreDecoded() throws {
+        let value = try JSON.parse(#""q\" b\\ s\/ \b\f\n\r\t \u0041\u00e9\u20ac""#)
+        #expect(value == .string("q\" b\\ s/ \u{8}\u{c}\n\r\t Aé€"))
+    }
+
+    @Test func surrogatePairEscapeDecodesToOneScalar() throws {
+        let value = try JSON.parse(#""\ud83d\ude00""#)
+        #expect(value == .string("😀"))
+    }
+
+    @Test func rawNonASCIIIsKept() throws {
+        let value = try JSON.parse("\"héllo 😀 日本\"")
+        #expect(value == .string("héllo 😀 日本"))
+        #expect(JSON.serialize(value) == "\"héllo 😀 日本\"")
+    }
+
+    @Test func serializationEscapesQuotesBackslashesAndControls() throws {
+        let original = JSONValue.string("a\"b\\c\n\t\u{0}\u{1f}\u{7f}é")
+        let text = JSON.serialize(original)
+        #expect(text == #""a\"b\\c\n\t\u0000\u001f"# + "\u{7f}é\"")
+        #expect(try JSON.parse(text) == original)
+        #expect(!JSON.serialize(original).utf8.contains(0))
+    }
+
+    @Test func everyControlCharacterRoundTrips() throws {
+        let all = String(decoding: (0..<0x20).map { UInt8($0) }, as: UTF8.self)
+        #expect(try JSON.parse(JSON.serialize(.string(all))) == .string(all))
+    }
+
+    @Test func integersStayIntegersAndOthersBecomeDoubles() throws {
+        #expect(try JSON.parse("0") == .int(0))
+        #expect(try JSON.parse("-0") == .int(0))
+        #expect(try JSON.parse("42") == .int(42))
+        #expect(try JSON.parse("-17") == .int(-17))
+        #expect(try JSON.parse("9223372036854775807") == .int(Int.max))
+        #expect(try JSON.parse("-9223372036854775808") == .int(Int.min))
+        #expect(try JSON.parse("9223372036854775808") == .double(9223372036854775808))
+        #expect(try JSON.parse("1.0") == .double(1))
+        #expect(try JSON.parse("1e2") == .double(100))
+        #expect(try JSON.parse("-2.5E-3") == .double(-0.0025))
+    }
+
+    @Test func doublesSerializeAsValidJSON() throws {
+        for number in [0.5, -1.25, 1e300, 1e-7, 3.0] {
+            let text = JSON.serialize(.double(number))
+            #expect(try JSON.parse(text).doubleValue == number)
+        }
+        #expect(JSON.serialize(.double(.infinity)) == "null")
+        #expect(JSON.serialize(.double(.nan)) == "null")
+    }
+
+    @Test func integerExtremesSerialize() {
+        #expect(JSON.serialize(.int(Int.min)) == "-9223372036854775808")
+        #expect(JSON.serialize(.int(Int.max)) == "9223372036854775807")
+        #expect(JSON.serialize(.int(0)) == "0")
+    }
+
+    @Test(arguments: [
+        "", " ", "nul", "tru", "[1,]", "{\"a\":1,}", "[1 2]", "{\"a\" 1}", "{a:1}", "01", "-", "1.", ".5", "1e", "+1",
+        "NaN", "Infinity", "-Infinity", "[1]x", "{} {}", "\"abc", "'a'", "[\"a\u{1}\"]", "\"\\x\"", "\"\\u12\"",
+        "\"\\uZZZZ\"", "1e400", "{\"a\":1,\"a\":2}", "[", "{", "]",
+    ])
+    func malformedTextIsRejected(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSON.parse(text) }
+    }
+
+    @Test func trailingDataIsReportedAtItsOffset() throws {
+        let error = #expect(throws: JSONParseError.self) { try JSON.parse("{} x") }
+        #expect(error?.offset == 3)
+    }
+
+    @Test(arguments: [
+        [0x22, 0xFF, 0x22],  // invalid lead byte
+        [0x22, 0xC3, 0x22],  // truncated sequence
+        [0x22, 0xC0, 0xAF, 0x22],  // overlong
+        [0x22, 0xED, 0xA0, 0x80, 0x22],  // UTF-8 encoded surrogate
+        [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],  // above U+10FFFF
+        [0x22, 0x80, 0x22],  // lone continuation byte
+    ] as [[UInt8]])
+    func invalidUTF8IsRejected(_ bytes: [UInt8]) {
+        #expect(throws: JSONParseError.self) { try JSON.parse(bytes) }
+    }
+
+    @Test(arguments: [#""\ud83d""#, #""\ude00""#, #""\ud83dx""#, #""\ud83d\u0041""#, #""\ud83d\ud83d""#])
+    func loneSurrogateEscapesAreRejected(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSON.parse(text) }
+    }
+
+    @Test func nestingDeeperThanTheLimitThrowsWithoutCrashing() {
+        let depth = 10_000
+        let arrays = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+        #expect(throws: JSONParseError.self) { try JSON.parse(arrays) }
+        let objects = String(repeating: "{\"a\":", count: depth) + "1" + String(repeating: "}", count: depth)
+        #expect(throws: JSONParseError.self) { try JSON.parse(objects) }
+        let unclosed = String(repeating: "[", count: 1_000_000)
+        #expect(throws: JSONParseError.self) { try JSON.parse(unclosed, maxDepth: 2_000_000) }
+    }
+
+    @Test func nestingExactlyAtTheLimitIsAccepted() throws {
+        let atLimit = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect(throws: Never.self) { try JSON.parse(atLimit) }
+        let overLimit = "[" + atLimit + "]"
+        #expect(throws: JSONParseError.self) { try JSON.parse(overLimit) }
+        #expect(try JSON.parse("[[1]]", maxDepth: 2) == [[1]])
+    }
+
+    @Test func largeObjectsLookUpAndRejectDuplicates() throws {
+        let keys = (0..<1000).map { "key\($0)" }
+        let text = "{" + keys.map { "\"\($0)\":1" }.joined(separator: ",") + "}"
+        let object = try #require(try JSON.parse(text).objectValue)
+        #expect(object.count == 1000)
+        #expect(object["key999"] == 1)
+        #expect(object["missing"] == nil)
+        let duplicated = "{" + keys.map { "\"\($0)\":1" }.joined(separator: ",") + ",\"key5\":2}"
+        #expect(throws: JSONParseError.self) { try JSON.parse(duplicated) }
+    }
+
+    @Test func prettyPrintIndentsByTwoSpaces() throws {
+        let value: JSONValue = ["a": 1, "b": [true, "x"], "c": [:], "d": []]
+        let expected = """
+            {
+              "a": 1,
+              "b": [
+                true,
+                "x"
+              ],
+              "c": {},
+              "d": []
+            }
+            """
+        #expect(JSON.prettyPrint(value) == expected)
+        #expect(try JSON.parse(expected) == value)
+    }
+}
+
+@Suite struct JSONObjectTests {
+    @Test func settingAppendsReplacesAndRemoves() {
+        var object: JSONObject = ["a": 1, "b": 2]
+        object["c"] = 3
+        object["a"] = 10
+        object["b"] = nil
+        #expect(object.keys == ["a", "c"])
+        #expect(object["a"] == 10)
+        #expect(object.count == 2)
+        #expect(!object.isEmpty)
+        #expect(Array(object.map(\.key)) == ["a", "c"])
+    }
+
+    @Test func largeObjectKeepsOrderThroughRemovals() {
+        var object = JSONObject()
+        for index in 0..<100 { object["k\(index)"] = .int(index) }
+        for index in stride(from: 0, to: 100, by: 2) { object["k\(index)"] = nil }
+        #expect(object.count == 50)
+        #expect(object.keys.first == "k1")
+        #expect(object["k51"] == 51)
+        #expect(object["k50"] == nil)
+        object["new"] = true
+        #expect(object.keys.last == "new")
+        #expect(object["new"] == true)
+    }
+
+    @Test func equalityIgnoresKeyOrder() {
+        let first: JSONObject = ["a": 1, "b": 2]
+        let second: JSONObject = ["b": 2, "a": 1]
+        #expect(first == second)
+        #expect(first.hashValue == second.hashValue)
+        #expect(first != ["a": 1, "b": 3])
+        #expect(first != ["a": 1])
+    }
+
+    @Test func accessorsReturnTypedValues() {
+        let value: JSONValue = ["s": "x", "i": 3, "d": 2.0, "h": 2.5, "b": true, "n": nil, "a": [1], "o": ["k": 1]]
+        let object = value.objectValue!
+        #expect(object["s"]?.stringValue == "x")
+        #expect(object["i"]?.intValue == 3)
+        #expect(object["d"]?.intValue == 2)
+        #expect(object["h"]?.intValue == nil)
+        #expect(object["b"]?.boolValue == true)
+        #expect(object["n"]?.isNull == true)
+        #expect(object["a"]?.arrayValue == [1])
+        #expect(object["o"]?.objectValue == ["k": 1])
+        #expect(object["s"]?.intValue == nil)
+    }
+}
