@@ -67,7 +67,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                 i += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { frac *= 10 }
+            while digits < 3 { frac *= 10; digits += 1 }
         }
         guard i == b.count - 1, b[i] == 90 || b[i] == 122 else { return nil }
         let days = Self.days(fromCivil: y, mo, d)
