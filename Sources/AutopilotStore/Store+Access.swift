@@ -65,7 +65,7 @@ extension RegistryStore {
     static func activeAccessRules(_ db: Database) throws -> [AccessRule] {
         try Row.fetchAll(db, sql: """
             SELECT id, uid, gid, role, partner_id, tenant_id, created_at FROM access_rules
-            WHERE removed_at IS NULL ORDER BY created_at, id
+            WHERE removed_at IS NULL ORDER BY created_at, rowid
             """).map(Fetch.accessRule)
     }
 

@@ -141,7 +141,7 @@ extension RegistryStore {
             try Row.fetchAll(tx.db, sql: """
                 SELECT \(Self.batchColumns) FROM batches
                 WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR tenant_id = ?2)
-                ORDER BY created_at, id
+                ORDER BY created_at, rowid
                 """, arguments: [partner, tenant]).map(Self.batch)
         }
     }

@@ -87,13 +87,13 @@ extension RegistryStore {
                 rows = try Row.fetchAll(tx.db, sql: """
                     SELECT id, name, created_at FROM tenants WHERE id IN
                         (SELECT tenant_id FROM grants WHERE partner_id = ? AND status = 'active')
-                    ORDER BY created_at, id
+                    ORDER BY created_at, rowid
                     """, arguments: [caller.partner])
             case .tenant:
                 rows = try Row.fetchAll(tx.db, sql: "SELECT id, name, created_at FROM tenants WHERE id = ?",
                                         arguments: [caller.tenant])
             default:
-                rows = try Row.fetchAll(tx.db, sql: "SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
+                rows = try Row.fetchAll(tx.db, sql: "SELECT id, name, created_at FROM tenants ORDER BY created_at, rowid")
             }
             return try rows.map { try Fetch.tenant(tx.db, $0) }
         }
@@ -166,10 +166,10 @@ extension RegistryStore {
                 return try Row.fetchAll(tx.db, sql: """
                     SELECT \(cols) FROM partners WHERE id IN
                         (SELECT partner_id FROM grants WHERE tenant_id = ? AND status = 'active')
-                    ORDER BY created_at, id
+                    ORDER BY created_at, rowid
                     """, arguments: [caller.tenant]).map(Fetch.partner)
             default:
-                return try Row.fetchAll(tx.db, sql: "SELECT \(cols) FROM partners ORDER BY created_at, id")
+                return try Row.fetchAll(tx.db, sql: "SELECT \(cols) FROM partners ORDER BY created_at, rowid")
                     .map(Fetch.partner)
             }
         }
