@@ -162,18 +162,20 @@ public enum DeviceCSV {
                 return "the header is miscapitalised: '\(got)' should be '\(want)' (headers are case-sensitive)"
             }
         }
-        for format in Format.allCases.reversed() where given.count > format.columns.count {
-            if Array(given.prefix(format.columns.count)) == format.columns {
-                let extra = given.dropFirst(format.columns.count).map { "'\($0)'" }.joined(separator: ", ")
-                return "the header has an extra column \(extra) after the \(format.displayName)"
-            }
-        }
         for format in Format.allCases where given.count < format.columns.count {
             if Array(format.columns.prefix(given.count)) == given {
-                let missing = format.columns.dropFirst(given.count).map { "'\($0)'" }.joined(separator: ", ")
+                let missing = format.columns.dropFirst(given.count).map { "'\($0)'" }
                 if format == .intune || format == .partnerCenter && given.count > 3 {
-                    return "the header is missing column \(missing) of the \(format.displayName)"
+                    return "the header is missing column\(missing.count == 1 ? "" : "s") "
+                        + "\(missing.joined(separator: ", ")) of the \(format.displayName)"
                 }
+            }
+        }
+        for format in Format.allCases.reversed() where given.count > format.columns.count {
+            if Array(given.prefix(format.columns.count)) == format.columns {
+                let extra = given.dropFirst(format.columns.count).map { "'\($0)'" }
+                return "the header has \(extra.count == 1 ? "an extra column" : "extra columns") "
+                    + "\(extra.joined(separator: ", ")) after the \(format.displayName)"
             }
         }
         let known = Set(Format.allCases.flatMap(\.columns))

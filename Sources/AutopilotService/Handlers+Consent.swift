@@ -58,7 +58,6 @@ extension Dispatcher {
         return .reply(["grants": grants.wire])
     }
 
-    func validateSubmission(_ r: Request) async throws -> HandlerResult { throw VarlinkError.methodNotImplemented(r.method.rawValue) }
 
     func removeDelegatedAdmin(_ r: Request) async throws -> HandlerResult {
         let p = r.parameters

@@ -70,7 +70,7 @@ extension Dispatcher {
         return .reply(["device": .object(result.wire)])
     }
 
-    func validateSubmissionDevices(_ r: Request) async throws -> HandlerResult {
+    func validateSubmission(_ r: Request) async throws -> HandlerResult {
         let p = r.parameters
         let partner = try p.string("partner"), tenant = try p.string("tenant")
         var devices: [DeviceInput] = []

@@ -93,8 +93,11 @@ public final class RegistryStore: Sendable {
         if let path = configuration.path { try Self.fixModes(path: path, group: configuration.auditorsGroup) }
     }
 
-    /// Creates the database file group-readable (0640) before SQLite does, so SQLite's WAL and shared-memory
-    /// files, which copy the database file's owner and mode, are readable by the auditors group and nobody else.
+    /// Creates the database file group-readable (0640, whatever the umask) before SQLite does, so SQLite's WAL and
+    /// shared-memory files, which copy the database file's mode (and, when the daemon runs as root, its owner and
+    /// group), are readable by the auditors group and nobody else.
+    /// - Throws: `StoreOpenError.unreadable` when the file cannot be created, `DatabaseFileGroupError` when it
+    ///   cannot be given to the auditors group.
     static func prepareFile(path: String, group: UInt32?) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
@@ -104,14 +107,23 @@ public final class RegistryStore: Sendable {
         var st = stat()
         if fstat(fd, &st) == 0, st.st_size == 0 {
             _ = fchmod(fd, 0o640)
-            if let group { _ = fchown(fd, st.st_uid, group) }
+            if let group, fchown(fd, UInt32.max, group) != 0 {
+                throw DatabaseFileGroupError(file: path, group: group, reason: String(cString: strerror(errno)))
+            }
         }
     }
 
-    /// Applies the group and mode to the -wal and -shm files, which may predate this configuration.
+    /// Gives the database, -wal and -shm files mode 0640 and the auditors group, once the database is open.
+    ///
+    /// A daemon that is not root gets -wal and -shm created with its own group rather than the database file's,
+    /// and older files may predate this configuration. The daemon's connections keep both files open, so SQLite
+    /// does not recreate them while it runs and this fix holds.
+    /// - Throws: `DatabaseFileGroupError` when a file cannot be given to the auditors group.
     static func fixModes(path: String, group: UInt32?) throws {
         for file in [path, path + "-wal", path + "-shm"] where access(file, F_OK) == 0 {
-            if let group { _ = chown(file, UInt32.max, group) }
+            if let group, chown(file, UInt32.max, group) != 0 {
+                throw DatabaseFileGroupError(file: file, group: group, reason: String(cString: strerror(errno)))
+            }
             _ = chmod(file, 0o640)
         }
     }

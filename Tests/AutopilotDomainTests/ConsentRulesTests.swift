@@ -5,7 +5,7 @@ import Testing
     static let t0 = Timestamp(millisecondsSinceEpoch: 1_800_000_000_000)
 
     static func partner(_ id: String, _ kind: PartnerKind, provider: String? = nil, eligible: Bool = false) -> Partner {
-        Partner(id: id, name: id.capitalized, kind: kind, provider: provider, oemDirectApi: eligible, createdAt: t0)
+        Partner(id: id, name: id.prefix(1).uppercased() + id.dropFirst(), kind: kind, provider: provider, oemDirectApi: eligible, createdAt: t0)
     }
 
     static let woodgrove = partner("woodgrove", .directCsp)
