@@ -3,6 +3,7 @@
 #   make                      release build (Swift runtime linked statically) in $(SCRATCH)
 #   make install              installs under $(DESTDIR)$(PREFIX), units, sysusers.d, /etc/autopilotd
 #   make uninstall            removes what install put there (an edited /etc/autopilotd/autopilotd.conf stays)
+#   make bench                builds, then runs autopilot-bench all (docs/performance.md); BENCHFLAGS adds options
 #
 # PREFIX defaults to /usr/local; systemd reads units from /usr/local/lib/systemd/system and sysusers.d from
 # /usr/local/lib/sysusers.d as well as from /usr/lib. Distribution packages use PREFIX=/usr. Every directory
@@ -34,13 +35,20 @@ PROGRAMS   = autopilotd autopilotctl
 MANUAL_TOOL_PACKAGE = $(SCRATCH)/checkouts/swift-argument-parser
 MANUAL_TOOL         = $(SCRATCH)/manual-tool/debug/generate-manual
 
-.PHONY: all build generated install uninstall clean
+.PHONY: all build generated install uninstall clean bench
 
 all: build generated
 
 build:
 	$(SWIFT) build $(SWIFTFLAGS) --product autopilotd
 	$(SWIFT) build $(SWIFTFLAGS) --product autopilotctl
+
+# The benchmark of docs/performance.md against the release build: prints the table and writes bench-results/.
+BENCHFLAGS ?=
+bench: build
+	$(SWIFT) build $(SWIFTFLAGS) --product autopilot-bench
+	mkdir -p bench-results
+	$(BIN)/autopilot-bench all --json bench-results/results.json $(BENCHFLAGS) | tee bench-results/results.txt
 
 $(MANUAL_TOOL): build
 	$(SWIFT) build --package-path $(MANUAL_TOOL_PACKAGE) --scratch-path $(SCRATCH)/manual-tool --product generate-manual

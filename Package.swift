@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Pure rules and types. No I/O, no clock, no dependencies.
@@ -56,6 +57,17 @@ let package = Package(
                 "AutopilotClient", "AutopilotInterface", "AutopilotDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // The benchmark tool (docs/performance.md): drives the built autopilotd and autopilotctl as a client does and
+        // measures them against redis and sqlite3. Nothing in the daemon depends on it.
+        .executableTarget(
+            name: "autopilot-bench",
+            dependencies: [
+                "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/autopilot-bench"
         ),
         // Build-time tool: turns migrations/*.sql into a Swift source file.
         .executableTarget(name: "embed-sql", path: "Plugins/embed-sql"),
