@@ -28,7 +28,7 @@ enum AuditLog {
 
     /// Appends the event for `tx` with the given outcome.
     static func append(_ tx: Transaction, outcome: String) throws {
-        let last = try Row.fetchOne(tx.db, sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        let last = try Row.fetchOne(tx.db.cachedStatement(sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let previous: String = last?["hash"] ?? genesisHash
         let caller = tx.caller
@@ -36,12 +36,11 @@ enum AuditLog {
             seq: seq, at: tx.now.rfc3339, uid: Int64(caller.uid), role: caller.role.rawValue,
             partner: caller.partner, tenant: caller.tenant, account: tx.account, method: tx.method.rawValue,
             target: tx.targets.isEmpty ? nil : tx.targets.joined(separator: " "), outcome: outcome)
-        try tx.db.execute(
-            sql: """
-                INSERT INTO audit_events (seq, at, actor_uid, actor_role, actor_partner, actor_tenant, actor_account,
-                                          method, target, outcome, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+        try tx.db.cachedStatement(sql: """
+            INSERT INTO audit_events (seq, at, actor_uid, actor_role, actor_partner, actor_tenant, actor_account,
+                                      method, target, outcome, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(
             arguments: [fields.seq, fields.at, fields.uid, fields.role, fields.partner, fields.tenant, fields.account,
                         fields.method, fields.target, fields.outcome, fields.hash(previous: previous)])
     }

@@ -185,20 +185,42 @@ public final class RegistryStore: Sendable {
         return try outcome.get()
     }
 
-    /// Runs `body` as a read. A `PermissionDenied` it throws is recorded in the audit log before it is rethrown.
+    /// Runs `body` as a read, on the calling thread. A `PermissionDenied` it throws is recorded in the audit log
+    /// before it is rethrown.
+    ///
+    /// The store's reads are short (a few indexed lookups, or one bounded page), so running them where the call
+    /// already is costs less than GRDB's asynchronous read, which hops to a reader queue and back: two thread
+    /// switches that made up most of a ValidateSubmission's latency (docs/performance.md). A read whose length
+    /// grows with the registry uses `longRead` instead.
     public func read<T: Sendable>(_ context: OperationContext,
                                   _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+        try await audited(context) { try self.readOnCallingThread(context, body) }
+    }
+
+    /// Like `read`, on one of GRDB's reader threads, so that a read that scans the whole registry (verifying the
+    /// audit chain) never holds one of the few threads that run calls.
+    public func longRead<T: Sendable>(_ context: OperationContext,
+                                      _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
         let clock = configuration.clock
+        return try await audited(context) {
+            try await self.writer.read { db in try body(Transaction(db: db, now: clock(), context: context, store: self)) }
+        }
+    }
+
+    /// Maps storage errors and records a `PermissionDenied` thrown by a read before rethrowing it.
+    private func audited<T>(_ context: OperationContext, _ run: () async throws -> T) async throws -> T {
         do {
-            return try await mapStorage {
-                try await writer.read { db in
-                    try body(Transaction(db: db, now: clock(), context: context, store: self))
-                }
-            }
+            return try await mapStorage(run)
         } catch let error as RegistryError {
             if case .permissionDenied = error { try? await recordRefusal(context, error) }
             throw error
         }
+    }
+
+    /// GRDB's synchronous read: a reader connection from the pool, a transaction, `body`, on this thread.
+    private func readOnCallingThread<T>(_ context: OperationContext, _ body: (Transaction) throws -> T) throws -> T {
+        let clock = configuration.clock
+        return try writer.read { db in try body(Transaction(db: db, now: clock(), context: context, store: self)) }
     }
 
     /// Records a call refused before it reached the store (for example by the permission table).

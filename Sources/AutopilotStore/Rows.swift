@@ -2,6 +2,10 @@ import AutopilotDomain
 import GRDB
 
 /// Reading domain records from rows. One place per record type; every query selects the columns it needs.
+///
+/// Queries on the path of frequent calls (ValidateSubmission, AddDevices) go through the connection's statement cache
+/// (`cachedStatement`): their SQL is fixed, and compiling it on every call (with GRDB's authorizer recording what each
+/// statement reads) was over half of a ValidateSubmission's instructions (docs/performance.md).
 extension Timestamp {
     init(column value: String?) {
         self = value.flatMap(Timestamp.init(rfc3339:)) ?? Timestamp(millisecondsSinceEpoch: 0)
@@ -14,7 +18,8 @@ extension Optional where Wrapped == String {
 
 enum Fetch {
     static func tenant(_ db: Database, _ id: String) throws -> Tenant? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT id, name, created_at FROM tenants WHERE id = ?", arguments: [id])
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, name, created_at FROM tenants WHERE id = ?"),
+                                         arguments: [id])
         else { return nil }
         return try tenant(db, row)
     }
@@ -22,7 +27,7 @@ enum Fetch {
     static func tenant(_ db: Database, _ row: Row) throws -> Tenant {
         let id: String = row["id"]
         let domains = try String.fetchAll(
-            db, sql: "SELECT domain FROM tenant_domains WHERE tenant_id = ? ORDER BY is_initial DESC, added_at, domain",
+            db.cachedStatement(sql: "SELECT domain FROM tenant_domains WHERE tenant_id = ? ORDER BY is_initial DESC, added_at, domain"),
             arguments: [id])
         return Tenant(id: id, name: row["name"], domain: domains.first ?? "", domains: domains,
                       createdAt: Timestamp(column: row["created_at"]))
@@ -46,9 +51,10 @@ enum Fetch {
     }
 
     static let partnerColumns = "id, name, kind, provider_id, oem_direct_api, created_at"
+    private static let partnerByID = "SELECT \(partnerColumns) FROM partners WHERE id = ?"
 
     static func partner(_ db: Database, _ id: String) throws -> Partner? {
-        try Row.fetchOne(db, sql: "SELECT \(partnerColumns) FROM partners WHERE id = ?", arguments: [id]).map(partner)
+        try Row.fetchOne(db.cachedStatement(sql: partnerByID), arguments: [id]).map(partner)
     }
 
     static func partner(_ row: Row) -> Partner {
@@ -100,7 +106,7 @@ extension Fetch {
         let id: String = row["id"]
         let dap: Bool = row["delegated_admin"]
         let roles = dap
-            ? try String.fetchAll(db, sql: "SELECT role FROM grant_roles WHERE grant_id = ?", arguments: [id])
+            ? try String.fetchAll(db.cachedStatement(sql: "SELECT role FROM grant_roles WHERE grant_id = ?"), arguments: [id])
                 .compactMap(AccountRole.init(rawValue:)).sorted()
             : []
         return Grant(id: id, tenant: row["tenant_id"], partner: row["partner_id"],
@@ -115,18 +121,20 @@ extension Fetch {
             .map { try grant(db, $0) }
     }
 
+    private static let activeGrantsOfPair = """
+        SELECT \(grantColumns) FROM grants g
+        WHERE g.partner_id = ? AND g.tenant_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.id
+        """
+
     /// The active grants of a partner for a tenant, oldest first (a provider may hold several, one per reseller).
     static func activeGrants(_ db: Database, partner: String, tenant: String) throws -> [Grant] {
-        try Row.fetchAll(db, sql: """
-            SELECT \(grantColumns) FROM grants g
-            WHERE g.partner_id = ? AND g.tenant_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.id
-            """, arguments: [partner, tenant]).map { try grant(db, $0) }
+        try Row.fetchAll(db.cachedStatement(sql: activeGrantsOfPair), arguments: [partner, tenant]).map { try grant(db, $0) }
     }
 
     /// Whether the partner holds an active grant for the tenant: the consent gate for devices.
     static func hasActiveGrant(_ db: Database, partner: String, tenant: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: """
+        try Bool.fetchOne(db.cachedStatement(sql: """
             SELECT EXISTS (SELECT 1 FROM grants WHERE partner_id = ? AND tenant_id = ? AND status = 'active')
-            """, arguments: [partner, tenant]) ?? false
+            """), arguments: [partner, tenant]) ?? false
     }
 }

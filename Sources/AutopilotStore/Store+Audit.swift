@@ -55,7 +55,7 @@ extension RegistryStore {
 
     /// Recomputes the audit chain (see `AuditLog.verify`).
     public func verifyAudit(_ context: OperationContext) async throws -> AuditVerification {
-        try await read(context) { tx in try AuditLog.verify(tx.db) }
+        try await longRead(context) { tx in try AuditLog.verify(tx.db) }
     }
 
     /// Writes a consistent copy of the database to `path` while the registry keeps serving, and records the call

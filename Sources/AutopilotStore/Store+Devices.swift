@@ -284,7 +284,8 @@ extension RegistryStore {
     /// The batch with this id, or `NotFound(batch)`.
     static func requireBatch(_ tx: Transaction, _ id: String) throws -> Batch {
         tx.target("batch", id)
-        guard let row = try Row.fetchOne(tx.db, sql: "SELECT \(batchColumns) FROM batches WHERE id = ?", arguments: [id])
+        guard let row = try Row.fetchOne(tx.db.cachedStatement(sql: "SELECT \(batchColumns) FROM batches WHERE id = ?"),
+                                         arguments: [id])
         else { throw RegistryError.notFound(kind: "batch", id: id) }
         return batch(row)
     }
@@ -292,7 +293,8 @@ extension RegistryStore {
     /// `NotFound(tenant)` unless the tenant exists (one indexed lookup, without reading its domains).
     static func requireTenantExists(_ tx: Transaction, _ id: String) throws {
         tx.target("tenant", id)
-        let exists = try Bool.fetchOne(tx.db, sql: "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)", arguments: [id])
+        let exists = try Bool.fetchOne(tx.db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)"),
+                                       arguments: [id])
         if exists != true { throw RegistryError.notFound(kind: "tenant", id: id) }
     }
 
