@@ -217,28 +217,52 @@ public enum Base64 {
 
     /// Decodes standard base64; padding may be present (complete) or absent. Returns nil for anything else.
     public static func decode(_ text: String) -> [UInt8]? {
-        var s = Array(text.utf8)
+        var text = text
+        return text.withUTF8(decode(utf8:))
+    }
+
+    /// Decodes four characters at a time from the text's own bytes: registering a device decodes a 4,000-character
+    /// hash, and a byte-at-a-time loop over a copy of it was the largest cost of an import (docs/performance.md).
+    static func decode(utf8 s: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var count = s.count
         var padding = 0
-        while s.last == 61 { s.removeLast(); padding += 1 }
-        guard padding <= 2, s.count % 4 != 1 else { return nil }
-        if padding > 0 && (s.count + padding) % 4 != 0 { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(s.count * 3 / 4)
-        var acc: UInt32 = 0
-        var bits = 0
-        for c in s {
-            let v = decodeTable[Int(c)]
-            if v == 0xFF { return nil }
-            acc = (acc << 6) | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
+        while count > 0 && s[count - 1] == UInt8(ascii: "=") { count -= 1; padding += 1 }
+        guard padding <= 2, count % 4 != 1 else { return nil }
+        if padding > 0 && (count + padding) % 4 != 0 { return nil }
+        let tail = count % 4
+        let outputCount = count / 4 * 3 + (tail == 0 ? 0 : tail - 1)
+        var valid = true
+        let out = decodeTable.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: outputCount) { out, initialized in
+                var i = 0, o = 0
+                // A character outside the alphabet maps to 0xFF, so any of the top two bits marks the group invalid.
+                while i + 4 <= count {
+                    let a = table[Int(s[i])], b = table[Int(s[i + 1])], c = table[Int(s[i + 2])], d = table[Int(s[i + 3])]
+                    if (a | b | c | d) & 0xC0 != 0 { valid = false; break }
+                    out[o] = a << 2 | b >> 4
+                    out[o + 1] = b << 4 | c >> 2
+                    out[o + 2] = c << 6 | d
+                    i += 4
+                    o += 3
+                }
+                if valid && tail >= 2 {
+                    let a = table[Int(s[i])], b = table[Int(s[i + 1])], c = tail == 3 ? table[Int(s[i + 2])] : 0
+                    // Leftover bits must be zero for a canonical encoding.
+                    if (a | b | c) & 0xC0 != 0 || (tail == 2 ? b & 0x0F : c & 0x03) != 0 {
+                        valid = false
+                    } else {
+                        out[o] = a << 2 | b >> 4
+                        o += 1
+                        if tail == 3 {
+                            out[o] = b << 4 | c >> 2
+                            o += 1
+                        }
+                    }
+                }
+                initialized = valid ? o : 0
             }
         }
-        // Leftover bits must be zero for a canonical encoding.
-        if bits > 0 && (acc & ((1 << UInt32(bits)) - 1)) != 0 { return nil }
-        return out
+        return valid ? out : nil
     }
 
     /// Encodes with standard alphabet and padding.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A frame grew past the size limit; the connection must be closed.
 public struct FrameTooLarge: Error, Sendable, CustomStringConvertible {
     /// The limit in bytes, excluding the NUL terminator.
@@ -55,7 +61,7 @@ public struct FrameSplitter: Sendable {
     /// - Throws: `FrameTooLarge` when a frame (complete or not) is longer than `maxFrameSize`;
     ///   the splitter is then unusable and the connection must be closed.
     public mutating func nextFrame() throws(FrameTooLarge) -> [UInt8]? {
-        guard let terminator = buffer[scanned...].firstIndex(of: 0) else {
+        guard let terminator = Self.firstNUL(in: buffer, from: scanned) else {
             scanned = buffer.count
             if buffer.count - frameStart > maxFrameSize { throw FrameTooLarge(limit: maxFrameSize) }
             return nil
@@ -65,6 +71,16 @@ public struct FrameSplitter: Sendable {
         frameStart = terminator + 1
         scanned = frameStart
         return frame
+    }
+
+    /// The index of the first NUL at or after `start`. `memchr`: a 4 MB AddDevices call is scanned in a fraction of
+    /// the time an element-by-element search takes (docs/performance.md).
+    static func firstNUL(in bytes: [UInt8], from start: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard start < buffer.count, let base = buffer.baseAddress,
+                  let hit = memchr(base + start, 0, buffer.count - start) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
     }
 
     /// Bytes received but not yet returned as frames.
