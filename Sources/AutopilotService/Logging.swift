@@ -1,3 +1,5 @@
+import AutopilotDomain
+import AutopilotStore
 import Foundation
 import Logging
 
@@ -40,7 +42,8 @@ public struct StderrLogHandler: LogHandler {
         if journal {
             line = "<\(Self.priority(event.level))>\(text)\n"
         } else {
-            line = "\(Date().formatted(.iso8601)) \(event.level) \(label): \(text)\n"
+            // The registry's own RFC 3339 form: Foundation's formatter would load ICU for every line.
+            line = "\(Timestamp.now().rfc3339) \(event.level) \(label): \(text)\n"
         }
         line.utf8CString.withUnsafeBufferPointer { buf in
             _ = write(2, buf.baseAddress, buf.count - 1)
