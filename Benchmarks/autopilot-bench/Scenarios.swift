@@ -114,10 +114,12 @@ enum Scenarios {
             run.report.settings["validate.load_seconds"] = String(format: "%.1f", loaded.seconds)
         }
         var results: [Int: LoadResult] = [:]
+        var floors: [Int: LoadResult] = [:]
         for c in load.connectionCounts {
             results[c] = try measureValidate(daemon: daemon, consents: consents, connections: c, load: load,
                                              devicesPerCall: options.devicesPerCall,
                                              registered: options.registeredDevices)
+            floors[c] = try measureFloor(daemon: daemon, connections: c, load: load)
         }
         daemon.stop()
         let redis = try run.redisReference(connections: load.connectionCounts, duration: load.duration)
@@ -145,7 +147,33 @@ enum Scenarios {
             run.report.add(Figure(id: "validate.c\(c).client_cpu_us_per_call",
                                   label: "load generator CPU per validate call, \(name)", unit: "µs",
                                   value: result.clientMicrosPerCall))
+            if let floor = floors[c] {
+                run.report.add(Figure(id: "floor.c\(c).calls_per_s", label: "daemon floor (WhoAmI, no database) calls/s, \(name)",
+                                      unit: "calls/s", value: floor.callsPerSecond,
+                                      reference: ref.value?.requestsPerSecond, referenceLabel: ref.label))
+                run.report.add(Figure(id: "floor.c\(c).p50_us", label: "daemon floor (WhoAmI, no database) p50, \(name)",
+                                      unit: "µs", value: floor.micros(50), reference: ref.value?.p50Micros,
+                                      referenceLabel: ref.label))
+                if let server = floor.serverMicrosPerCall {
+                    run.report.add(Figure(id: "floor.c\(c).daemon_cpu_us_per_call",
+                                          label: "daemon CPU per WhoAmI call, \(name)", unit: "µs", value: server))
+                }
+            }
         }
+    }
+
+    /// Closed-loop `WhoAmI` as root: the daemon's answer comes from the peer's credentials alone, so this is what
+    /// a call costs through the socket, the event loop, the connection's task, the dispatcher and JSON, with no
+    /// database work. No method can be faster; it bounds every other figure.
+    static func measureFloor(daemon: DaemonUnderTest, connections: Int, load: LoadOptions) throws -> LoadResult {
+        let socket = daemon.socket
+        let result = try runClosedLoop(connections: connections, duration: load.duration, warmup: load.warmup,
+                                       serverCPU: { daemon.cpuSeconds }) { _ in
+            let client = try RegistryClient(path: socket)
+            return { _ = try client.whoAmI() }
+        }
+        try check(result, "WhoAmI")
+        return result
     }
 
     /// One closed-loop run of `ValidateSubmission` over the consented pairs; each connection starts at its own pair.
