@@ -57,10 +57,11 @@ enum Fetch {
         try Row.fetchOne(db.cachedStatement(sql: partnerByID), arguments: [id]).map(partner)
     }
 
+    /// A partner from a row that starts with `partnerColumns`, read by position: a lookup by name lowercases every
+    /// column name of a fetched row, which showed in ValidateSubmission's profile.
     static func partner(_ row: Row) -> Partner {
-        Partner(id: row["id"], name: row["name"], kind: PartnerKind(rawValue: row["kind"]) ?? .directCsp,
-                provider: row["provider_id"], oemDirectApi: row["oem_direct_api"],
-                createdAt: Timestamp(column: row["created_at"]))
+        Partner(id: row[0], name: row[1], kind: PartnerKind(rawValue: row[2]) ?? .directCsp, provider: row[3],
+                oemDirectApi: row[4], createdAt: Timestamp(column: row[5]))
     }
 
     static func accessRule(_ row: Row) -> AccessRule {
@@ -101,19 +102,19 @@ extension Fetch {
         g.granted_at, g.status, g.ended_at
         """
 
-    /// A grant; `roles` are the DAP roles held now (none once DAP is removed).
+    /// A grant from a row that starts with `grantColumns`, read by position (as `partner(_:)`); `roles` are the DAP
+    /// roles held now (none once DAP is removed).
     static func grant(_ db: Database, _ row: Row) throws -> Grant {
-        let id: String = row["id"]
-        let dap: Bool = row["delegated_admin"]
+        let id: String = row[0]
+        let dap: Bool = row[6]
         let roles = dap
             ? try String.fetchAll(db.cachedStatement(sql: "SELECT role FROM grant_roles WHERE grant_id = ?"), arguments: [id])
                 .compactMap(AccountRole.init(rawValue:)).sorted()
             : []
-        return Grant(id: id, tenant: row["tenant_id"], partner: row["partner_id"],
-                     basis: GrantBasis(rawValue: row["basis"]) ?? .direct, via: row["via_grant_id"],
-                     link: row["link_id"], delegatedAdmin: dap, roles: roles, grantedBy: row["granted_by"],
-                     grantedAt: Timestamp(column: row["granted_at"]),
-                     status: GrantStatus(rawValue: row["status"]) ?? .active, endedAt: (row["ended_at"] as String?).timestamp)
+        return Grant(id: id, tenant: row[1], partner: row[2], basis: GrantBasis(rawValue: row[3]) ?? .direct,
+                     via: row[4], link: row[5], delegatedAdmin: dap, roles: roles, grantedBy: row[7],
+                     grantedAt: Timestamp(column: row[8]), status: GrantStatus(rawValue: row[9]) ?? .active,
+                     endedAt: (row[10] as String?).timestamp)
     }
 
     static func grant(_ db: Database, id: String) throws -> Grant? {

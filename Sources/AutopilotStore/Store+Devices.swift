@@ -373,8 +373,9 @@ struct SubmissionEvaluator {
     }
 
     private func match(sql: String, _ arguments: StatementArguments, into matches: inout [String: String]) throws {
+        // Columns by position: `SELECT id, tenant_id`.
         if let row = try Row.fetchOne(try db.cachedStatement(sql: sql), arguments: arguments) {
-            matches[row["id"]] = row["tenant_id"]
+            matches[row[0]] = row[1]
         }
     }
 
