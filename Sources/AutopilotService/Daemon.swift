@@ -75,15 +75,33 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Creates the directory holding `path` (and its parents) when missing.
+    /// Creates the directory holding `path` (and its parents) when missing, and refuses one that another user
+    /// controls.
+    ///
+    /// The non-root defaults fall back to `/tmp/autopilotd-<uid>`, a name anyone can create first: a directory
+    /// owned by another user (root aside), or writable by others without the sticky bit, would let them replace
+    /// the socket or the database under the daemon.
+    /// - Throws: `StartupError` naming the directory.
     static func makeDirectory(parentOf path: String, mode: mode_t) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        guard !directory.isEmpty, access(directory, F_OK) != 0 else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: Int(mode)])
-        } catch {
-            throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+        guard !directory.isEmpty else { return }
+        if access(directory, F_OK) != 0 {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: Int(mode)])
+            } catch {
+                throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        var st = stat()
+        guard stat(directory, &st) == 0 else {
+            throw StartupError(description: "cannot use directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        if st.st_uid != getuid() && st.st_uid != 0 {
+            throw StartupError(description: "refusing directory \(directory): it belongs to uid \(st.st_uid), not to this user")
+        }
+        if st.st_mode & (S_IWGRP | S_IWOTH) != 0 && st.st_mode & S_ISVTX == 0 {
+            throw StartupError(description: "refusing directory \(directory): other users can write to it")
         }
     }
 }
