@@ -60,8 +60,10 @@ public enum ConsentRules {
         kind == .oem ? .oem : .direct
     }
 
-    /// The email a partner sends with a reseller-relationship link.
-    public static func invitationEmail(partner: Partner, url: String, delegatedAdmin: Bool, roles: [AccountRole]) -> String {
+    /// The email a partner sends with a reseller-relationship link. `provider` is an indirect reseller's indirect
+    /// provider, which accepting also authorises (and which receives the same delegated admin privileges).
+    public static func invitationEmail(partner: Partner, provider: Partner? = nil, url: String, delegatedAdmin: Bool,
+                                       roles: [AccountRole]) -> String {
         var lines = [
             "Subject: \(partner.name) requests a reseller relationship",
             "",
@@ -73,9 +75,16 @@ public enum ConsentRules {
             "    \(url)",
             "",
         ]
+        if let provider {
+            lines += [
+                "\(partner.name) is an indirect reseller: accepting also authorises its indirect provider, \(provider.name), to register your devices.",
+                "",
+            ]
+        }
         if delegatedAdmin {
             lines += [
-                "This request also asks for delegated administrator privileges (DAP) with these admin roles:",
+                "This request also asks for delegated administrator privileges (DAP)"
+                    + (provider.map { ", for \(partner.name) and \($0.name)," } ?? "") + " with these admin roles:",
                 "",
             ] + roles.map { "    - \($0.rawValue)" } + [
                 "",
@@ -143,11 +152,15 @@ public struct ResellerInvitation: Sendable, Hashable {
     public init(link: Link, email: String) { self.link = link; self.email = email }
 }
 
-/// What the consent page shows: the link (without its URL) and the partner asking.
+/// What the consent page shows: the link (without its URL), the partner asking and, for an indirect reseller, the
+/// indirect provider that accepting also authorises.
 public struct ConsentPage: Sendable, Hashable {
     public var link: Link
     public var partner: Partner
-    public init(link: Link, partner: Partner) { self.link = link; self.partner = partner }
+    public var provider: Partner?
+    public init(link: Link, partner: Partner, provider: Partner? = nil) {
+        self.link = link; self.partner = partner; self.provider = provider
+    }
 }
 
 extension ConsentRules {
