@@ -37,8 +37,9 @@ public enum ConsentRules {
     }
 
     /// Checks an acceptance in the documented order: the acting account (Global Administrator, then cloud-native for
-    /// OEM links), then the link's state.
-    public static func checkAcceptance(link: Link, account: Account) throws(RegistryError) {
+    /// OEM links), then the link's state, then, for an OEM link, that the OEM is still eligible for the Direct API
+    /// (an OEM that lost eligibility keeps its link on record, but no new customer can consent through it).
+    public static func checkAcceptance(link: Link, partner: Partner, account: Account) throws(RegistryError) {
         guard account.isGlobalAdministrator else { throw .globalAdminRequired(account: account.upn) }
         if link.kind == .oemConsent && !account.cloudNative {
             throw .cloudNativeAccountRequired(account: account.upn)
@@ -48,6 +49,7 @@ public enum ConsentRules {
         case .expired: throw .linkExpired(link: link.id)
         case .active: break
         }
+        if link.kind == .oemConsent && !partner.oemDirectApi { throw .oemNotEligible(partner: partner.id) }
     }
 
     /// Checks that a tenant-side call is made by a Global Administrator.

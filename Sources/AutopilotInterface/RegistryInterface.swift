@@ -322,7 +322,8 @@ method RevokeLink(link: string) -> (link: Link)
 method DescribeLink(link: string) -> (link: Link, partner: Partner, provider: ?Partner)
 
 # A tenant's Global Administrator accepts a link (an OEM link needs a cloud-native account). Accepting an indirect
-# reseller's link also grants its provider. Idempotent: accepting again returns the active grants.
+# reseller's link also grants its provider. Idempotent: accepting again returns the active grants. An OEM that
+# has lost its Direct API eligibility gets no new consent (OemNotEligible).
 method AcceptLink(link: string, account: string) -> (grants: []Grant)
 
 # Tenants holding an active grant for the partner: how a partner confirms that a customer accepted.

@@ -75,17 +75,17 @@ extension RegistryStore {
     /// reseller, its provider's; accepting again while the partner's grant is active creates nothing.
     /// - Throws, in this order: `PermissionDenied` (account of another tenant); `InvalidInput(link)`;
     ///   `NotFound(link)`, `NotFound(account)`; `GlobalAdminRequired`, `CloudNativeAccountRequired`;
-    ///   `LinkRevoked`, `LinkExpired`.
+    ///   `LinkRevoked`, `LinkExpired`; `OemNotEligible` (an OEM that lost Direct API eligibility).
     public func acceptLink(_ context: OperationContext, link: String, account: String) async throws -> [Grant] {
         try await change(context) { tx in
             let acting = try Self.actingAccount(tx, account)
             let found = try Self.requireLink(tx, try ConsentRules.reference(fromLink: link, allowID: false))
             let account = try Self.existing(acting, account)
-            try ConsentRules.checkAcceptance(link: found, account: account)
             guard let partner = try Fetch.partner(tx.db, found.partner) else {
                 throw RegistryError.notFound(kind: "partner", id: found.partner)
             }
             tx.target("partner", partner.id)
+            try ConsentRules.checkAcceptance(link: found, partner: partner, account: account)
             let existing = try Self.ownActiveGrants(tx.db, partner: partner.id, tenant: account.tenant)
             if !existing.isEmpty {
                 return try existing + Self.activeGrants(tx.db, via: existing.map(\.id))

@@ -326,6 +326,11 @@ import Testing
               expected: { _ in .globalAdminRequired(account: W.helpdesk) }),
         .init(name: "cloud-native is checked before the link's state", link: revokedOem, account: W.customDomainAdmin,
               expected: { _ in .cloudNativeAccountRequired(account: W.customDomainAdmin) }),
+        .init(name: "an OEM that lost its Direct API eligibility", link: { w in
+                  let url = try await w.oemLink()
+                  _ = try await w.store.setOemEligibility(asOperator(.setOemEligibility), partner: "litware", eligible: false)
+                  return url
+              }, account: W.admin, expected: { _ in .oemNotEligible(partner: "litware") }),
         .init(name: "unknown account", link: reseller, account: "ghost@contoso.onmicrosoft.com",
               expected: { _ in .notFound(kind: "account", id: "ghost@contoso.onmicrosoft.com") }),
         .init(name: "unknown link", link: unknownToken, account: W.admin,
