@@ -214,9 +214,11 @@ struct ConsentCommand: ParsableCommand {
                 let grant = try s.client.removeDelegatedAdmin(partner: partner, account: account)
                 if s.printJSONReply() { return }
                 let names = Names(client: s.client)
-                let provider = names.record(grant.partner).flatMap(\.provider).map { " (nor does \(names.partner($0)) through it)" }
+                let provider = names.record(grant.partner)?.provider.map(names.partner)
                 Output.out("\(names.partner(grant.partner)) no longer holds delegated admin privileges from "
-                    + "\(names.tenant(grant.tenant))\(provider ?? ""); it may still register devices.")
+                    + "\(names.tenant(grant.tenant))"
+                    + (provider.map { ", nor does \($0) through it; both may still register devices." }
+                        ?? "; it may still register devices."))
                 Output.out("")
                 Render.print(Render.block(grant))
             }
@@ -430,8 +432,10 @@ struct RevocationCommand: ParsableCommand {
                 let r = try s.client.decideRevocationRequest(request, approve: true, note: note)
                 if s.printJSONReply() { return }
                 let names = Names(client: s.client)
+                let provider = names.record(r.partner)?.provider.map(names.partner)
                 Output.out("Approved: \(names.tenant(r.tenant)) no longer authorises \(names.partner(r.partner)) to "
-                    + "register devices; its consent is revoked, and so is any provider's that came through it.")
+                    + "register devices; its consent is revoked."
+                    + (provider.map { " \($0)'s consent that came through it has ended too." } ?? ""))
                 Output.out("")
                 Render.print(Render.block(r))
             }

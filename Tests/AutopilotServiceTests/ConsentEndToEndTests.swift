@@ -135,6 +135,11 @@ import Varlink
         #expect(Self.strings(again["grants"], "partner") == ["woodgrove", "tailspin"])
         #expect(Self.strings(try Self.json(try daemon.ctl(["grants", "--json"]))["grants"], "id") == before)
 
+        // Removing a reseller's DAP also removes what its provider holds through it.
+        let resellerDap = Self.ok(try daemon.ctl(["consent", "remove-dap", "--partner", "woodgrove", "--as", Self.admin]))
+        #expect(resellerDap.hasPrefix("Woodgrove no longer holds delegated admin privileges from Contoso, nor does Tailspin through it; both may still register devices.\n"),
+                "\(resellerDap)")
+
         // Ending the reseller's relationship ends the provider's consent that came with it.
         let ended = Self.ok(try daemon.ctl(["consent", "end", "--partner", "woodgrove", "--as", Self.admin]))
         #expect(ended.hasPrefix("Contoso no longer authorises Woodgrove and, through it, Tailspin to register devices.\n"), "\(ended)")
@@ -213,7 +218,8 @@ import Varlink
                                                     "--reason", "Contract ended", "--json"]))
         let secondRequest = try #require(second2["request"]?.objectValue?["id"]?.stringValue)
         let approved = Self.ok(try daemon.ctl(["revocation", "approve", secondRequest, "--note", "Confirmed by phone"]))
-        #expect(approved.hasPrefix("Approved: Contoso no longer authorises Litware to register devices;"), "\(approved)")
+        #expect(approved.hasPrefix("Approved: Contoso no longer authorises Litware to register devices; its consent is revoked.\n"),
+                "\(approved)")
         #expect(approved.contains("decided by:   uid=0") && approved.contains("note:         Confirmed by phone"))
         let gone = try daemon.ctl(["consent", "verify", "--partner", "litware", "--tenant", "contoso", "--require"])
         #expect(gone.status == 3, "\(gone)")
