@@ -321,12 +321,6 @@ final class Names {
     }
 }
 
-/// Indents every line of a block by two spaces.
-func indent(_ text: String) -> String {
-    text.split(separator: "\n", omittingEmptySubsequences: false)
-        .map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n")
-}
-
 struct CustomersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "customers",
