@@ -63,7 +63,10 @@ let package = Package(
 
         .testTarget(name: "AutopilotDomainTests", dependencies: ["AutopilotDomain"]),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"]),
-        .testTarget(name: "AutopilotStoreTests", dependencies: ["AutopilotStore", "AutopilotDomain"]),
+        .testTarget(
+            name: "AutopilotStoreTests",
+            dependencies: ["AutopilotStore", "AutopilotDomain", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"]),
         .testTarget(
             name: "AutopilotServiceTests",

@@ -21,10 +21,12 @@ public struct LinkRequest: Sendable, Hashable {
     public var email: String
 }
 
-/// A link with the partner it is for: what the customer sees on the consent page.
+/// A link with the partner it is for: what the customer sees on the consent page. `provider` is an indirect
+/// reseller's indirect provider, which accepting also authorises (nil from daemons that predate it).
 public struct LinkDescription: Sendable, Hashable {
     public var link: Link
     public var partner: Partner
+    public var provider: Partner?
 }
 
 /// What `GetStatus` reports about the daemon.
@@ -200,7 +202,8 @@ public final class RegistryClient {
 
     public func describeLink(_ link: String) throws(VarlinkClientError) -> LinkDescription {
         try call(.describeLink, ["link": .string(link)]) { o throws(VarlinkError) in
-            LinkDescription(link: try o.record("link"), partner: try o.record("partner"))
+            LinkDescription(link: try o.record("link"), partner: try o.record("partner"),
+                            provider: try o.optionalRecord("provider"))
         }
     }
 

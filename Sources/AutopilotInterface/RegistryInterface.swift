@@ -316,11 +316,14 @@ method IssueOemLink(partner: string) -> (link: Link)
 # Revokes a link (the whole URL, the bare token, or the link id). Accepted grants stay.
 method RevokeLink(link: string) -> (link: Link)
 
-# What the customer is shown on the consent page: the partner, the kind of request, DAP and roles.
-method DescribeLink(link: string) -> (link: Link, partner: Partner)
+# What the customer is shown on the consent page: the partner, the kind of request, DAP and roles. For an indirect
+# reseller's link, provider is the indirect provider that accepting also authorises (null otherwise); it is an
+# addition to the contract, so clients may ignore it.
+method DescribeLink(link: string) -> (link: Link, partner: Partner, provider: ?Partner)
 
 # A tenant's Global Administrator accepts a link (an OEM link needs a cloud-native account). Accepting an indirect
-# reseller's link also grants its provider. Idempotent: accepting again returns the active grants.
+# reseller's link also grants its provider. Idempotent: accepting again returns the active grants. An OEM that
+# has lost its Direct API eligibility gets no new consent (OemNotEligible).
 method AcceptLink(link: string, account: string) -> (grants: []Grant)
 
 # Tenants holding an active grant for the partner: how a partner confirms that a customer accepted.
@@ -337,7 +340,8 @@ method ValidateSubmission(partner: string, tenant: string, devices: ?[]DeviceInp
   results: []DeviceResult
 )
 
-# The tenant removes a partner's delegated admin privileges; consent to register devices stays.
+# The tenant removes a partner's delegated admin privileges, and those an indirect provider holds through the
+# partner's grants (they came with the reseller's request); consent to register devices stays.
 method RemoveDelegatedAdmin(partner: string, account: string) -> (grant: Grant)
 
 # The tenant ends a CSP relationship; ending a reseller's also ends the provider grants that came through it.

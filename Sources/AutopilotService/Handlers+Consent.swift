@@ -32,7 +32,8 @@ extension Dispatcher {
         let link = try r.parameters.string("link")
         try await r.authorize()
         let page = try await store.describeLink(r.context, link: link)
-        return .reply(["link": .object(page.link.wire), "partner": .object(page.partner.wire)])
+        return .reply(["link": .object(page.link.wire), "partner": .object(page.partner.wire),
+                       "provider": page.provider.map { .object($0.wire) } ?? .null])
     }
 
     func acceptLink(_ r: Request) async throws -> HandlerResult {

@@ -13,6 +13,11 @@ extension RegistryStore {
         }
     }
 
+    /// Runs `body` in a read transaction and returns its result (to look at rows the API does not return).
+    public func queryForTesting<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
     /// Every audit event, in order.
     public func auditEventsForTesting() async throws -> [AuditEvent] {
         try await writer.read { db in
