@@ -180,6 +180,26 @@ import Testing
         }
     }
 
+    @Test func exportRefusesADeviceKnownOnlyByItsHash() throws {
+        func device(serial: String?, key: String?, manufacturer: String?, model: String?) -> Device {
+            Device(id: "d1", tenant: "t", partner: "p", batch: "b", serialNumber: serial, productKey: key,
+                   manufacturer: manufacturer, model: model, hardwareHashSha256: String(repeating: "ab", count: 32),
+                   groupTag: nil, assignedUser: nil, status: .registered,
+                   registeredAt: Timestamp(millisecondsSinceEpoch: 0), deregisteredAt: nil)
+        }
+        for hashOnly in [device(serial: "SN-1", key: nil, manufacturer: nil, model: nil),
+                         device(serial: "SN-1", key: nil, manufacturer: "HP", model: nil)] {
+            let error = #expect(throws: DeviceCSV.ExportError.self) { try DeviceCSV.exportRow(hashOnly) }
+            #expect(error?.reason.contains("only by its hardware hash") == true)
+        }
+        // Whatever is written names the device in a way an upload accepts.
+        #expect(try DeviceCSV.exportRow(device(serial: nil, key: "PK-1", manufacturer: nil, model: nil)) == ",PK-1,,,")
+        let error = #expect(throws: DeviceCSV.ExportError.self) {
+            try DeviceCSV.exportRow(device(serial: "S", key: nil, manufacturer: "Contoso, Inc.", model: "X"))
+        }
+        #expect(error?.reason.contains("Manufacturer name") == true)
+    }
+
     @Test func fieldWithCommaCannotBeWritten() {
         let error = #expect(throws: DeviceCSV.WriteError.self) {
             try DeviceCSV.Format.partnerCenter.row(for: DeviceInput(serialNumber: "S", manufacturer: "Contoso, Inc."))
