@@ -57,10 +57,12 @@ public struct DeviceFilter: Sendable, Hashable {
     public var batch: String?
     public var serialNumber: String?
     public var includeDeregistered: Bool
+    /// One device by id.
+    public var device: String?
     public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
-                includeDeregistered: Bool = false) {
+                includeDeregistered: Bool = false, device: String? = nil) {
         self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
-        self.includeDeregistered = includeDeregistered
+        self.includeDeregistered = includeDeregistered; self.device = device
     }
 }
 
@@ -300,7 +302,7 @@ public final class RegistryClient {
     /// - Throws: ``VarlinkClientError``, or what `each` throws (which stops the stream and closes the connection).
     public func listDevices(_ filter: DeviceFilter = DeviceFilter(), each: (Device) throws -> Void) throws {
         var p = params([:], ["tenant": filter.tenant, "partner": filter.partner, "batch": filter.batch,
-                             "serialNumber": filter.serialNumber])
+                             "serialNumber": filter.serialNumber, "device": filter.device])
         if filter.includeDeregistered { p["includeDeregistered"] = true }
         try rawStream(.listDevices, p) { reply in
             if let device = try decode({ () throws(VarlinkError) in try reply.optionalRecord("device", Device.self) }) {

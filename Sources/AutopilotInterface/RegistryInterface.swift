@@ -371,7 +371,10 @@ method ListDevices(
   partner: ?string,
   batch: ?string,
   serialNumber: ?string,
-  includeDeregistered: ?bool
+  includeDeregistered: ?bool,
+  # Only the device with this id (an addition to the contract): one indexed lookup instead of a scan of everything
+  # the caller may see. A deregistered device is found only with includeDeregistered.
+  device: ?string
 ) -> (device: ?Device)
 
 # Deregisters a device by id, by manufacturer + model + serialNumber, or by productKey. A partner may always

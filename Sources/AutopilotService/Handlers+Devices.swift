@@ -45,9 +45,10 @@ extension Dispatcher {
         let partner = try p.optionalString("partner"), tenant = try p.optionalString("tenant")
         let batch = try p.optionalString("batch"), serial = try p.optionalString("serialNumber")
         let includeDeregistered = try p.optionalBool("includeDeregistered") ?? false
+        let device = try p.optionalString("device")
         let filters = try await r.authorizeFilters(partner: partner, tenant: tenant)
         let filter = DeviceListFilter(tenant: filters.tenant, partner: filters.partner, batch: batch,
-                                      serialNumber: serial, includeDeregistered: includeDeregistered)
+                                      serialNumber: serial, includeDeregistered: includeDeregistered, device: device)
         var cursor: DeviceCursor?
         repeat {
             let page = try await store.listDevices(r.context, filter: filter, after: cursor)

@@ -9,10 +9,12 @@ public struct DeviceListFilter: Sendable, Hashable {
     public var batch: String?
     public var serialNumber: String?
     public var includeDeregistered: Bool
+    /// One device by id.
+    public var device: String?
     public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
-                includeDeregistered: Bool = false) {
+                includeDeregistered: Bool = false, device: String? = nil) {
         self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
-        self.includeDeregistered = includeDeregistered
+        self.includeDeregistered = includeDeregistered; self.device = device
     }
 }
 
@@ -166,7 +168,7 @@ extension RegistryStore {
     /// The SQL of one `listDevices` page.
     ///
     /// Its order is the order of the index that serves the most selective filter, so that SQLite reads the page
-    /// straight from that index and never sorts: serial and batch indexes are ordered by rowid within a value; the
+    /// straight from that index and never sorts: id, serial and batch indexes are ordered by rowid within a value; the
     /// tenant, partner, and tenant + partner indexes by registration time (rowid breaks ties within a call).
     static func deviceListQuery(_ filter: DeviceListFilter, after cursor: DeviceCursor?,
                                 limit: Int) -> (sql: String, arguments: StatementArguments) {
@@ -176,8 +178,10 @@ extension RegistryStore {
         if let p = filter.partner { conditions.append("partner_id = ?"); arguments += [p] }
         if let b = filter.batch { conditions.append("batch_id = ?"); arguments += [b] }
         if let s = filter.serialNumber { conditions.append("serial_number = ?"); arguments += [s] }
+        if let d = filter.device { conditions.append("id = ?"); arguments += [d] }
         if !filter.includeDeregistered { conditions.append("status = 'registered'") }
-        let byTime = filter.serialNumber == nil && filter.batch == nil && (filter.tenant != nil || filter.partner != nil)
+        let byTime = filter.serialNumber == nil && filter.batch == nil && filter.device == nil
+            && (filter.tenant != nil || filter.partner != nil)
         if let cursor {
             if byTime {
                 conditions.append("(registered_at, rowid) > (?, ?)"); arguments += [cursor.registeredAt, cursor.rowid]

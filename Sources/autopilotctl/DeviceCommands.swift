@@ -178,35 +178,20 @@ struct DevicesCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one device by id.",
-            discussion: """
-                The interface lists devices by tenant, partner, batch or serial number, not by id: the devices you \
-                may see are streamed and the first whose id matches is shown. Narrow the stream with the filters \
-                when you know them.
-                """)
+            abstract: "Show one device by id, registered or deregistered (ListDevices with device).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The device id.") var device: String
-        @Option(help: "The device's tenant, to narrow the search.") var tenant: String?
-        @Option(help: "The device's partner, to narrow the search.") var partner: String?
-        @Option(help: "The device's batch, to narrow the search.") var batch: String?
-        @Option(help: "The device's serial number, to narrow the search.") var serial: String?
-
-        struct Found: Error { var device: Device; var reply: JSONObject }
 
         func run() throws {
             try global.run { s in
-                let filter = DeviceFilter(tenant: tenant, partner: partner, batch: batch, serialNumber: serial,
-                                          includeDeregistered: true)
-                do {
-                    try s.client.listDevices(filter) { d in
-                        if d.id == device { throw Found(device: d, reply: s.client.lastReply) }
-                    }
-                } catch let found as Found {
-                    if s.json { Output.out(JSON.prettyPrint(.object(found.reply))) }
-                    else { Render.print(Render.block(found.device)) }
-                    return
+                var found: (device: Device, reply: JSONObject)?
+                try s.client.listDevices(DeviceFilter(includeDeregistered: true, device: device)) { d in
+                    found = (d, s.client.lastReply)
                 }
-                throw CLIError("no device '\(device)' among the devices you may see", code: ExitStatus.refused)
+                guard let found else {
+                    throw CLIError("no device '\(device)' among the devices you may see", code: ExitStatus.refused)
+                }
+                if s.json { Output.out(JSON.prettyPrint(.object(found.reply))) } else { Render.print(Render.block(found.device)) }
             }
         }
     }

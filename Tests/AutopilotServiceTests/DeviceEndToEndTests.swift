@@ -362,6 +362,8 @@ import Varlink
         #expect(byKey.objectValue?["device"]?.objectValue?["status"] == "deregistered")
         #expect(byKey.objectValue?["device"]?.objectValue?["deregisteredAt"]?.stringValue?.hasSuffix("Z") == true)
 
+        let shown = try daemon.ctl(["devices", "show", id])
+        #expect(shown.status == 0 && shown.stdout.contains("status:               deregistered"), "\(shown)")
         let twice = try daemon.ctl(["devices", "deregister", "--partner", Self.csp, "--device", id])
         #expect(twice.status == 1 && twice.stderr.contains("DeviceError") && twice.stderr.contains("807"), "\(twice)")
         let unknown = try daemon.ctl(["devices", "deregister", "--partner", Self.csp, "--device", "nope"])

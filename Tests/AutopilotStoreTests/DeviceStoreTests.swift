@@ -654,7 +654,7 @@ private let oem = DeviceWorld.oem
 @Suite struct DeviceListingTests {
     /// Devices across two tenants, two partners, several batches and calls; two share a serial number; two are
     /// deregistered.
-    func populated() async throws -> (world: DeviceWorld, batch: String) {
+    func populated() async throws -> (world: DeviceWorld, batch: String, device: String) {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)
         try await world.consent(csp, fabrikam)
@@ -664,21 +664,24 @@ private let oem = DeviceWorld.oem
         _ = try await world.add(a.id, [.byHash(4), DeviceInput(serialNumber: "SHARED", productKey: sampleProductKey(5))])
         try await world.register(csp, fabrikam, [.byProductKey(6), DeviceInput(serialNumber: "SHARED", productKey: sampleProductKey(7)),
                                                 .byTuple(8), .byHash(9)])
-        try await world.register(provider, contoso, [.byProductKey(10), .byTuple(11), .byHash(12)])
+        let provided = try await world.register(provider, contoso, [.byProductKey(10), .byTuple(11), .byHash(12)])
         try await world.deregister(csp, productKey: sampleProductKey(2))
         try await world.deregister(csp, productKey: sampleProductKey(7))
-        return (world, a.id)
+        return (world, a.id, provided[1].device!)
     }
 
-    static func filters(batch: String) -> [DeviceListFilter] {
+    static func filters(batch: String, device: String) -> [DeviceListFilter] {
         var all: [DeviceListFilter] = []
         for tenant in [nil, contoso, fabrikam] {
             for partner in [nil, csp, provider] {
                 for b in [nil, batch] {
                     for serial in [nil, "SHARED"] {
                         for includeDeregistered in [false, true] {
-                            all.append(DeviceListFilter(tenant: tenant, partner: partner, batch: b, serialNumber: serial,
-                                                        includeDeregistered: includeDeregistered))
+                            for d in [nil, device] {
+                                all.append(DeviceListFilter(tenant: tenant, partner: partner, batch: b,
+                                                            serialNumber: serial, includeDeregistered: includeDeregistered,
+                                                            device: d))
+                            }
                         }
                     }
                 }
@@ -688,14 +691,15 @@ private let oem = DeviceWorld.oem
     }
 
     @Test func everyFilterPagesThroughExactlyTheMatchingDevices() async throws {
-        let (world, batch) = try await populated()
+        let (world, batch, device) = try await populated()
         let everything = try await world.list(DeviceListFilter(includeDeregistered: true), pageSize: 1000)
         #expect(everything.devices.count == 12 && everything.pages == 1)
-        for filter in Self.filters(batch: batch) {
+        for filter in Self.filters(batch: batch, device: device) {
             let expected = everything.devices.filter { d in
                 (filter.tenant.map { $0 == d.tenant } ?? true) && (filter.partner.map { $0 == d.partner } ?? true)
                     && (filter.batch.map { $0 == d.batch } ?? true)
                     && (filter.serialNumber.map { $0 == d.serialNumber } ?? true)
+                    && (filter.device.map { $0 == d.id } ?? true)
                     && (filter.includeDeregistered || d.status == .registered)
             }
             for pageSize in [1, 2, 3] {
@@ -720,16 +724,16 @@ private let oem = DeviceWorld.oem
     }
 
     @Test func everyListQueryIsServedByAnIndexWithoutSorting() async throws {
-        let (world, batch) = try await populated()
+        let (world, batch, device) = try await populated()
         let cursor = try #require(try await world.store.listDevices(asOperator(.listDevices), filter: DeviceListFilter(),
                                                                     after: nil, limit: 1).next)
-        for filter in Self.filters(batch: batch) {
+        for filter in Self.filters(batch: batch, device: device) {
             for after in [nil, cursor] {
                 let plan = try await world.store.deviceListQueryPlanForTesting(filter, after: after)
                 let text = plan.joined(separator: "; ")
                 #expect(!text.contains("TEMP B-TREE"), "\(filter) sorts: \(text)")
                 let unfiltered = filter.tenant == nil && filter.partner == nil && filter.batch == nil
-                    && filter.serialNumber == nil
+                    && filter.serialNumber == nil && filter.device == nil
                 if unfiltered {
                     // Everything, in rowid order: the table itself is the index, and a cursor is a rowid range.
                     #expect(plan == [after == nil ? "SCAN devices" : "SEARCH devices USING INTEGER PRIMARY KEY (rowid>?)"],
@@ -738,7 +742,9 @@ private let oem = DeviceWorld.oem
                 }
                 #expect(plan.count == 1 && plan[0].hasPrefix("SEARCH devices USING INDEX"), "\(filter): \(text)")
                 // The index narrows by the most selective filter given, and by tenant and partner together.
-                if filter.serialNumber != nil {
+                if filter.device != nil {
+                    #expect(text.contains("(id=?"), "\(filter): \(text)")
+                } else if filter.serialNumber != nil {
                     #expect(text.contains("serial_number=?"), "\(filter): \(text)")
                 } else if filter.batch != nil {
                     #expect(text.contains("batch_id=?"), "\(filter): \(text)")
