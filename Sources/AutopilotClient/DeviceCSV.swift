@@ -160,9 +160,9 @@ public enum DeviceCSV {
         if text.contains("\"") { return "the header contains quotes; device CSV files take no quotes" }
         let given = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         for format in Format.allCases where format.header.lowercased() == text.lowercased() {
-            let wrong = zip(given, format.columns).first { $0 != $1 }
-            if let (got, want) = wrong {
-                return "the header is miscapitalised: '\(got)' should be '\(want)' (headers are case-sensitive)"
+            let wrong = zip(given, format.columns).filter { $0 != $1 }.map { "'\($0)' should be '\($1)'" }
+            if !wrong.isEmpty {
+                return "the header is miscapitalised: \(wrong.joined(separator: ", ")) (headers are case-sensitive)"
             }
         }
         for format in Format.allCases where given.count < format.columns.count {

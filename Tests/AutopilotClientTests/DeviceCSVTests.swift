@@ -38,6 +38,14 @@ import Testing
         }
     }
 
+    @Test func everyMiscapitalisedColumnIsNamed() {
+        let error = #expect(throws: DeviceCSV.HeaderError.self) {
+            try DeviceCSV.detect(header: "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer Name,Device Model")
+        }
+        #expect(error?.reason == "the header is miscapitalised: 'Manufacturer Name' should be 'Manufacturer name', "
+            + "'Device Model' should be 'Device model' (headers are case-sensitive)")
+    }
+
     @Test func extraColumnIsRefusedNamingIt() {
         let error = #expect(throws: DeviceCSV.HeaderError.self) {
             try DeviceCSV.detect(header: "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model,Notes")
