@@ -286,8 +286,12 @@ public final class RegistryClient {
         }
     }
 
-    public func getBatch(_ batch: String) throws(VarlinkClientError) -> BatchResults {
-        try call(.getBatch, ["batch": .string(batch)]) { o throws(VarlinkError) in
+    /// A batch and its results: all of them, or `limit` from index `from`.
+    public func getBatch(_ batch: String, from: Int? = nil, limit: Int? = nil) throws(VarlinkClientError) -> BatchResults {
+        var p: JSONObject = ["batch": .string(batch)]
+        if let from { p["from"] = .int(from) }
+        if let limit { p["limit"] = .int(limit) }
+        return try call(.getBatch, p) { o throws(VarlinkError) in
             BatchResults(batch: try o.record("batch"), results: try o.records("results"))
         }
     }

@@ -26,8 +26,9 @@ extension Dispatcher {
 
     func getBatch(_ r: Request) async throws -> HandlerResult {
         let batch = try r.parameters.string("batch")
+        let from = try r.parameters.optionalInt("from"), limit = try r.parameters.optionalInt("limit")
         try await r.authorize()
-        let result = try await store.getBatch(r.context, batch: batch)
+        let result = try await store.getBatch(r.context, batch: batch, from: from, limit: limit)
         return .reply(["batch": .object(result.batch.wire), "results": result.results.wire])
     }
 

@@ -115,18 +115,26 @@ extension RegistryStore {
         }
     }
 
-    /// A batch and every device result in index order. Partners see their own batches, tenants their own.
-    /// - Throws: `NotFound(batch)`, `PermissionDenied`.
-    public func getBatch(_ context: OperationContext, batch id: String) async throws -> (batch: Batch, results: [DeviceResult]) {
+    /// A batch and its device results in index order: all of them, or `limit` from index `from`. Partners see their
+    /// own batches, tenants their own.
+    /// - Throws: `NotFound(batch)`, `PermissionDenied`, `InvalidInput(from, limit)` for a negative start or a limit
+    ///   below 1.
+    public func getBatch(_ context: OperationContext, batch id: String, from: Int? = nil,
+                         limit: Int? = nil) async throws -> (batch: Batch, results: [DeviceResult]) {
         try await read(context) { tx in
             let batch = try Self.requireBatch(tx, id)
             try tx.caller.requirePartner(batch.partner, tx.method)
             try tx.caller.requireTenant(batch.tenant, tx.method)
+            let from = from ?? 0
+            if from < 0 { throw RegistryError.invalidInput(field: "from", reason: "must be 0 or more") }
+            if let limit, limit < 1 { throw RegistryError.invalidInput(field: "limit", reason: "must be 1 or more") }
+            // The primary key (batch_id, idx) serves both the range and the order.
             let rows = try Row.fetchCursor(tx.db, sql: """
-                SELECT idx, status, device_id, error_name, message FROM device_results WHERE batch_id = ? ORDER BY idx
-                """, arguments: [id])
+                SELECT idx, status, device_id, error_name, message FROM device_results
+                WHERE batch_id = ? AND idx >= ? ORDER BY idx LIMIT ?
+                """, arguments: [id, from, limit ?? -1])
             var results: [DeviceResult] = []
-            results.reserveCapacity(batch.submitted)
+            results.reserveCapacity(min(limit ?? batch.submitted, max(0, batch.submitted - from)))
             while let row = try rows.next() {
                 results.append(DeviceResult(
                     index: row["idx"], status: DeviceResultStatus(rawValue: row["status"]) ?? .failed,

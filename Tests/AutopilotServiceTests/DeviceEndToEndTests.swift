@@ -213,6 +213,12 @@ import Varlink
         let indexes = batch["results"]?.arrayValue?.compactMap { $0.objectValue?["index"]?.intValue } ?? []
         #expect(indexes == Array(0..<count))
         #expect(try deviceCount(daemon) == count)
+        // batch show reads the results in pages, and prints them all.
+        let shown = try json(try daemon.ctl(["batch", "show", id, "--json"])).objectValue
+        #expect(shown?["batch"] == batch["batch"])
+        #expect(shown?["results"]?.arrayValue?.compactMap { $0.objectValue?["index"]?.intValue } == Array(0..<count))
+        let table = try daemon.ctl(["batch", "show", id])
+        #expect(table.status == 0 && table.stdout.split(separator: "\n").filter { $0.contains(" registered ") }.count == count)
 
         let again = try importing(daemon, path)
         #expect(again.status == 2, "\(again.status) \(again.stderr)")

@@ -469,6 +469,28 @@ private let oem = DeviceWorld.oem
         #expect(stored.batch.name == "spring rollout")
     }
 
+    @Test func getBatchReadsResultsInPages() async throws {
+        let world = try await DeviceWorld()
+        try await world.consent(csp, contoso)
+        let batch = try await world.openBatch(csp, contoso)
+        _ = try await world.add(batch.id, (0..<4).map { .byProductKey($0) })
+        _ = try await world.add(batch.id, (3..<6).map { .byProductKey($0) })
+        func page(_ from: Int?, _ limit: Int?) async throws -> [Int] {
+            try await world.store.getBatch(asOperator(.getBatch), batch: batch.id, from: from, limit: limit).results
+                .map(\.index)
+        }
+        #expect(try await page(nil, nil) == Array(0..<7))
+        #expect(try await page(0, 3) == [0, 1, 2])
+        #expect(try await page(3, 3) == [3, 4, 5])
+        #expect(try await page(6, 3) == [6])
+        #expect(try await page(7, 3) == [])
+        #expect(try await page(5, nil) == [5, 6])
+        await expectInvalid("from") { _ = try await page(-1, nil) }
+        await expectInvalid("limit") { _ = try await page(0, 0) }
+        let paged = try await world.store.getBatch(asOperator(.getBatch), batch: batch.id, from: 4, limit: 1)
+        #expect(paged.batch.submitted == 7 && paged.results.first?.error == .ztdDeviceAlreadyAssigned)
+    }
+
     @Test func batchStatusAndCountsFollowTheResults() async throws {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)
