@@ -155,6 +155,19 @@ import Varlink
         #expect(report?["consented"] == true)
         #expect(try deviceCount(daemon) == 2)
 
+        // import --json: the batch as it ended, and every result with its line.
+        let again = try importing(daemon, file, ["--json"])
+        #expect(again.status == 2, "\(again)")
+        let imported = try json(again).objectValue
+        let batch = imported?["batch"]?.objectValue
+        #expect(batch?["submitted"] == 7 && batch?["registered"] == 0 && batch?["failed"] == 7
+            && batch?["status"] == "finishedWithErrors")
+        let rows = imported?["results"]?.arrayValue?.compactMap(\.objectValue) ?? []
+        #expect(rows.compactMap { $0["line"]?.intValue } == [2, 3, 5, 7, 8, 10, 11])
+        #expect(rows.compactMap { $0["index"]?.intValue } == Array(0..<7))
+        #expect(rows.compactMap { $0["errorName"]?.stringValue }.first == "ZtdDeviceAlreadyAssigned")
+        #expect(imported?["localErrors"]?.arrayValue?.count == 2)
+
         // The partner fixes the lines reported and imports the whole file again.
         var text = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
             .map(String.init)
