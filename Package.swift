@@ -65,12 +65,21 @@ let package = Package(
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"]),
         .testTarget(
             name: "AutopilotStoreTests",
-            dependencies: ["AutopilotStore", "AutopilotDomain", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "AutopilotStore", "AutopilotDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
-        .testTarget(name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"]),
+        // Fixtures are CSV files the tests (and the autopilotctl they run) read by path from the source tree, so
+        // they are not resources of the target.
+        .testTarget(
+            name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"], exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "AutopilotServiceTests",
-            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink"]
+            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

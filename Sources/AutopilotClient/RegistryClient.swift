@@ -59,10 +59,12 @@ public struct DeviceFilter: Sendable, Hashable {
     public var batch: String?
     public var serialNumber: String?
     public var includeDeregistered: Bool
+    /// One device by id.
+    public var device: String?
     public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
-                includeDeregistered: Bool = false) {
+                includeDeregistered: Bool = false, device: String? = nil) {
         self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
-        self.includeDeregistered = includeDeregistered
+        self.includeDeregistered = includeDeregistered; self.device = device
     }
 }
 
@@ -287,8 +289,12 @@ public final class RegistryClient {
         }
     }
 
-    public func getBatch(_ batch: String) throws(VarlinkClientError) -> BatchResults {
-        try call(.getBatch, ["batch": .string(batch)]) { o throws(VarlinkError) in
+    /// A batch and its results: all of them, or `limit` from index `from`.
+    public func getBatch(_ batch: String, from: Int? = nil, limit: Int? = nil) throws(VarlinkClientError) -> BatchResults {
+        var p: JSONObject = ["batch": .string(batch)]
+        if let from { p["from"] = .int(from) }
+        if let limit { p["limit"] = .int(limit) }
+        return try call(.getBatch, p) { o throws(VarlinkError) in
             BatchResults(batch: try o.record("batch"), results: try o.records("results"))
         }
     }
@@ -303,7 +309,7 @@ public final class RegistryClient {
     /// - Throws: ``VarlinkClientError``, or what `each` throws (which stops the stream and closes the connection).
     public func listDevices(_ filter: DeviceFilter = DeviceFilter(), each: (Device) throws -> Void) throws {
         var p = params([:], ["tenant": filter.tenant, "partner": filter.partner, "batch": filter.batch,
-                             "serialNumber": filter.serialNumber])
+                             "serialNumber": filter.serialNumber, "device": filter.device])
         if filter.includeDeregistered { p["includeDeregistered"] = true }
         try rawStream(.listDevices, p) { reply in
             if let device = try decode({ () throws(VarlinkError) in try reply.optionalRecord("device", Device.self) }) {

@@ -364,7 +364,14 @@ method CreateDeviceBatch(partner: string, tenant: string, name: string, channel:
 method AddDevices(batch: string, devices: []DeviceInput) -> (batch: Batch, results: []DeviceResult)
 
 # A batch with every device's result, in index order.
-method GetBatch(batch: string) -> (batch: Batch, results: []DeviceResult)
+method GetBatch(
+  batch: string,
+  # The results from this index on (an addition to the contract; default 0).
+  from: ?int,
+  # At most this many results (an addition to the contract; default all). A batch of a few hundred thousand
+  # devices has more results than one 16 MiB message holds: read it in pages, up to the batch's `submitted`.
+  limit: ?int
+) -> (batch: Batch, results: []DeviceResult)
 
 # Batches, filtered; partners and tenants see their own.
 method ListBatches(partner: ?string, tenant: ?string) -> (batches: []Batch)
@@ -375,7 +382,10 @@ method ListDevices(
   partner: ?string,
   batch: ?string,
   serialNumber: ?string,
-  includeDeregistered: ?bool
+  includeDeregistered: ?bool,
+  # Only the device with this id (an addition to the contract): one indexed lookup instead of a scan of everything
+  # the caller may see. A deregistered device is found only with includeDeregistered.
+  device: ?string
 ) -> (device: ?Device)
 
 # Deregisters a device by id, by manufacturer + model + serialNumber, or by productKey. A partner may always

@@ -25,3 +25,37 @@ extension RegistryStore {
         }
     }
 }
+
+extension RegistryStore {
+    /// SQLite's plan (the `detail` lines of EXPLAIN QUERY PLAN) for one `listDevices` page, so that tests can prove
+    /// every filter is served by an index and no page is sorted.
+    public func deviceListQueryPlanForTesting(_ filter: DeviceListFilter, after cursor: DeviceCursor?) async throws
+        -> [String]
+    {
+        let query = Self.deviceListQuery(filter, after: cursor, limit: Self.deviceListPageSize)
+        return try await queryPlan(query.sql, query.arguments)
+    }
+
+    /// SQLite's plans for the lookups that match a submitted device against registered ones, by hash, product key
+    /// and tuple.
+    public func deviceMatchQueryPlansForTesting() async throws -> [[String]] {
+        [
+            try await queryPlan(SubmissionEvaluator.matchByHash, ["0"]),
+            try await queryPlan(SubmissionEvaluator.matchByProductKey, ["0"]),
+            try await queryPlan(SubmissionEvaluator.matchByTuple, ["m", "x", "s"]),
+        ]
+    }
+
+    private func queryPlan(_ sql: String, _ arguments: StatementArguments) async throws -> [String] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] }
+        }
+    }
+}
+
+extension RegistryStore {
+    /// Runs `body` as a read on the store's own connections and returns its value (tests read tables directly).
+    public func readForTesting<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+}
