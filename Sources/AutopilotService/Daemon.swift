@@ -30,6 +30,10 @@ public final class Daemon: Sendable {
     /// Serves until `stop()` or SIGTERM/SIGINT, then stops accepting, lets calls in flight finish, and closes the
     /// database.
     public func run() async throws {
+        // Watched from the start, so a SIGTERM that arrives while the socket is being set up still stops cleanly
+        // (the request waits in `stopSignal`) instead of killing the process with its socket file left behind.
+        let signals = Self.watchSignals { [stopContinuation] in stopContinuation.yield() }
+        defer { signals.forEach { $0.cancel() } }
         let inherited = SocketActivation.listenDescriptors()
         if let fd = inherited.first {
             SocketActivation.clearEnvironment()
@@ -43,7 +47,6 @@ public final class Daemon: Sendable {
         }
         notifier?.send("READY=1\nSTATUS=Serving io.autopilotd.registry; schema \(RegistryStore.schemaVersion)")
 
-        let signals = Self.watchSignals { [stopContinuation] in stopContinuation.yield() }
         let watchdog = Task { [notifier] in
             guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
             while !Task.isCancelled {
@@ -52,7 +55,6 @@ public final class Daemon: Sendable {
             }
         }
         for await _ in stopSignal { break }
-        signals.forEach { $0.cancel() }
         watchdog.cancel()
 
         logger.notice("stopping: finishing calls in flight")

@@ -315,11 +315,13 @@ struct SystemdTests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < deadline {
-            if let connection = try? VarlinkConnection(path: socket) { connection.close(); break }
+        let deadline = Date().addingTimeInterval(60)
+        var served = false
+        while !served && process.isRunning && Date() < deadline {
+            if let connection = try? VarlinkConnection(path: socket) { connection.close(); served = true }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        #expect(served, "the daemon did not serve within 60 s")
         process.terminate()
         process.waitUntilExit()
 
