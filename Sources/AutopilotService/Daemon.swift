@@ -75,8 +75,10 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Creates the directory holding `path` (and its parents) when missing.
-    static func makeDirectory(parentOf path: String, mode: mode_t) throws {
+    /// Creates the directory holding `path` (and its parents) when missing. With `group` (the auditors group), the
+    /// directory it creates belongs to that group, so its members can reach the database files inside; nobody else
+    /// can. An existing directory is left as it is.
+    static func makeDirectory(parentOf path: String, mode: mode_t, group: UInt32? = nil) throws {
         let directory = (path as NSString).deletingLastPathComponent
         guard !directory.isEmpty, access(directory, F_OK) != 0 else { return }
         do {
@@ -84,6 +86,9 @@ public final class Daemon: Sendable {
                                                     attributes: [.posixPermissions: Int(mode)])
         } catch {
             throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+        }
+        if let group, chown(directory, UInt32.max, group) != 0 {
+            throw StartupError(description: "cannot give \(directory) to group \(group) (auditors_group): \(String(cString: strerror(errno)))")
         }
     }
 }
@@ -108,7 +113,7 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
             throw StartupError(description: "auditors_group: no group named '\(name)'")
         }
     }
-    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750)
+    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750, group: group)
     let store: RegistryStore
     do {
         store = try RegistryStore(configuration: StoreConfiguration(

@@ -20,3 +20,14 @@ extension RegistryStore {
         }
     }
 }
+
+extension RegistryStore {
+    /// The rows of a query, column name to value, read in a transaction that is rolled back.
+    public func rowsForTesting(_ sql: String, arguments: StatementArguments = []) async throws -> [[String: DatabaseValue]] {
+        try await writer.write { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                Dictionary(uniqueKeysWithValues: row.columnNames.map { ($0, row[$0] as DatabaseValue) })
+            }
+        }
+    }
+}
