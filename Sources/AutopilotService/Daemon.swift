@@ -78,13 +78,14 @@ public final class Daemon: Sendable {
     }
 
     /// Creates the directory holding `path` (and its parents) when missing, and refuses one that another user
-    /// controls.
+    /// controls. With `group` (the auditors group), a directory it creates belongs to that group, so its members can
+    /// reach the database files inside; nobody else can. An existing directory keeps its group and mode.
     ///
     /// The non-root defaults fall back to `/tmp/autopilotd-<uid>`, a name anyone can create first: a directory
     /// owned by another user (root aside), or writable by others without the sticky bit, would let them replace
     /// the socket or the database under the daemon.
     /// - Throws: `StartupError` naming the directory.
-    static func makeDirectory(parentOf path: String, mode: mode_t) throws {
+    static func makeDirectory(parentOf path: String, mode: mode_t, group: UInt32? = nil) throws {
         let directory = (path as NSString).deletingLastPathComponent
         guard !directory.isEmpty else { return }
         if access(directory, F_OK) != 0 {
@@ -93,6 +94,9 @@ public final class Daemon: Sendable {
                                                         attributes: [.posixPermissions: Int(mode)])
             } catch {
                 throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+            }
+            if let group, chown(directory, UInt32.max, group) != 0 {
+                throw StartupError(description: "cannot give \(directory) to group \(group) (auditors_group): \(String(cString: strerror(errno)))")
             }
         }
         var st = stat()
@@ -128,7 +132,7 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
             throw StartupError(description: "auditors_group: no group named '\(name)'")
         }
     }
-    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750)
+    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750, group: group)
     let store: RegistryStore
     do {
         store = try RegistryStore(configuration: StoreConfiguration(

@@ -161,54 +161,85 @@ public final class RegistryStore: Sendable {
 
     /// Runs `body` as one write transaction with `now` pinned, and appends the audit event for it in the same
     /// transaction: `ok` when it returns, or the error's name when it throws a `RegistryError` (the changes are then
-    /// rolled back, the event kept).
+    /// rolled back, the event kept). Any other error rolls back everything; the call is then recorded as
+    /// `InternalError` in a transaction of its own, when the database still takes writes.
     public func change<T: Sendable>(_ context: OperationContext,
                                     _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
         let clock = configuration.clock
-        let outcome: Result<T, RegistryError> = try await mapStorage {
-            try await writer.write { db in
-                let tx = Transaction(db: db, now: clock(), context: context, store: self)
-                do {
-                    var value: T?
-                    try db.inSavepoint {
-                        value = try body(tx)
-                        return .commit
+        let outcome: Result<T, RegistryError>
+        do {
+            outcome = try await mapStorage {
+                try await writer.write { db in
+                    let tx = Transaction(db: db, now: clock(), context: context, store: self)
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try body(tx)
+                            return .commit
+                        }
+                        try AuditLog.append(tx, outcome: "ok")
+                        return .success(value!)
+                    } catch let error as RegistryError {
+                        try AuditLog.append(tx, outcome: error.name)
+                        return .failure(error)
                     }
-                    try AuditLog.append(tx, outcome: "ok")
-                    return .success(value!)
-                } catch let error as RegistryError {
-                    try AuditLog.append(tx, outcome: error.name)
-                    return .failure(error)
                 }
             }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            try? await record(context, outcome: AuditLog.internalErrorOutcome, targets: [], account: nil)
+            throw error
         }
         return try outcome.get()
     }
 
-    /// Runs `body` as a read. A `PermissionDenied` it throws is recorded in the audit log before it is rethrown.
+    /// Runs `body` as a read. A `PermissionDenied` it throws is recorded in the audit log, with the targets and
+    /// account the body had named, before it is rethrown; successful reads and other failures are not recorded.
     public func read<T: Sendable>(_ context: OperationContext,
                                   _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
         let clock = configuration.clock
         do {
             return try await mapStorage {
                 try await writer.read { db in
-                    try body(Transaction(db: db, now: clock(), context: context, store: self))
+                    let tx = Transaction(db: db, now: clock(), context: context, store: self)
+                    do {
+                        return try body(tx)
+                    } catch let error as RegistryError {
+                        guard case .permissionDenied = error else { throw error }
+                        throw RefusedRead(error: error, targets: tx.targets, account: tx.account)
+                    }
                 }
             }
-        } catch let error as RegistryError {
-            if case .permissionDenied = error { try? await recordRefusal(context, error) }
-            throw error
+        } catch let refused as RefusedRead {
+            try? await record(context, outcome: refused.error.name, targets: refused.targets, account: refused.account)
+            throw refused.error
         }
     }
 
-    /// Records a call refused before it reached the store (for example by the permission table).
-    public func recordRefusal(_ context: OperationContext, _ error: RegistryError, targets: [String] = []) async throws {
+    /// A read refused inside its transaction, carrying what the audit event should name.
+    private struct RefusedRead: Error {
+        var error: RegistryError
+        var targets: [String]
+        var account: String?
+    }
+
+    /// Records a call refused before it reached the store (by the permission table), with the ids it named
+    /// (`kind:id`) and, for a tenant-side call, the acting account.
+    public func recordRefusal(_ context: OperationContext, _ error: RegistryError, targets: [String] = [],
+                              account: String? = nil) async throws {
+        try await record(context, outcome: error.name, targets: targets, account: account)
+    }
+
+    /// Appends one event in a transaction of its own.
+    private func record(_ context: OperationContext, outcome: String, targets: [String], account: String?) async throws {
         let clock = configuration.clock
         try await mapStorage {
             try await writer.write { db in
                 let tx = Transaction(db: db, now: clock(), context: context, store: self)
                 tx.targets = targets
-                try AuditLog.append(tx, outcome: error.name)
+                tx.account = account
+                try AuditLog.append(tx, outcome: outcome)
             }
         }
     }
@@ -254,7 +285,7 @@ public final class Transaction {
     public let now: Timestamp
     public let context: OperationContext
     let store: RegistryStore
-    /// Ids the call touched, as `kind:id`, for the audit event's target.
+    /// Ids the call named or touched, as `kind:id`, for the audit event's target.
     public var targets: [String] = []
     /// The tenant account acting in a tenant-side call.
     public var account: String?

@@ -312,7 +312,7 @@ extension RegistryStore {
     /// in the documented order); an unknown UPN is judged by the tenant that owns its domain.
     /// - Throws: `PermissionDenied`.
     static func actingAccount(_ tx: Transaction, _ upn: String) throws -> Account? {
-        let key = Validate.trim(upn).lowercased()
+        let key = Validate.accountKey(upn)
         tx.account = key
         let account = try Fetch.account(tx.db, key)
         if let account { tx.target("account", account.upn) }

@@ -54,8 +54,12 @@ extension RegistryStore {
 }
 
 extension RegistryStore {
-    /// Runs `body` as a read on the store's own connections and returns its value (tests read tables directly).
-    public func readForTesting<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.read(body)
+    /// The rows of a query, column name to value.
+    public func rowsForTesting(_ sql: String, arguments: StatementArguments = []) async throws -> [[String: DatabaseValue]] {
+        try await queryForTesting { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                Dictionary(uniqueKeysWithValues: row.columnNames.map { ($0, row[$0] as DatabaseValue) })
+            }
+        }
     }
 }

@@ -9,13 +9,6 @@ import Varlink
 // systemd as PID 1; the systemd tools (`systemd-analyze`, `systemd-socket-activate`) and `make` must be installed,
 // and a test fails with the package to install when one is missing.
 
-/// The repository checkout these tests were built from.
-private let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-
 /// The path of a tool, or a failure saying what to install.
 private func requireTool(_ name: String, package: String) throws -> String {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? ""

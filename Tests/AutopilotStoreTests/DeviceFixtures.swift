@@ -188,7 +188,7 @@ struct DeviceWorld {
 
     /// Row counts of the device tables, read directly.
     func rowCounts() async throws -> DeviceRowCounts {
-        try await store.readForTesting { db in
+        try await store.queryForTesting { db in
             DeviceRowCounts(
                 batches: try Int.fetchOne(db, sql: "SELECT count(*) FROM batches") ?? -1,
                 devices: try Int.fetchOne(db, sql: "SELECT count(*) FROM devices") ?? -1,

@@ -195,7 +195,7 @@ private let oem = DeviceWorld.oem
         let device = try #require(try await world.list().devices.first)
         let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         #expect(device.hardwareHashSha256 == digest)
-        let stored = try await world.store.readForTesting { db in
+        let stored = try await world.store.queryForTesting { db in
             try Data.fetchOne(db, sql: "SELECT bytes FROM hardware_hashes WHERE sha256 = ?", arguments: [digest])
         }
         #expect(stored.map(Array.init) == bytes)
@@ -528,7 +528,7 @@ private let oem = DeviceWorld.oem
         #expect(history.map(\.registeredAt) == before.map(\.registeredAt))
         #expect(history.map(\.deregisteredAt) == [byID, byKey, byTuple].map(\.deregisteredAt))
         #expect(history.allSatisfy { $0.deregisteredAt! > $0.registeredAt })
-        let by = try await world.store.readForTesting { db in
+        let by = try await world.store.queryForTesting { db in
             try String.fetchAll(db, sql: "SELECT deregistered_by FROM devices ORDER BY rowid")
         }
         #expect(by == [csp, csp, csp])
