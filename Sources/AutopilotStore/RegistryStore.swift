@@ -81,6 +81,7 @@ public final class RegistryStore: Sendable {
         }
         if let path = configuration.path {
             try Self.prepareFile(path: path, group: configuration.auditorsGroup)
+            try Self.inspectExisting(path: path)
             do {
                 writer = try DatabasePool(path: path, configuration: config)
             } catch let error as DatabaseError {
@@ -128,6 +129,44 @@ public final class RegistryStore: Sendable {
         }
     }
 
+    /// Looks at an existing database file read-only before the pool opens it, because opening a pool writes to the
+    /// file (it switches it to WAL mode and creates a table): a corrupt file, a foreign database or one written by a
+    /// newer autopilotd is refused byte for byte untouched. An empty file is a new database.
+    /// - Throws: `StoreOpenError`.
+    static func inspectExisting(path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return }
+        // A read-only connection to a WAL database creates -wal and -shm; a refused file gets no companions.
+        let companions = [String]([path + "-wal", path + "-shm"]).filter { access($0, F_OK) != 0 }
+        var config = Configuration()
+        config.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            defer { try? queue.close() }
+            try queue.read { db in try requireRegistry(db, path: path) }
+        } catch {
+            for file in companions { unlink(file) }
+            if let error = error as? DatabaseError {
+                throw StoreOpenError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)")
+            }
+            throw error
+        }
+    }
+
+    /// Refuses a database that has tables but is not a registry, or that has migrations this binary does not know.
+    /// - Throws: `StoreOpenError.notARegistry`, `.newerSchema`.
+    static func requireRegistry(_ db: Database, path: String) throws {
+        let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        if !tables.isEmpty && !tables.contains("grdb_migrations") {
+            throw StoreOpenError.notARegistry(path: path)
+        }
+        if tables.contains("grdb_migrations") {
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+            let unknown = applied.filter { !migrationNames.contains($0) }
+            if !unknown.isEmpty { throw StoreOpenError.newerSchema(path: path, unknownMigrations: unknown) }
+        }
+    }
+
     private func migrate() throws {
         var migrator = DatabaseMigrator()
         for migration in embeddedMigrations {
@@ -139,17 +178,6 @@ public final class RegistryStore: Sendable {
         }
         let path = configuration.path ?? ":memory:"
         do {
-            try writer.write { db in
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-                if !tables.isEmpty && !tables.contains("grdb_migrations") {
-                    throw StoreOpenError.notARegistry(path: path)
-                }
-                if tables.contains("grdb_migrations") {
-                    let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
-                    let unknown = applied.filter { !Self.migrationNames.contains($0) }
-                    if !unknown.isEmpty { throw StoreOpenError.newerSchema(path: path, unknownMigrations: unknown) }
-                }
-            }
             try migrator.migrate(writer)
             try writer.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
