@@ -70,9 +70,10 @@ final class TestDaemon: @unchecked Sendable {
     private var logData = Data()
 
     /// Starts the daemon with `--socket` and `--database` in a new temp dir, plus config lines and environment,
-    /// and waits until the socket answers. `databaseName` is the database's path within the directory.
+    /// and waits until the socket answers. `databaseName` is the database's path within the directory. With `umask`,
+    /// the daemon starts under that umask (through /bin/sh).
     init(config: [String] = [], environment: [String: String] = [:], arguments: [String] = [],
-         directory existing: String? = nil, databaseName: String = "registry.sqlite") throws {
+         directory existing: String? = nil, databaseName: String = "registry.sqlite", umask: mode_t? = nil) throws {
         if let existing {
             directory = existing
         } else {
@@ -90,8 +91,14 @@ final class TestDaemon: @unchecked Sendable {
             args += ["--config", path]
         }
         process = Process()
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
-        process.arguments = args
+        if let umask {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "umask \(String(umask, radix: 8)) && exec \"$0\" \"$@\"",
+                                 productsDirectory + "/autopilotd"] + args
+        } else {
+            process.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
+            process.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "LISTEN_PID")
