@@ -195,14 +195,17 @@ import Varlink
         #expect(try busy.call("io.autopilotd.registry.WhoAmI")["role"] == "operator")
     }
 
-    @Test func pipelinedCallsBeyondTheQueueLimitStopTheDaemonReadingYetAllAreAnswered() throws {
+    /// Four calls of 256 KiB reach either limit: `max_queued_calls = 4`, or, with the default 64, frames adding up to
+    /// `max_frame_size` (1 MiB).
+    @Test(arguments: [["max_queued_calls = 4"], ["max_frame_size = 1048576"]])
+    func pipelinedCallsBeyondTheQueueLimitStopTheDaemonReadingYetAllAreAnswered(_ config: [String]) throws {
         let queueLimit = 4
-        let daemon = try TestDaemon(config: ["max_queued_calls = \(queueLimit)"])
+        let daemon = try TestDaemon(config: config)
         defer { daemon.cleanup() }
         try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
         let connection = try RawSocket(path: daemon.socket, timeout: 60)
-        // A call with a reply of about 1 MB that the client does not read yet: its handler waits to write it.
-        let devices = JSONValue.array(Array(repeating: .object(["assignedUser": .string(String(repeating: "u", count: 1000))]),
+        // A call with a reply of about 650 KB that the client does not read yet: its handler waits to write it.
+        let devices = JSONValue.array(Array(repeating: .object(["assignedUser": .string(String(repeating: "u", count: 600))]),
                                             count: 1000))
         #expect(connection.send(Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
                                             "parameters": ["partner": "woodgrove", "tenant": "contoso", "devices": devices]])))
