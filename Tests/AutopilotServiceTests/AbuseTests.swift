@@ -5,7 +5,7 @@ import Varlink
 
 /// A hostile or careless peer against the real daemon: malformed input, coverage-guided fuzzing of the decoders,
 /// every resource limit at its configured value, and secrets that must never leave the daemon.
-@Suite(.serialized) struct AbuseTests {
+@Suite(.serialized, .ownThread) struct AbuseTests {
     /// The package's root directory, for the fuzz harness's sources.
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

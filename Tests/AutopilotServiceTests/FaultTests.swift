@@ -5,7 +5,7 @@ import Varlink
 
 /// Crashes, signals, a full disk, bad database files and concurrent load, against the real daemon: nothing that was
 /// acknowledged is lost, nothing is half written, the database stays sound, and the audit chain verifies.
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, .ownThread) struct FaultTests {
     /// Rows of the crash test's CSV: more than 20 AddDevices calls of 1,000.
     static let importRows = 20_500
     static let callSize = 1_000

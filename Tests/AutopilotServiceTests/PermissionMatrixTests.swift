@@ -5,7 +5,7 @@ import Varlink
 
 /// Every method of interface.md called by every role, each role a real Unix user, checked against the table "Who may
 /// call what" as InterfaceTable writes it out (not against the daemon's own permission table).
-@Suite(.serialized) struct PermissionMatrixTests {
+@Suite(.serialized, .ownThread) struct PermissionMatrixTests {
     /// The roles of the matrix: two partners and two tenants, so that "own" can be told from "someone else's".
     enum Subject: String, CaseIterable, Sendable {
         case `operator`, auditor, partnerA, partnerB, tenantX, tenantY, none
