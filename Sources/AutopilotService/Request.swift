@@ -52,13 +52,14 @@ final class Request: @unchecked Sendable {
         }
     }
 
-    /// Records a refused call in the audit log, then throws its error.
+    /// Records a refused call in the audit log, then throws its error. The refusal stands even when it cannot be
+    /// recorded (a full disk): the caller gets `PermissionDenied` either way, never an error that tells it more.
     private func recordRefusal(_ error: RegistryError, partner: String?, tenant: String?,
                                account: String?) async throws -> Never {
         var targets: [String] = []
         if let partner { targets.append("partner:\(partner)") }
         if let tenant { targets.append("tenant:\(tenant)") }
-        try await store.recordRefusal(context, error, targets: targets, account: account.map(Validate.accountKey))
+        try? await store.recordRefusal(context, error, targets: targets, account: account.map(Validate.accountKey))
         throw error
     }
 

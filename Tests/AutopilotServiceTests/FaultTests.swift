@@ -195,13 +195,16 @@ import Varlink
         let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("autopilotd-full-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mountPoint) }
+        try #require(TestUser.available, "the suite must run as root with useradd and setpriv")
         let mounted = try runProgram("/bin/mount", ["-t", "tmpfs", "-o", "size=6m,mode=0755", "tmpfs", mountPoint])
         try #require(mounted.status == 0, "the suite must run as root and may mount a tmpfs: \(mounted)")
         defer { _ = try? runProgram("/bin/umount", ["-l", mountPoint]) }
 
-        let daemon = try TestDaemon(directory: mountPoint)
+        let daemon = try TestDaemon(config: ["socket_mode = 0666"], directory: mountPoint)
         defer { daemon.stop() }
         try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
+        let script = try CallScript.install(in: mountPoint)
+        let stranger = try TestUser.make("ap-full-stranger")
         let batch = try #require(try daemon.call("CreateDeviceBatch", [
             "partner": "woodgrove", "tenant": "contoso", "name": "full", "channel": "api",
         ])["batch"]?.objectValue?["id"]?.stringValue)
@@ -247,6 +250,11 @@ import Varlink
         }
         #expect(streamed == acknowledgedDevices)
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
+        // A caller without a role is still refused as such, though the refusal cannot be recorded.
+        let refused = try CallScript.run([.init(method: "io.autopilotd.registry.CreateTenant",
+                                                parameters: ["name": "X", "domain": "x.onmicrosoft.com"])],
+                                         as: stranger, socket: daemon.socket, script: script)
+        #expect(refused.first?.error == "io.autopilotd.registry.PermissionDenied", "\(refused.map(\.text))")
 
         // Space returns: the same daemon writes again.
         try FileManager.default.removeItem(atPath: filler)
