@@ -43,15 +43,18 @@ import Varlink
         var failures: [String] = []
         var kinds: [String: Int] = [:]
         var baseline = 0
-        for index in 0..<10_000 {
-            let test = generator.next()
+        // First `more`, `oneway` and both on every method, then 10,000 drawn at random.
+        var everyMethod = generator.flagsOnEveryMethod()
+        #expect(everyMethod.count == 3 * (InterfaceTable.methods.count + InterfaceTable.serviceMethods.count))
+        for index in 0..<(everyMethod.count + 10_000) {
+            let test = everyMethod.isEmpty ? generator.next() : everyMethod.removeFirst()
             kinds[test.kind, default: 0] += 1
             if let problem = test.run(socket: daemon.socket) {
                 let preview = String(decoding: test.bytes.prefix(300), as: UTF8.self)
                 failures.append("case \(index) (\(test.kind)): \(problem)\n  sent \(test.bytes.count) bytes: \(preview)")
                 if failures.count >= 10 { break }
             }
-            if index == 999 { baseline = try daemon.residentKiB() }
+            if index == 1_000 { baseline = try daemon.residentKiB() }
         }
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         #expect(Set(kinds.keys) == Set(MalformedCaseGenerator.kinds), "\(kinds)")

@@ -392,6 +392,25 @@ struct MalformedCaseGenerator {
         }
     }
 
+    /// `more`, `oneway`, and both together, on every method of the interface and of org.varlink.service.
+    mutating func flagsOnEveryMethod() -> [MalformedCase] {
+        let whoAmI = Self.frame(["method": "io.autopilotd.registry.WhoAmI"])
+        var calls: [(message: JSONObject, streams: Bool)] = InterfaceTable.methods.map { (call($0, more: false), $0.streams) }
+        calls += InterfaceTable.serviceMethods.map { (["method": .string($0), "parameters": ["interface": "io.autopilotd.registry"]], false) }
+        return calls.flatMap { message, streams -> [MalformedCase] in
+            var more = message, oneway = message, both = message
+            more["more"] = true
+            oneway["oneway"] = true
+            both["more"] = true
+            both["oneway"] = true
+            return [
+                MalformedCase(kind: "more", bytes: Self.frame(more), expect: .answered(typed: true, single: !streams)),
+                MalformedCase(kind: "oneway", bytes: Self.frame(oneway) + whoAmI, expect: .silentThenWhoAmI),
+                MalformedCase(kind: "onewayAndMore", bytes: Self.frame(both), expect: .closed(answers: 0)),
+            ]
+        }
+    }
+
     /// A frame that is certainly not valid JSON.
     private mutating func invalidJSON() -> [UInt8] {
         let valid = Self.frame(["method": "io.autopilotd.registry.GetStatus", "parameters": ["p": .string(Self.marker), "n": 1]])
