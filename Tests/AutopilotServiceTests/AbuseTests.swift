@@ -329,9 +329,7 @@ import Varlink
             .write(toFile: csv, atomically: true, encoding: .utf8)
         let imported = try daemon.ctl(["devices", "import", csv, "--partner", "woodgrove", "--tenant", "contoso"])
         #expect(imported.status == 2, "\(imported)")
-        var listed: [String] = []
-        try daemon.connect().callMore("io.autopilotd.registry.ListDevices", ["tenant": "contoso"]) { listed.append(JSON.serialize(.object($0))) }
-        replies += listed
+        replies += try daemon.stream("ListDevices", ["tenant": "contoso"]).map { JSON.serialize(.object($0)) }
         let device = try #require(try daemon.sql("SELECT id FROM devices WHERE serial_number = 'H0'").nilIfEmpty)
         try call("DeregisterDevice", ["partner": "woodgrove", "device": .string(device)])
         try call("DeregisterDevice", ["partner": "woodgrove", "device": .string(device)])

@@ -244,11 +244,8 @@ import Varlink
         // Reads keep working while the disk is full.
         #expect(try daemon.call("GetStatus")["devices"] == .int(acknowledgedDevices))
         #expect(try daemon.call("GetBatch", ["batch": .string(batch)])["batch"]?.objectValue?["submitted"] == .int(acknowledgedDevices))
-        var streamed = 0
-        try daemon.connect().callMore("io.autopilotd.registry.ListDevices", ["batch": .string(batch)]) { reply in
-            if reply["device"] != nil { streamed += 1 }
-        }
-        #expect(streamed == acknowledgedDevices)
+        let streamed = try daemon.stream("ListDevices", ["batch": .string(batch)]).filter { $0["device"] != nil }
+        #expect(streamed.count == acknowledgedDevices)
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
         // A caller without a role is still refused as such, though the refusal cannot be recorded.
         let refused = try CallScript.run([.init(method: "io.autopilotd.registry.CreateTenant",

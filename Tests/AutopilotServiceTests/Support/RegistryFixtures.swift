@@ -27,7 +27,8 @@ extension TestDaemon {
         try sqlite(database, statement)
     }
 
-    /// Calls a method and returns the daemon's error, or nil when the call succeeded.
+    /// Calls a method and returns the daemon's error, or nil when the call succeeded; unlike `remoteError`, any other
+    /// failure (a closed connection) is thrown, so it cannot pass for a success.
     func callError(_ method: String, _ parameters: JSONObject = [:]) throws -> VarlinkError? {
         do {
             _ = try call(method, parameters)
@@ -37,19 +38,11 @@ extension TestDaemon {
         }
     }
 
-    /// Creates tenant `tenant` (domain `<tenant>.onmicrosoft.com`, Global Administrator `admin@` that domain), the
-    /// partner `partner` of `kind` unless it exists, and the partner's consent from the tenant, all as the operator.
+    /// A tenant (see `addTenant`), the partner of `kind` unless it exists, and the partner's consent from the tenant.
     func makeCustomer(tenant: String, partner: String, kind: String = "directCsp") throws {
-        let domain = "\(tenant).onmicrosoft.com"
-        _ = try call("CreateTenant", ["name": .string(tenant.capitalized), "domain": .string(domain), "id": .string(tenant)])
-        _ = try call("AddAccount", ["tenant": .string(tenant), "upn": .string("admin@" + domain),
-                                    "roles": ["GlobalAdministrator"]])
-        if try callError("GetPartner", ["partner": .string(partner)]) != nil {
-            _ = try call("RegisterPartner", ["name": .string(partner.capitalized), "kind": .string(kind), "id": .string(partner)])
-        }
-        let link = try call("RequestResellerRelationship", ["partner": .string(partner), "delegatedAdmin": false])
-        guard let url = link["link"]?.objectValue?["url"]?.stringValue else { throw TestFailure("no link url in \(link)") }
-        _ = try call("AcceptLink", ["link": .string(url), "account": .string("admin@" + domain)])
+        try addTenant(tenant)
+        if try callError("GetPartner", ["partner": .string(partner)]) != nil { try addPartner(partner, kind: kind) }
+        try giveConsent(partner: partner, kind: kind, tenant: tenant)
     }
 }
 
