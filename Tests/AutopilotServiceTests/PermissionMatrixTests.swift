@@ -243,6 +243,8 @@ import Varlink
         add("ListDevices", more: true)
         both("ListDevices", more: true) { w, _ in filter(w) }
         both("DeregisterDevice") { w, _ in ["partner": .string(w.partner), "device": .string(w.devices[subject]!)] }
+        // Acting as itself on the other partner's device: allowed as a call, refused by the rules (811), unchanged.
+        add("DeregisterDevice", .own, ["partner": .string(own.partner), "device": .string(other.devices[subject]!)])
 
         add("AddAccessRule", .nothing, ["uid": .int(3_100_000 + (Subject.allCases.firstIndex(of: subject) ?? 0)), "role": "auditor"])
         add("RemoveAccessRule", .nothing, ["rule": .string(f.rules[subject]!)])
