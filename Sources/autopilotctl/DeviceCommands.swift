@@ -27,7 +27,7 @@ struct DevicesCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Register the devices of a CSV file into one new batch.",
+            abstract: "Register the devices of a CSV file into one new batch (or, with --batch, an existing one).",
             discussion: csvDiscussion + """
 
 
@@ -37,16 +37,31 @@ struct DevicesCommand: ParsableCommand {
                 followed by a summary: registered X, failed Y (batch <id>). Exit 0 when no row failed, 2 when some \
                 did, 65 when every row failed locally (then nothing is sent and no batch is created). Importing the \
                 same file again is safe: rows already registered come back as ZtdDeviceAlreadyAssigned (806).
+                An import that stopped half way (the daemon went away) says which batch it was filling; run it again \
+                with --batch ID to finish that batch instead of opening a new one.
                 A progress bar is drawn on stderr when it is a terminal.
                 --json prints {batch, results: [{line, index, status, device, errorCode, errorName, message}], \
                 localErrors: [{line, errorName, reason}]}.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The CSV file.") var file: String
-        @Option(help: "The registering partner's id.") var partner: String
-        @Option(help: "The tenant the devices are registered to.") var tenant: String
+        @Option(help: "The registering partner's id (with --batch: the batch's, by default).") var partner: String?
+        @Option(help: "The tenant the devices are registered to (with --batch: the batch's, by default).")
+        var tenant: String?
         @Option(help: "The batch name (default: the file's name).") var name: String?
-        @Option(help: "api or upload.") var channel: Channel = .upload
+        @Option(help: "api or upload (default: upload).") var channel: Channel?
+        @Option(name: .customLong("batch"), help: ArgumentHelp(
+            "Add the rows to this existing batch, e.g. to finish an import that stopped half way.", valueName: "id"))
+        var existingBatch: String?
+
+        func validate() throws {
+            if existingBatch == nil && (partner == nil || tenant == nil) {
+                throw ValidationError("--partner and --tenant are required, unless --batch names an existing batch")
+            }
+            if existingBatch != nil && (name != nil || channel != nil) {
+                throw ValidationError("--name and --channel describe a new batch; --batch continues an existing one")
+            }
+        }
 
         func run() throws {
             let csv = try openCSV(file, global)
@@ -55,11 +70,23 @@ struct DevicesCommand: ParsableCommand {
                 let submission = CSVSubmission(file: csv, json: s.json, success: .registered)
                 var batch: Batch?
                 var batchJSON: JSONValue = .null
+                if let existingBatch {
+                    // Checked before any row is sent: a typo in the id, or the wrong partner or tenant, sends nothing.
+                    let found = try s.client.getBatch(existingBatch, from: 0, limit: 1).batch
+                    if let partner, partner != found.partner {
+                        throw CLIError("batch \(found.id) belongs to partner \(found.partner), not \(partner); nothing was sent")
+                    }
+                    if let tenant, tenant != found.tenant {
+                        throw CLIError("batch \(found.id) registers devices to tenant \(found.tenant), not \(tenant); nothing was sent")
+                    }
+                    batch = found
+                    batchJSON = s.client.lastReply["batch"] ?? .null
+                }
                 do {
                     try submission.run { devices, _ in
-                        if batch == nil {
+                        if batch == nil, let partner, let tenant {
                             batch = try s.client.createDeviceBatch(
-                                partner: partner, tenant: tenant, name: name ?? baseName(file), channel: channel)
+                                partner: partner, tenant: tenant, name: name ?? baseName(file), channel: channel ?? .upload)
                             batchJSON = s.client.lastReply["batch"] ?? .null
                         }
                         let reply = try s.client.addDevices(batch: batch!.id, devices: devices)
@@ -71,7 +98,8 @@ struct DevicesCommand: ParsableCommand {
                 } catch {
                     if !s.json, let batch {
                         Output.stderrWrite("stopped at line \(csv.currentLine): registered \(submission.succeeded), "
-                            + "failed \(submission.failed) so far (batch \(batch.id))\n")
+                            + "failed \(submission.failed) so far (batch \(batch.id)); to finish, run the same import "
+                            + "again with --batch \(batch.id): rows already in come back as 806\n")
                     }
                     throw error
                 }

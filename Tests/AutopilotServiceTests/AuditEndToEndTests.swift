@@ -277,7 +277,7 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
     return story
 }
 
-@Suite(.serialized, .enabled(if: TestUser.available, "needs root, useradd and setpriv"))
+@Suite(.serialized, .ownThread)
 struct AuditEndToEndTests {
     @Test func everyDocumentedQuestionIsAnsweredFromTheLiveDatabaseAndTheChainVerifies() throws {
         let cast = try Cast.make()

@@ -5,7 +5,7 @@ import Varlink
 
 /// The CSP and OEM authorisation flows through the real daemon and the real autopilotctl: plain-words output, --json,
 /// exit codes, every refusal, and callers under other Unix uids bound to partners and a tenant.
-@Suite(.serialized) struct ConsentEndToEndTests {
+@Suite(.serialized, .ownThread) struct ConsentEndToEndTests {
     static let admin = "admin@contoso.onmicrosoft.com"
     static let customDomainAdmin = "bob@contoso.com"
     static let helpdesk = "helpdesk@contoso.onmicrosoft.com"

@@ -4,7 +4,7 @@ import Testing
 import Varlink
 
 /// Starting the daemon with its built-in defaults as an ordinary user, and the directories it refuses to use.
-@Suite(.serialized) struct DaemonStartupTests {
+@Suite(.serialized, .ownThread) struct DaemonStartupTests {
     /// A directory owned by `user`, mode 0700, removed by the caller.
     private func privateDirectory(for user: TestUser, _ name: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))").path

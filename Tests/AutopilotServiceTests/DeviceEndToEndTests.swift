@@ -6,7 +6,7 @@ import Varlink
 /// Device registration through the real daemon and the real autopilotctl: CSV import of both forms, header and row
 /// errors by line, 10,000 devices in one batch, re-runs, consent ending between imports, listing, deregistration,
 /// export, batches, --json, and the progress bar.
-@Suite(.serialized) struct DeviceEndToEndTests {
+@Suite(.serialized, .ownThread) struct DeviceEndToEndTests {
     static let contoso = "contoso", fabrikam = "fabrikam"
     static let csp = "woodgrove", oem = "litware", provider = "tailspin", reseller = "adatum"
 
@@ -271,6 +271,42 @@ import Varlink
     }
 
     // MARK: consent and channels
+
+    @Test func importWithBatchAddsToThatBatchAndRefusesAMismatchBeforeSending() throws {
+        let daemon = try startDaemon()
+        defer { daemon.cleanup() }
+        let first = try importing(daemon, serviceFixture("intune-good.csv"))
+        #expect(first.status == 0, "\(first)")
+        let batch = try #require(batchID(first))
+
+        // The same file into the same batch: every row is 806, the batch now holds both submissions.
+        let again = try daemon.ctl(["devices", "import", serviceFixture("intune-good.csv"), "--batch", batch])
+        #expect(again.status == 2, "\(again)")
+        #expect(again.stdout.hasSuffix("registered 0, failed 5 (batch \(batch))\n"), "\(again)")
+        let shown = try daemon.call("GetBatch", ["batch": .string(batch)])
+        #expect(shown["batch"]?.objectValue?["submitted"] == 10 && shown["batch"]?.objectValue?["registered"] == 5)
+        #expect(shown["results"]?.arrayValue?.last?.objectValue?["index"] == 9)
+        #expect(try daemon.call("ListBatches")["batches"]?.arrayValue?.count == 1)
+
+        // Checked before anything is sent.
+        let before = try daemon.call("GetStatus")
+        let wrongPartner = try daemon.ctl(["devices", "import", serviceFixture("partner-center-good.csv"),
+                                           "--batch", batch, "--partner", Self.oem])
+        #expect(wrongPartner.status == 65, "\(wrongPartner)")
+        #expect(wrongPartner.stderr.contains("belongs to partner \(Self.csp), not \(Self.oem); nothing was sent"))
+        let wrongTenant = try daemon.ctl(["devices", "import", serviceFixture("partner-center-good.csv"),
+                                          "--batch", batch, "--tenant", Self.fabrikam])
+        #expect(wrongTenant.status == 65 && wrongTenant.stderr.contains("not \(Self.fabrikam)"), "\(wrongTenant)")
+        let unknown = try daemon.ctl(["devices", "import", serviceFixture("partner-center-good.csv"), "--batch", "ghost"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("NotFound"), "\(unknown)")
+        let renamed = try daemon.ctl(["devices", "import", serviceFixture("partner-center-good.csv"), "--batch", batch,
+                                      "--name", "x"])
+        #expect(renamed.status == 64 && renamed.stderr.contains("--batch continues an existing one"), "\(renamed)")
+        let neither = try daemon.ctl(["devices", "import", serviceFixture("partner-center-good.csv")])
+        #expect(neither.status == 64 && neither.stderr.contains("--partner and --tenant are required"), "\(neither)")
+        #expect(try daemon.call("GetStatus")["devices"] == before["devices"])
+        #expect(try daemon.call("GetBatch", ["batch": .string(batch)])["batch"]?.objectValue?["submitted"] == 10)
+    }
 
     @Test func endingConsentStopsTheNextImportAndTheNextCall() throws {
         let daemon = try startDaemon()

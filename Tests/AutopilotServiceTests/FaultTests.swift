@@ -75,8 +75,10 @@ import Varlink
             """) == "\(stored / Self.callSize)")
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
 
-        // Importing the file again finishes the job: rows already in come back as 806, the rest are registered.
-        let again = try daemon.ctl(importArguments)
+        // Importing the file again into the same batch, as autopilotctl suggested, completes it: rows already in come
+        // back as 806, the rest are registered.
+        #expect(interrupted.stderr.contains("run the same import again with --batch \(batch)"), "\(interrupted)")
+        let again = try daemon.ctl(["devices", "import", csv, "--batch", batch])
         #expect(again.status == 2, "\(again)")
         let lines = again.stdout.split(separator: "\n")
         let invalidTotal = (0..<Self.importRows).filter(Self.invalidRow).count
@@ -86,6 +88,9 @@ import Varlink
         #expect(lines.last?.hasPrefix("registered \(validTotal - expectedSerials.count), "
                                       + "failed \(expectedSerials.count + invalidTotal) ") == true, "\(again)")
         #expect(try daemon.sql("SELECT count(*) FROM devices WHERE status = 'registered'") == "\(validTotal)")
+        #expect(try daemon.sql("SELECT count(*) FROM batches") == "1")
+        #expect(try daemon.sql("SELECT submitted, registered FROM batches WHERE id = '\(batch)'")
+                == "\(stored + Self.importRows)|\(validTotal)")
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
     }
 

@@ -100,7 +100,7 @@ private func count(of line: String, in messages: [String]) -> Int {
     messages.filter { $0.split(separator: "\n").contains { $0 == line } }.count
 }
 
-@Suite("systemd integration")
+@Suite("systemd integration", .ownThread)
 struct SystemdTests {
     // MARK: notify, watchdog and socket activation, in process
 
