@@ -75,11 +75,23 @@ let package = Package(
 
         .testTarget(name: "AutopilotDomainTests", dependencies: ["AutopilotDomain"]),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"]),
-        .testTarget(name: "AutopilotStoreTests", dependencies: ["AutopilotStore", "AutopilotDomain"]),
-        .testTarget(name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"]),
+        .testTarget(
+            name: "AutopilotStoreTests",
+            dependencies: [
+                "AutopilotStore", "AutopilotDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Fixtures are CSV files the tests (and the autopilotctl they run) read by path from the source tree, so
+        // they are not resources of the target.
+        .testTarget(
+            name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"], exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "AutopilotServiceTests",
-            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink"]
+            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -1,40 +1,11 @@
--- Views for auditors, who read the live database with `sqlite3 -readonly` (docs/auditing.md). Their names and
--- columns are part of the product: a later version may add columns at the end, never rename or remove one.
+-- Views for auditors, who read the live database with `sqlite3 -readonly`. Their names and columns are part of the
+-- product: a later version may add columns at the end, never rename or remove one. Each column is documented in
+-- docs/auditing.md ("The views"), which a test keeps in step with these definitions.
 -- Times are RFC 3339 UTC text with milliseconds (2026-11-25T10:46:00.000Z), so they compare and sort as times.
 -- Booleans are 0 or 1. None of the views exposes a secret: no link token (the tables keep only its SHA-256) and no
 -- hardware-hash bytes (only their SHA-256).
 
 -- consent_history: every grant ever given, one row per grant, active or not.
---   grant_id              the grant's id (grants.id)
---   tenant_id             the customer tenant that consented
---   tenant_name           its name
---   partner_id            the partner the grant authorises
---   partner_name          its name
---   partner_kind          directCsp | indirectProvider | indirectReseller | oem
---   basis                 direct: the partner's own reseller link; oem: the OEM's consent link; viaReseller: an
---                         indirect provider's implicit consent, given when the customer accepted its reseller's link
---   via_grant_id          for viaReseller: the reseller's grant this one came with (a grant_id of this view); else NULL
---   link_id               the link the customer accepted (for viaReseller, the reseller's link)
---   link_kind             resellerRelationship | oemConsent
---   link_created_at       when the partner (or, for OEM links, the operator) created that link
---   dap_requested         1 when the link asked for delegated admin privileges (DAP)
---   dap_roles             the admin roles granted with DAP, comma-separated in alphabetical order
---                         (GlobalReader,HelpdeskAdministrator); NULL when no DAP was granted. Kept after the tenant
---                         removes DAP, so it always says what was granted
---   delegated_admin       1 while DAP is in force; 0 when never granted or removed since
---   dap_removed_at        when the tenant removed DAP; NULL if it never did
---   dap_removed_by        the tenant account (UPN) that removed DAP; NULL if none did
---   granted_by            the UPN of the tenant's Global Administrator who accepted the link
---   granted_at            when the consent took effect (acceptance is instantaneous)
---   status                active | ended | revoked
---   ended_at              when it stopped being active; NULL while active
---   ended_by              who ended it: the tenant account's UPN (endedByTenant, and endedWithReseller when the
---                         reseller's relationship was ended by the tenant), or the deciding operator as `uid=N`
---                         (revokedByRequest, and endedWithReseller when the reseller's grant was revoked)
---   end_reason            endedByTenant: the tenant ended the relationship; endedWithReseller: the reseller grant it
---                         came with ended; revokedByRequest: the operator approved the tenant's revocation request;
---                         NULL while active
---   revocation_request_id for revokedByRequest: the approved request (revocation_history.request_id); else NULL
 CREATE VIEW consent_history AS
 SELECT g.id                     AS grant_id,
        g.tenant_id              AS tenant_id,
@@ -67,11 +38,6 @@ SELECT g.id                     AS grant_id,
 
 -- active_consents: the grants in force now, one row per grant (an indirect provider holds one per reseller the
 -- tenant accepted). A partner with a row here for a tenant may register that tenant's devices.
---   grant_id, tenant_id, tenant_name, partner_id, partner_name, partner_kind, basis, via_grant_id, link_id,
---   granted_by, granted_at   as in consent_history
---   delegated_admin       1 while DAP is in force
---   dap_roles             the admin roles the partner holds now through DAP, comma-separated in alphabetical order;
---                         NULL when it holds none (never granted, or removed by the tenant)
 CREATE VIEW active_consents AS
 SELECT grant_id, tenant_id, tenant_name, partner_id, partner_name, partner_kind, basis, via_grant_id, link_id,
        delegated_admin,
@@ -83,22 +49,6 @@ SELECT grant_id, tenant_id, tenant_name, partner_id, partner_name, partner_kind,
 -- device_registrations: every registration, one row per registered device, including those deregistered since
 -- (a device registered again later has one row per registration). Failed submissions are not here; they are in
 -- device_results.
---   device_id             the registration's id (devices.id)
---   tenant_id             the tenant the device was registered to
---   tenant_name           its name
---   partner_id            the partner that registered it
---   partner_name          its name
---   partner_kind          directCsp | indirectProvider | indirectReseller | oem
---   batch_id              the batch it was submitted in
---   batch_name            the name the uploader gave that batch
---   channel               api (Partner Center API or OEM Direct API) | upload (CSV upload)
---   serial_number, product_key, manufacturer, model   the identifiers given, as submitted; NULL when not given
---   hardware_hash_sha256  lowercase hex SHA-256 of the decoded 4K hardware hash; NULL when none was given
---   group_tag, assigned_user   as submitted; NULL when not given
---   status                registered | deregistered
---   registered_at         when it was registered
---   deregistered_at       when it was deregistered; NULL while registered
---   deregistered_by       the partner that deregistered it; NULL while registered
 CREATE VIEW device_registrations AS
 SELECT d.id                     AS device_id,
        d.tenant_id              AS tenant_id,
@@ -128,21 +78,6 @@ SELECT d.id                     AS device_id,
 -- revocation_history: every revocation request a tenant filed with the operator (the only way to remove an OEM),
 -- one row per request, with its decision. Relationships a tenant ended itself are not requests: see consent_history
 -- (end_reason = 'endedByTenant').
---   request_id            the request's id
---   tenant_id             the tenant that filed it
---   tenant_name           its name
---   partner_id            the partner it asks to remove
---   partner_name          its name
---   partner_kind          directCsp | indirectProvider | indirectReseller | oem
---   requested_by          the tenant's Global Administrator (UPN) who filed it
---   reason                the reason they gave
---   requested_at          when it was filed
---   status                open | approved | rejected
---   decided_by            the operator who decided, as `uid=N`; NULL while open
---   decided_at            when it was decided; NULL while open
---   note                  the operator's note; NULL when none
---   grants_revoked        how many grants the approval revoked (0 while open or when rejected)
---   revoked_grant_ids     their ids (consent_history.grant_id), comma-separated; NULL when none
 CREATE VIEW revocation_history AS
 SELECT r.id                     AS request_id,
        r.tenant_id              AS tenant_id,
@@ -170,18 +105,6 @@ SELECT r.id                     AS request_id,
 -- (outcome is the error's name, such as GlobalAdminRequired, ConsentRequired, LinkRevoked, NotFound; nothing was
 -- changed). Malformed calls (org.varlink.service.InvalidParameter) and failed reads other than PermissionDenied
 -- are never recorded, so they are not here.
---   seq                   the event's sequence number in audit_events
---   at                    when the call was made
---   actor_uid             the caller's Unix uid (from the socket's peer credentials)
---   actor_role            the role it had: operator | auditor | partner | tenant | none
---   actor_partner         the partner a partner caller acts for; else NULL
---   actor_tenant          the tenant a tenant caller acts for; else NULL
---   actor_account         the tenant account (UPN) named by a tenant-side call; else NULL
---   method                the method called (AcceptLink)
---   target                the ids the call named or touched, space-separated `kind:id` (partner:woodgrove
---                         tenant:contoso); NULL when none
---   outcome               the error's short name
---   permission_denied     1 when refused by the permission table (outcome = 'PermissionDenied'), else 0
 CREATE VIEW refused_calls AS
 SELECT seq, at, actor_uid, actor_role, actor_partner, actor_tenant, actor_account, method, target, outcome,
        outcome = 'PermissionDenied' AS permission_denied

@@ -121,6 +121,9 @@ public enum DeviceCSV {
 
     /// A data line that cannot become a device. Nothing is sent for it.
     public struct LineError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// The name import reports give such a line, next to the daemon's per-device error names. It is the client's
+        /// own: the daemon never sees the line.
+        public static let name = "InvalidCsvRow"
         /// 1-based line number in the file (the header is line 1).
         public var line: Int
         public var reason: String
@@ -161,9 +164,9 @@ public enum DeviceCSV {
         if text.contains("\"") { return "the header contains quotes; device CSV files take no quotes" }
         let given = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         for format in Format.allCases where format.header.lowercased() == text.lowercased() {
-            let wrong = zip(given, format.columns).first { $0 != $1 }
-            if let (got, want) = wrong {
-                return "the header is miscapitalised: '\(got)' should be '\(want)' (headers are case-sensitive)"
+            let wrong = zip(given, format.columns).filter { $0 != $1 }.map { "'\($0)' should be '\($1)'" }
+            if !wrong.isEmpty {
+                return "the header is miscapitalised: \(wrong.joined(separator: ", ")) (headers are case-sensitive)"
             }
         }
         for format in Format.allCases where given.count < format.columns.count {
@@ -239,12 +242,29 @@ public enum DeviceCSV {
     /// The header of `autopilotctl devices export`: the Partner Center form.
     public static var exportHeader: String { Format.partnerCenter.header }
 
+    /// A registered device that cannot be exported as a row that could be uploaded again.
+    public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// Why, in words that finish "device <id> skipped: ".
+        public var reason: String
+        public var description: String { reason }
+    }
+
     /// A registered device as a Partner Center CSV line. The hardware hash column is always empty: the registry never
     /// sends hashes back, only their SHA-256.
-    /// - Throws: ``WriteError`` when a field cannot be written.
-    public static func exportRow(_ device: Device) throws(WriteError) -> String {
-        try Format.partnerCenter.row(for: DeviceInput(
-            serialNumber: device.serialNumber, productKey: device.productKey, hardwareHash: nil,
-            manufacturer: device.manufacturer, model: device.model))
+    /// - Throws: ``ExportError`` when a field cannot be written, or when only the hardware hash identifies the device:
+    ///   its row, without product key or manufacturer + model + serial number, would be refused as 803 on upload.
+    public static func exportRow(_ device: Device) throws(ExportError) -> String {
+        let hasTuple = device.manufacturer != nil && device.model != nil && device.serialNumber != nil
+        guard device.productKey != nil || hasTuple else {
+            throw ExportError(reason: "it is identified only by its hardware hash, which the registry never sends "
+                + "back; without a product key or manufacturer, model and serial number its row could not be uploaded")
+        }
+        do {
+            return try Format.partnerCenter.row(for: DeviceInput(
+                serialNumber: device.serialNumber, productKey: device.productKey, hardwareHash: nil,
+                manufacturer: device.manufacturer, model: device.model))
+        } catch {
+            throw ExportError(reason: error.description)
+        }
     }
 }

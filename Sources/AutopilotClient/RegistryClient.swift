@@ -21,10 +21,12 @@ public struct LinkRequest: Sendable, Hashable {
     public var email: String
 }
 
-/// A link with the partner it is for: what the customer sees on the consent page.
+/// A link with the partner it is for: what the customer sees on the consent page. `provider` is an indirect
+/// reseller's indirect provider, which accepting also authorises (nil from daemons that predate it).
 public struct LinkDescription: Sendable, Hashable {
     public var link: Link
     public var partner: Partner
+    public var provider: Partner?
 }
 
 /// What `GetStatus` reports about the daemon.
@@ -57,10 +59,12 @@ public struct DeviceFilter: Sendable, Hashable {
     public var batch: String?
     public var serialNumber: String?
     public var includeDeregistered: Bool
+    /// One device by id.
+    public var device: String?
     public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
-                includeDeregistered: Bool = false) {
+                includeDeregistered: Bool = false, device: String? = nil) {
         self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
-        self.includeDeregistered = includeDeregistered
+        self.includeDeregistered = includeDeregistered; self.device = device
     }
 }
 
@@ -200,7 +204,8 @@ public final class RegistryClient {
 
     public func describeLink(_ link: String) throws(VarlinkClientError) -> LinkDescription {
         try call(.describeLink, ["link": .string(link)]) { o throws(VarlinkError) in
-            LinkDescription(link: try o.record("link"), partner: try o.record("partner"))
+            LinkDescription(link: try o.record("link"), partner: try o.record("partner"),
+                            provider: try o.optionalRecord("provider"))
         }
     }
 
@@ -284,8 +289,12 @@ public final class RegistryClient {
         }
     }
 
-    public func getBatch(_ batch: String) throws(VarlinkClientError) -> BatchResults {
-        try call(.getBatch, ["batch": .string(batch)]) { o throws(VarlinkError) in
+    /// A batch and its results: all of them, or `limit` from index `from`.
+    public func getBatch(_ batch: String, from: Int? = nil, limit: Int? = nil) throws(VarlinkClientError) -> BatchResults {
+        var p: JSONObject = ["batch": .string(batch)]
+        if let from { p["from"] = .int(from) }
+        if let limit { p["limit"] = .int(limit) }
+        return try call(.getBatch, p) { o throws(VarlinkError) in
             BatchResults(batch: try o.record("batch"), results: try o.records("results"))
         }
     }
@@ -300,7 +309,7 @@ public final class RegistryClient {
     /// - Throws: ``VarlinkClientError``, or what `each` throws (which stops the stream and closes the connection).
     public func listDevices(_ filter: DeviceFilter = DeviceFilter(), each: (Device) throws -> Void) throws {
         var p = params([:], ["tenant": filter.tenant, "partner": filter.partner, "batch": filter.batch,
-                             "serialNumber": filter.serialNumber])
+                             "serialNumber": filter.serialNumber, "device": filter.device])
         if filter.includeDeregistered { p["includeDeregistered"] = true }
         try rawStream(.listDevices, p) { reply in
             if let device = try decode({ () throws(VarlinkError) in try reply.optionalRecord("device", Device.self) }) {

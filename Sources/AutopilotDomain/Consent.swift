@@ -37,8 +37,9 @@ public enum ConsentRules {
     }
 
     /// Checks an acceptance in the documented order: the acting account (Global Administrator, then cloud-native for
-    /// OEM links), then the link's state.
-    public static func checkAcceptance(link: Link, account: Account) throws(RegistryError) {
+    /// OEM links), then the link's state, then, for an OEM link, that the OEM is still eligible for the Direct API
+    /// (an OEM that lost eligibility keeps its link on record, but no new customer can consent through it).
+    public static func checkAcceptance(link: Link, partner: Partner, account: Account) throws(RegistryError) {
         guard account.isGlobalAdministrator else { throw .globalAdminRequired(account: account.upn) }
         if link.kind == .oemConsent && !account.cloudNative {
             throw .cloudNativeAccountRequired(account: account.upn)
@@ -48,6 +49,7 @@ public enum ConsentRules {
         case .expired: throw .linkExpired(link: link.id)
         case .active: break
         }
+        if link.kind == .oemConsent && !partner.oemDirectApi { throw .oemNotEligible(partner: partner.id) }
     }
 
     /// Checks that a tenant-side call is made by a Global Administrator.
@@ -60,8 +62,10 @@ public enum ConsentRules {
         kind == .oem ? .oem : .direct
     }
 
-    /// The email a partner sends with a reseller-relationship link.
-    public static func invitationEmail(partner: Partner, url: String, delegatedAdmin: Bool, roles: [AccountRole]) -> String {
+    /// The email a partner sends with a reseller-relationship link. `provider` is an indirect reseller's indirect
+    /// provider, which accepting also authorises (and which receives the same delegated admin privileges).
+    public static func invitationEmail(partner: Partner, provider: Partner? = nil, url: String, delegatedAdmin: Bool,
+                                       roles: [AccountRole]) -> String {
         var lines = [
             "Subject: \(partner.name) requests a reseller relationship",
             "",
@@ -73,9 +77,16 @@ public enum ConsentRules {
             "    \(url)",
             "",
         ]
+        if let provider {
+            lines += [
+                "\(partner.name) is an indirect reseller: accepting also authorises its indirect provider, \(provider.name), to register your devices.",
+                "",
+            ]
+        }
         if delegatedAdmin {
             lines += [
-                "This request also asks for delegated administrator privileges (DAP) with these admin roles:",
+                "This request also asks for delegated administrator privileges (DAP)"
+                    + (provider.map { ", for \(partner.name) and \($0.name)," } ?? "") + " with these admin roles:",
                 "",
             ] + roles.map { "    - \($0.rawValue)" } + [
                 "",
@@ -143,11 +154,15 @@ public struct ResellerInvitation: Sendable, Hashable {
     public init(link: Link, email: String) { self.link = link; self.email = email }
 }
 
-/// What the consent page shows: the link (without its URL) and the partner asking.
+/// What the consent page shows: the link (without its URL), the partner asking and, for an indirect reseller, the
+/// indirect provider that accepting also authorises.
 public struct ConsentPage: Sendable, Hashable {
     public var link: Link
     public var partner: Partner
-    public init(link: Link, partner: Partner) { self.link = link; self.partner = partner }
+    public var provider: Partner?
+    public init(link: Link, partner: Partner, provider: Partner? = nil) {
+        self.link = link; self.partner = partner; self.provider = provider
+    }
 }
 
 extension ConsentRules {

@@ -69,6 +69,15 @@ public enum DeviceRules {
         return .success(d)
     }
 
+    /// Why a hardware hash is refused (802), in words fit for an import report: not base64, or its decoded size.
+    public static func hashProblem(_ text: String) -> String {
+        guard let bytes = Base64.decode(text) else {
+            return "the hardware hash is not base64 text (only A-Z, a-z, 0-9, + and /, with optional = padding)"
+        }
+        return "the hardware hash decodes to \(bytes.count) bytes; a hardware hash decodes to \(minHashBytes) to "
+            + "\(maxHashBytes) bytes"
+    }
+
     static func containsControl(_ s: String) -> Bool {
         s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
     }

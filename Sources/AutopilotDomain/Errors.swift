@@ -96,6 +96,9 @@ public enum RegistryError: Error, Sendable, Hashable {
         switch self {
         case let .permissionDenied(method, role):
             "a caller with role '\(role.rawValue)' may not call \(method) for that partner or tenant"
+        case let .notFound(kind, id) where kind == "grant" && id.contains("/"):
+            "partner \(id.prefix { $0 != "/" }) holds no active consent from tenant \(id.drop { $0 != "/" }.dropFirst()): "
+                + "it was never given, or it has ended or been revoked"
         case let .notFound(kind, id): "no \(kind) '\(id)'"
         case let .alreadyExists(kind, id): "a \(kind) '\(id)' already exists"
         case let .invalidInput(field, reason): "\(field): \(reason)"
@@ -118,5 +121,13 @@ public enum RegistryError: Error, Sendable, Hashable {
             (code.code.map { "\($0) " } ?? "") + "\(code.name): \(code.explanation)"
         case .storageFull: "the registry's storage is full; reads still work, writes resume when space is freed"
         }
+    }
+}
+
+extension RegistryError {
+    /// `NotFound(kind: "grant")` for a tenant-side call naming a partner that holds no active grant from the tenant;
+    /// the id is `<partner>/<tenant>`, which `message` reads back in words.
+    public static func noActiveGrant(partner: String, tenant: String) -> RegistryError {
+        .notFound(kind: "grant", id: "\(partner)/\(tenant)")
     }
 }

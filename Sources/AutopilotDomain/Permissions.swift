@@ -141,14 +141,6 @@ public struct Caller: Sendable, Hashable {
         return Caller(uid: uid, gid: gid, pid: pid, role: rule.role, partner: rule.partner, tenant: rule.tenant)
     }
 
-    /// The text the audit log keeps for this caller (`uid=1001 role=partner partner=woodgrove`).
-    public var auditDescription: String {
-        var s = "uid=\(uid) role=\(role.rawValue)"
-        if let partner { s += " partner=\(partner)" }
-        if let tenant { s += " tenant=\(tenant)" }
-        return s
-    }
-
     /// Refuses the call when the role may not make it at all.
     public func authorize(_ method: RegistryMethod) throws(RegistryError) {
         if method.policy.reach(for: role) == .no { throw .permissionDenied(method: method.rawValue, role: role) }

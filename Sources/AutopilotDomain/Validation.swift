@@ -122,6 +122,17 @@ public enum Validate {
         return result.sorted()
     }
 
+    /// A Unix uid or gid as an access rule names it: 0 to 4294967295.
+    /// - Throws: `invalidInput` naming `field`.
+    public static func unixID(_ value: Int, field: String) throws(RegistryError) -> UInt32 {
+        guard let id = UInt32(exactly: value) else { throw .invalidInput(field: field, reason: "must be 0 to 4294967295") }
+        return id
+    }
+
+    /// The form a tenant-side call's acting account is looked up and recorded in: trimmed and lowercased, not yet
+    /// validated (an unknown or malformed UPN is still recorded as the caller gave it).
+    public static func accountKey(_ upn: String) -> String { trim(upn).lowercased() }
+
     /// Trims ASCII and Unicode whitespace at both ends.
     public static func trim(_ value: String) -> String {
         var s = Substring(value)

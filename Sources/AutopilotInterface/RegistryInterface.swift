@@ -316,11 +316,14 @@ method IssueOemLink(partner: string) -> (link: Link)
 # Revokes a link (the whole URL, the bare token, or the link id). Accepted grants stay.
 method RevokeLink(link: string) -> (link: Link)
 
-# What the customer is shown on the consent page: the partner, the kind of request, DAP and roles.
-method DescribeLink(link: string) -> (link: Link, partner: Partner)
+# What the customer is shown on the consent page: the partner, the kind of request, DAP and roles. For an indirect
+# reseller's link, provider is the indirect provider that accepting also authorises (null otherwise); it is an
+# addition to the contract, so clients may ignore it.
+method DescribeLink(link: string) -> (link: Link, partner: Partner, provider: ?Partner)
 
 # A tenant's Global Administrator accepts a link (an OEM link needs a cloud-native account). Accepting an indirect
-# reseller's link also grants its provider. Idempotent: accepting again returns the active grants.
+# reseller's link also grants its provider. Idempotent: accepting again returns the active grants. An OEM that
+# has lost its Direct API eligibility gets no new consent (OemNotEligible).
 method AcceptLink(link: string, account: string) -> (grants: []Grant)
 
 # Tenants holding an active grant for the partner: how a partner confirms that a customer accepted.
@@ -337,7 +340,8 @@ method ValidateSubmission(partner: string, tenant: string, devices: ?[]DeviceInp
   results: []DeviceResult
 )
 
-# The tenant removes a partner's delegated admin privileges; consent to register devices stays.
+# The tenant removes a partner's delegated admin privileges, and those an indirect provider holds through the
+# partner's grants (they came with the reseller's request); consent to register devices stays.
 method RemoveDelegatedAdmin(partner: string, account: string) -> (grant: Grant)
 
 # The tenant ends a CSP relationship; ending a reseller's also ends the provider grants that came through it.
@@ -360,7 +364,14 @@ method CreateDeviceBatch(partner: string, tenant: string, name: string, channel:
 method AddDevices(batch: string, devices: []DeviceInput) -> (batch: Batch, results: []DeviceResult)
 
 # A batch with every device's result, in index order.
-method GetBatch(batch: string) -> (batch: Batch, results: []DeviceResult)
+method GetBatch(
+  batch: string,
+  # The results from this index on (an addition to the contract; default 0).
+  from: ?int,
+  # At most this many results (an addition to the contract; default all). A batch of a few hundred thousand
+  # devices has more results than one 16 MiB message holds: read it in pages, up to the batch's `submitted`.
+  limit: ?int
+) -> (batch: Batch, results: []DeviceResult)
 
 # Batches, filtered; partners and tenants see their own.
 method ListBatches(partner: ?string, tenant: ?string) -> (batches: []Batch)
@@ -371,7 +382,10 @@ method ListDevices(
   partner: ?string,
   batch: ?string,
   serialNumber: ?string,
-  includeDeregistered: ?bool
+  includeDeregistered: ?bool,
+  # Only the device with this id (an addition to the contract): one indexed lookup instead of a scan of everything
+  # the caller may see. A deregistered device is found only with includeDeregistered.
+  device: ?string
 ) -> (device: ?Device)
 
 # Deregisters a device by id, by manufacturer + model + serialNumber, or by productKey. A partner may always

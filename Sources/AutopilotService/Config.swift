@@ -27,7 +27,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxConnections = 256
     /// `max_connections_per_uid`: simultaneous connections from one Unix user.
     public var maxConnectionsPerUID = 64
-    /// `max_queued_calls`: pipelined calls a connection may have waiting before the daemon stops reading from it.
+    /// `max_queued_calls`: pipelined calls a connection may have waiting before the daemon stops reading from it
+    /// (it also stops once they add up to `max_frame_size` bytes).
     public var maxQueuedCalls = 64
     /// `idle_timeout_seconds`: a connection with nothing in flight and no input for this long is closed (0: never).
     public var idleTimeoutSeconds = 600

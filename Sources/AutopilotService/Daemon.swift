@@ -30,6 +30,10 @@ public final class Daemon: Sendable {
     /// Serves until `stop()` or SIGTERM/SIGINT, then stops accepting, lets calls in flight finish, and closes the
     /// database.
     public func run() async throws {
+        // Watched from the start, so a SIGTERM that arrives while the socket is being set up still stops cleanly
+        // (the request waits in `stopSignal`) instead of killing the process with its socket file left behind.
+        let signals = Self.watchSignals { [stopContinuation] in stopContinuation.yield() }
+        defer { signals.forEach { $0.cancel() } }
         let inherited = SocketActivation.listenDescriptors()
         if let fd = inherited.first {
             SocketActivation.clearEnvironment()
@@ -43,7 +47,6 @@ public final class Daemon: Sendable {
         }
         notifier?.send("READY=1\nSTATUS=Serving io.autopilotd.registry; schema \(RegistryStore.schemaVersion)")
 
-        let signals = Self.watchSignals { [stopContinuation] in stopContinuation.yield() }
         let watchdog = Task { [notifier] in
             guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
             while !Task.isCancelled {
@@ -52,7 +55,6 @@ public final class Daemon: Sendable {
             }
         }
         for await _ in stopSignal { break }
-        signals.forEach { $0.cancel() }
         watchdog.cancel()
 
         logger.notice("stopping: finishing calls in flight")
@@ -75,15 +77,37 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Creates the directory holding `path` (and its parents) when missing.
-    static func makeDirectory(parentOf path: String, mode: mode_t) throws {
+    /// Creates the directory holding `path` (and its parents) when missing, and refuses one that another user
+    /// controls. With `group` (the auditors group), a directory it creates belongs to that group, so its members can
+    /// reach the database files inside; nobody else can. An existing directory keeps its group and mode.
+    ///
+    /// The non-root defaults fall back to `/tmp/autopilotd-<uid>`, a name anyone can create first: a directory
+    /// owned by another user (root aside), or writable by others without the sticky bit, would let them replace
+    /// the socket or the database under the daemon.
+    /// - Throws: `StartupError` naming the directory.
+    static func makeDirectory(parentOf path: String, mode: mode_t, group: UInt32? = nil) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        guard !directory.isEmpty, access(directory, F_OK) != 0 else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: Int(mode)])
-        } catch {
-            throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+        guard !directory.isEmpty else { return }
+        if access(directory, F_OK) != 0 {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: Int(mode)])
+            } catch {
+                throw StartupError(description: "cannot create directory \(directory): \(error.localizedDescription)")
+            }
+            if let group, chown(directory, UInt32.max, group) != 0 {
+                throw StartupError(description: "cannot give \(directory) to group \(group) (auditors_group): \(String(cString: strerror(errno)))")
+            }
+        }
+        var st = stat()
+        guard stat(directory, &st) == 0 else {
+            throw StartupError(description: "cannot use directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        if st.st_uid != getuid() && st.st_uid != 0 {
+            throw StartupError(description: "refusing directory \(directory): it belongs to uid \(st.st_uid), not to this user")
+        }
+        if st.st_mode & (S_IWGRP | S_IWOTH) != 0 && st.st_mode & S_ISVTX == 0 {
+            throw StartupError(description: "refusing directory \(directory): other users can write to it")
         }
     }
 }
@@ -108,7 +132,7 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
             throw StartupError(description: "auditors_group: no group named '\(name)'")
         }
     }
-    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750)
+    try Daemon.makeDirectory(parentOf: config.database, mode: 0o750, group: group)
     let store: RegistryStore
     do {
         store = try RegistryStore(configuration: StoreConfiguration(

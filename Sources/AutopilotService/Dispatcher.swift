@@ -72,6 +72,9 @@ final class Dispatcher: VarlinkCallHandler {
             try? await replies.send(VarlinkReply(error: RegistryErrors.varlink(error)))
         } catch is CancellationError {
             outcome = "cancelled"
+        } catch VarlinkServerError.connectionClosed {
+            // The peer went away before its reply could be written: nothing failed here, there is just no one to tell.
+            outcome = "disconnected"
         } catch {
             outcome = "InternalError"
             logger.error("call failed", metadata: ["method": "\(method.rawValue)", "error": "\(String(reflecting: error))"])

@@ -32,13 +32,14 @@ extension Dispatcher {
         let link = try r.parameters.string("link")
         try await r.authorize()
         let page = try await store.describeLink(r.context, link: link)
-        return .reply(["link": .object(page.link.wire), "partner": .object(page.partner.wire)])
+        return .reply(["link": .object(page.link.wire), "partner": .object(page.partner.wire),
+                       "provider": page.provider.map { .object($0.wire) } ?? .null])
     }
 
     func acceptLink(_ r: Request) async throws -> HandlerResult {
         let p = r.parameters
         let link = try p.string("link"), account = try p.string("account")
-        try await r.authorize()
+        try await r.authorize(account: account)
         return .reply(["grants": try await store.acceptLink(r.context, link: link, account: account).wire])
     }
 
@@ -62,7 +63,7 @@ extension Dispatcher {
     func removeDelegatedAdmin(_ r: Request) async throws -> HandlerResult {
         let p = r.parameters
         let partner = try p.string("partner"), account = try p.string("account")
-        try await r.authorize()
+        try await r.authorize(partner: partner, account: account)
         let grant = try await store.removeDelegatedAdmin(r.context, partner: partner, account: account)
         return .reply(["grant": .object(grant.wire)])
     }
@@ -70,14 +71,14 @@ extension Dispatcher {
     func endRelationship(_ r: Request) async throws -> HandlerResult {
         let p = r.parameters
         let partner = try p.string("partner"), account = try p.string("account")
-        try await r.authorize()
+        try await r.authorize(partner: partner, account: account)
         return .reply(["grants": try await store.endRelationship(r.context, partner: partner, account: account).wire])
     }
 
     func fileRevocationRequest(_ r: Request) async throws -> HandlerResult {
         let p = r.parameters
         let partner = try p.string("partner"), account = try p.string("account"), reason = try p.string("reason")
-        try await r.authorize()
+        try await r.authorize(partner: partner, account: account)
         let request = try await store.fileRevocationRequest(r.context, partner: partner, account: account,
                                                             reason: reason)
         return .reply(["request": .object(request.wire)])

@@ -26,8 +26,9 @@ extension Dispatcher {
 
     func getBatch(_ r: Request) async throws -> HandlerResult {
         let batch = try r.parameters.string("batch")
+        let from = try r.parameters.optionalInt("from"), limit = try r.parameters.optionalInt("limit")
         try await r.authorize()
-        let result = try await store.getBatch(r.context, batch: batch)
+        let result = try await store.getBatch(r.context, batch: batch, from: from, limit: limit)
         return .reply(["batch": .object(result.batch.wire), "results": result.results.wire])
     }
 
@@ -45,9 +46,10 @@ extension Dispatcher {
         let partner = try p.optionalString("partner"), tenant = try p.optionalString("tenant")
         let batch = try p.optionalString("batch"), serial = try p.optionalString("serialNumber")
         let includeDeregistered = try p.optionalBool("includeDeregistered") ?? false
+        let device = try p.optionalString("device")
         let filters = try await r.authorizeFilters(partner: partner, tenant: tenant)
         let filter = DeviceListFilter(tenant: filters.tenant, partner: filters.partner, batch: batch,
-                                      serialNumber: serial, includeDeregistered: includeDeregistered)
+                                      serialNumber: serial, includeDeregistered: includeDeregistered, device: device)
         var cursor: DeviceCursor?
         repeat {
             let page = try await store.listDevices(r.context, filter: filter, after: cursor)

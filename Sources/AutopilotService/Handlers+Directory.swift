@@ -83,16 +83,9 @@ extension Dispatcher {
         let role: CallerRole = try p.enumeration("role")
         guard role != .none else { throw VarlinkError.invalidParameter("role") }
         let partner = try p.optionalString("partner"), tenant = try p.optionalString("tenant")
-        func unixID(_ v: Int?, _ name: String) throws -> UInt32? {
-            guard let v else { return nil }
-            guard let id = UInt32(exactly: v) else {
-                throw RegistryError.invalidInput(field: name, reason: "must be 0 to 4294967295")
-            }
-            return id
-        }
         try await r.authorize()
-        let rule = try await store.addAccessRule(r.context, uid: try unixID(uid, "uid"), gid: try unixID(gid, "gid"),
-                                                 role: role, partner: partner, tenant: tenant)
+        let rule = try await store.addAccessRule(r.context, uid: uid, gid: gid, role: role, partner: partner,
+                                                 tenant: tenant)
         identity.rulesChanged()
         return .reply(["rule": .object(rule.wire)])
     }

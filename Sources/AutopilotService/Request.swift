@@ -25,18 +25,15 @@ final class Request: @unchecked Sendable {
     var context: OperationContext { OperationContext(caller: caller, method: method) }
 
     /// Checks the caller's role against the permission table and, for partner and tenant callers, that the
-    /// partner or tenant named is their own. Records a refusal in the audit log.
-    func authorize(partner: String? = nil, tenant: String? = nil) async throws {
+    /// partner or tenant named is their own. A refusal is recorded in the audit log with the partner, tenant and
+    /// acting tenant account (`account`, for tenant-side calls) the call named.
+    func authorize(partner: String? = nil, tenant: String? = nil, account: String? = nil) async throws {
         do {
             try caller.authorize(method)
             if let partner { try caller.requirePartner(partner, method) }
             if let tenant { try caller.requireTenant(tenant, method) }
         } catch {
-            var targets: [String] = []
-            if let partner { targets.append("partner:\(partner)") }
-            if let tenant { targets.append("tenant:\(tenant)") }
-            try await store.recordRefusal(context, error, targets: targets)
-            throw error
+            try await recordRefusal(error, partner: partner, tenant: tenant, account: account)
         }
         authorized = true
     }
@@ -51,12 +48,19 @@ final class Request: @unchecked Sendable {
             authorized = true
             return (p, t)
         } catch {
-            var targets: [String] = []
-            if let partner { targets.append("partner:\(partner)") }
-            if let tenant { targets.append("tenant:\(tenant)") }
-            try await store.recordRefusal(context, error, targets: targets)
-            throw error
+            try await recordRefusal(error, partner: partner, tenant: tenant, account: nil)
         }
+    }
+
+    /// Records a refused call in the audit log, then throws its error. The refusal stands even when it cannot be
+    /// recorded (a full disk): the caller gets `PermissionDenied` either way, never an error that tells it more.
+    private func recordRefusal(_ error: RegistryError, partner: String?, tenant: String?,
+                               account: String?) async throws -> Never {
+        var targets: [String] = []
+        if let partner { targets.append("partner:\(partner)") }
+        if let tenant { targets.append("tenant:\(tenant)") }
+        try? await store.recordRefusal(context, error, targets: targets, account: account.map(Validate.accountKey))
+        throw error
     }
 
     private var pending: JSONObject?

@@ -7,6 +7,18 @@ import GRDB
 enum AuditLog {
     static let genesisHash = String(repeating: "0", count: 64)
 
+    /// The outcome of a call that failed unexpectedly: the name the interface gives that error.
+    static let internalErrorOutcome = "InternalError"
+
+    /// Longest target entry or account the log keeps, in characters. Both come from what the caller sent (an
+    /// unknown id, a malformed UPN), so a peer could otherwise store megabytes with every refused call.
+    static let maxValueLength = 256
+
+    /// `value`, cut to `maxValueLength` characters with an ellipsis when longer.
+    static func bounded(_ value: String) -> String {
+        value.count <= maxValueLength ? value : value.prefix(maxValueLength - 1) + "…"
+    }
+
     /// The fields of an event in canonical order, before escaping.
     struct Fields {
         var seq: Int64, at: String, uid: Int64, role: String, partner: String?, tenant: String?, account: String?
@@ -34,8 +46,8 @@ enum AuditLog {
         let caller = tx.caller
         let fields = Fields(
             seq: seq, at: tx.now.rfc3339, uid: Int64(caller.uid), role: caller.role.rawValue,
-            partner: caller.partner, tenant: caller.tenant, account: tx.account, method: tx.method.rawValue,
-            target: tx.targets.isEmpty ? nil : tx.targets.joined(separator: " "), outcome: outcome)
+            partner: caller.partner, tenant: caller.tenant, account: tx.account.map(bounded), method: tx.method.rawValue,
+            target: tx.targets.isEmpty ? nil : tx.targets.map(bounded).joined(separator: " "), outcome: outcome)
         try tx.db.cachedStatement(sql: """
             INSERT INTO audit_events (seq, at, actor_uid, actor_role, actor_partner, actor_tenant, actor_account,
                                       method, target, outcome, hash)

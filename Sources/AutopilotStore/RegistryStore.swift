@@ -81,6 +81,7 @@ public final class RegistryStore: Sendable {
         }
         if let path = configuration.path {
             try Self.prepareFile(path: path, group: configuration.auditorsGroup)
+            try Self.inspectExisting(path: path)
             do {
                 writer = try DatabasePool(path: path, configuration: config)
             } catch let error as DatabaseError {
@@ -128,6 +129,44 @@ public final class RegistryStore: Sendable {
         }
     }
 
+    /// Looks at an existing database file read-only before the pool opens it, because opening a pool writes to the
+    /// file (it switches it to WAL mode and creates a table): a corrupt file, a foreign database or one written by a
+    /// newer autopilotd is refused byte for byte untouched. An empty file is a new database.
+    /// - Throws: `StoreOpenError`.
+    static func inspectExisting(path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return }
+        // A read-only connection to a WAL database creates -wal and -shm; a refused file gets no companions.
+        let companions = [String]([path + "-wal", path + "-shm"]).filter { access($0, F_OK) != 0 }
+        var config = Configuration()
+        config.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            defer { try? queue.close() }
+            try queue.read { db in try requireRegistry(db, path: path) }
+        } catch {
+            for file in companions { unlink(file) }
+            if let error = error as? DatabaseError {
+                throw StoreOpenError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)")
+            }
+            throw error
+        }
+    }
+
+    /// Refuses a database that has tables but is not a registry, or that has migrations this binary does not know.
+    /// - Throws: `StoreOpenError.notARegistry`, `.newerSchema`.
+    static func requireRegistry(_ db: Database, path: String) throws {
+        let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        if !tables.isEmpty && !tables.contains("grdb_migrations") {
+            throw StoreOpenError.notARegistry(path: path)
+        }
+        if tables.contains("grdb_migrations") {
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+            let unknown = applied.filter { !migrationNames.contains($0) }
+            if !unknown.isEmpty { throw StoreOpenError.newerSchema(path: path, unknownMigrations: unknown) }
+        }
+    }
+
     private func migrate() throws {
         var migrator = DatabaseMigrator()
         for migration in embeddedMigrations {
@@ -139,17 +178,6 @@ public final class RegistryStore: Sendable {
         }
         let path = configuration.path ?? ":memory:"
         do {
-            try writer.write { db in
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-                if !tables.isEmpty && !tables.contains("grdb_migrations") {
-                    throw StoreOpenError.notARegistry(path: path)
-                }
-                if tables.contains("grdb_migrations") {
-                    let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
-                    let unknown = applied.filter { !Self.migrationNames.contains($0) }
-                    if !unknown.isEmpty { throw StoreOpenError.newerSchema(path: path, unknownMigrations: unknown) }
-                }
-            }
             try migrator.migrate(writer)
             try writer.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
@@ -161,32 +189,42 @@ public final class RegistryStore: Sendable {
 
     /// Runs `body` as one write transaction with `now` pinned, and appends the audit event for it in the same
     /// transaction: `ok` when it returns, or the error's name when it throws a `RegistryError` (the changes are then
-    /// rolled back, the event kept).
+    /// rolled back, the event kept). Any other error rolls back everything; the call is then recorded as
+    /// `InternalError` in a transaction of its own, when the database still takes writes.
     public func change<T: Sendable>(_ context: OperationContext,
                                     _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
         let clock = configuration.clock
-        let outcome: Result<T, RegistryError> = try await mapStorage {
-            try await writer.write { db in
-                let tx = Transaction(db: db, now: clock(), context: context, store: self)
-                do {
-                    var value: T?
-                    try db.inSavepoint {
-                        value = try body(tx)
-                        return .commit
+        let outcome: Result<T, RegistryError>
+        do {
+            outcome = try await mapStorage {
+                try await writer.write { db in
+                    let tx = Transaction(db: db, now: clock(), context: context, store: self)
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try body(tx)
+                            return .commit
+                        }
+                        try AuditLog.append(tx, outcome: "ok")
+                        return .success(value!)
+                    } catch let error as RegistryError {
+                        try AuditLog.append(tx, outcome: error.name)
+                        return .failure(error)
                     }
-                    try AuditLog.append(tx, outcome: "ok")
-                    return .success(value!)
-                } catch let error as RegistryError {
-                    try AuditLog.append(tx, outcome: error.name)
-                    return .failure(error)
                 }
             }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            try? await record(context, outcome: AuditLog.internalErrorOutcome, targets: [], account: nil)
+            throw error
         }
         return try outcome.get()
     }
 
-    /// Runs `body` as a read, on the calling thread. A `PermissionDenied` it throws is recorded in the audit log
-    /// before it is rethrown.
+    /// Runs `body` as a read, on the calling thread. A `PermissionDenied` it throws is recorded in the audit log,
+    /// with the targets and account the body had named, before it is rethrown; successful reads and other failures
+    /// are not recorded.
     ///
     /// The store's reads are short (a few indexed lookups, or one bounded page), so running them where the call
     /// already is costs less than GRDB's asynchronous read, which hops to a reader queue and back: two thread
@@ -201,19 +239,44 @@ public final class RegistryStore: Sendable {
     /// audit chain) never holds one of the few threads that run calls.
     public func longRead<T: Sendable>(_ context: OperationContext,
                                       _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        let clock = configuration.clock
-        return try await audited(context) {
-            try await self.writer.read { db in try body(Transaction(db: db, now: clock(), context: context, store: self)) }
+        try await audited(context) { try await self.offCallThreads { try self.readOnCallingThread(context, body) } }
+    }
+
+    /// Runs a synchronous database read on a dispatch thread, and waits for it without holding a calling thread.
+    ///
+    /// GRDB's asynchronous reads are never used: they keep their reader connection until the awaiting task resumes,
+    /// and since `read` blocks the calling thread while it waits for a free reader, every reader could end up held by
+    /// a task that no thread is left to resume (16 clients mixing VerifyAudit and Backup with other reads did that).
+    func offCallThreads<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
         }
     }
 
-    /// Maps storage errors and records a `PermissionDenied` thrown by a read before rethrowing it.
+    /// Maps storage errors, and records a refused read before rethrowing its `PermissionDenied`.
     private func audited<T>(_ context: OperationContext, _ run: () async throws -> T) async throws -> T {
         do {
             return try await mapStorage(run)
+        } catch let refused as RefusedRead {
+            try? await record(context, outcome: refused.error.name, targets: refused.targets, account: refused.account)
+            throw refused.error
+        }
+    }
+
+    /// A read refused inside its transaction, carrying what the audit event should name.
+    private struct RefusedRead: Error {
+        var error: RegistryError
+        var targets: [String]
+        var account: String?
+    }
+
+    /// Runs a read's body, turning a `PermissionDenied` into a `RefusedRead` with what the transaction named.
+    private static func refusable<T>(_ body: (Transaction) throws -> T, _ tx: Transaction) throws -> T {
+        do {
+            return try body(tx)
         } catch let error as RegistryError {
-            if case .permissionDenied = error { try? await recordRefusal(context, error) }
-            throw error
+            guard case .permissionDenied = error else { throw error }
+            throw RefusedRead(error: error, targets: tx.targets, account: tx.account)
         }
     }
 
@@ -226,7 +289,7 @@ public final class RegistryStore: Sendable {
         return try writer.unsafeReentrantRead { db in
             try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
             do {
-                let value = try body(Transaction(db: db, now: clock(), context: context, store: self))
+                let value = try Self.refusable(body, Transaction(db: db, now: clock(), context: context, store: self))
                 try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
                 return value
             } catch {
@@ -236,14 +299,22 @@ public final class RegistryStore: Sendable {
         }
     }
 
-    /// Records a call refused before it reached the store (for example by the permission table).
-    public func recordRefusal(_ context: OperationContext, _ error: RegistryError, targets: [String] = []) async throws {
+    /// Records a call refused before it reached the store (by the permission table), with the ids it named
+    /// (`kind:id`) and, for a tenant-side call, the acting account.
+    public func recordRefusal(_ context: OperationContext, _ error: RegistryError, targets: [String] = [],
+                              account: String? = nil) async throws {
+        try await record(context, outcome: error.name, targets: targets, account: account)
+    }
+
+    /// Appends one event in a transaction of its own.
+    private func record(_ context: OperationContext, outcome: String, targets: [String], account: String?) async throws {
         let clock = configuration.clock
         try await mapStorage {
             try await writer.write { db in
                 let tx = Transaction(db: db, now: clock(), context: context, store: self)
                 tx.targets = targets
-                try AuditLog.append(tx, outcome: error.name)
+                tx.account = account
+                try AuditLog.append(tx, outcome: outcome)
             }
         }
     }
@@ -259,7 +330,12 @@ public final class RegistryStore: Sendable {
 
     /// Runs a read with direct database access, for store-internal queries that need no audit context.
     func unauditedRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.read(body)
+        try syncRead(body)
+    }
+
+    /// GRDB's synchronous read, on this thread (short reads only; see `read`).
+    func syncRead<T>(_ body: (Database) throws -> T) throws -> T {
+        try writer.read(body)
     }
 
     /// The path of the database, or ":memory:".
@@ -289,7 +365,7 @@ public final class Transaction {
     public let now: Timestamp
     public let context: OperationContext
     let store: RegistryStore
-    /// Ids the call touched, as `kind:id`, for the audit event's target.
+    /// Ids the call named or touched, as `kind:id`, for the audit event's target.
     public var targets: [String] = []
     /// The tenant account acting in a tenant-side call.
     public var account: String?

@@ -73,25 +73,25 @@ enum Fetch {
 }
 
 extension Transaction {
-    /// The tenant with this id, or `NotFound(tenant)`.
+    /// The tenant with this id, or `NotFound(tenant)`; either way the audit event names it.
     public func requireTenant(_ id: String) throws -> Tenant {
-        guard let t = try Fetch.tenant(db, id) else { throw RegistryError.notFound(kind: "tenant", id: id) }
         target("tenant", id)
+        guard let t = try Fetch.tenant(db, id) else { throw RegistryError.notFound(kind: "tenant", id: id) }
         return t
     }
 
-    /// The partner with this id, or `NotFound(partner)`.
+    /// The partner with this id, or `NotFound(partner)`; either way the audit event names it.
     public func requirePartner(_ id: String) throws -> Partner {
-        guard let p = try Fetch.partner(db, id) else { throw RegistryError.notFound(kind: "partner", id: id) }
         target("partner", id)
+        guard let p = try Fetch.partner(db, id) else { throw RegistryError.notFound(kind: "partner", id: id) }
         return p
     }
 
-    /// The account with this UPN (any case), or `NotFound(account)`.
+    /// The account with this UPN (any case), or `NotFound(account)`; either way the audit event names it.
     public func requireAccount(_ upn: String) throws -> Account {
         let key = upn.lowercased()
-        guard let a = try Fetch.account(db, key) else { throw RegistryError.notFound(kind: "account", id: upn) }
         target("account", key)
+        guard let a = try Fetch.account(db, key) else { throw RegistryError.notFound(kind: "account", id: upn) }
         return a
     }
 }

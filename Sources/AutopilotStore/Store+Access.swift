@@ -3,11 +3,16 @@ import GRDB
 
 /// Access rules and service status.
 extension RegistryStore {
-    public func addAccessRule(_ context: OperationContext, uid: UInt32?, gid: UInt32?, role: CallerRole,
+    /// Binds a uid or a gid to a role (and, for partner and tenant roles, the one partner or tenant it acts for).
+    /// - Throws: `NotFound` (partner, tenant); `InvalidInput` (uid, gid, partner, tenant, role); `AlreadyExists`
+    ///   when the uid or gid already has a rule.
+    public func addAccessRule(_ context: OperationContext, uid: Int?, gid: Int?, role: CallerRole,
                               partner: String?, tenant: String?) async throws -> AccessRule {
         try await change(context) { tx in
             if let partner { _ = try tx.requirePartner(partner) }
             if let tenant { _ = try tx.requireTenant(tenant) }
+            let uid = try uid.map { try Validate.unixID($0, field: "uid") }
+            let gid = try gid.map { try Validate.unixID($0, field: "gid") }
             guard (uid == nil) != (gid == nil) else {
                 throw RegistryError.invalidInput(field: "uid", reason: "give exactly one of uid and gid")
             }

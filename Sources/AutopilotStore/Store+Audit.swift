@@ -106,7 +106,9 @@ extension RegistryStore {
         defer { _ = unlink(temporary) }
         do {
             try await mapStorage {
-                try await writer.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [temporary]) }
+                try await offCallThreads {
+                    try self.writer.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [temporary]) }
+                }
             }
         } catch let error as DatabaseError {
             throw RegistryError.invalidInput(field: "path", reason: "the copy could not be written: \(error.message ?? "\(error.resultCode)")")

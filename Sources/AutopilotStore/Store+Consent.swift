@@ -16,8 +16,9 @@ extension RegistryStore {
             let expires = ConsentRules.resellerLinkExpiry(now: tx.now, lifetimeSeconds: lifetime)
             let link = try Self.insertLink(tx, partner: p.id, kind: .resellerRelationship, delegatedAdmin: delegatedAdmin,
                                            roles: roles, expiresAt: expires, base: base)
-            let email = ConsentRules.invitationEmail(partner: p, url: link.url ?? "", delegatedAdmin: delegatedAdmin,
-                                                     roles: roles)
+            let provider = try p.provider.flatMap { try Fetch.partner(tx.db, $0) }
+            let email = ConsentRules.invitationEmail(partner: p, provider: provider, url: link.url ?? "",
+                                                     delegatedAdmin: delegatedAdmin, roles: roles)
             return ResellerInvitation(link: link, email: email)
         }
     }
@@ -55,7 +56,8 @@ extension RegistryStore {
         }
     }
 
-    /// The consent page: the link (without URL) and the partner asking. Partner callers see only their own links.
+    /// The consent page: the link (without URL), the partner asking and, for an indirect reseller, its provider.
+    /// Partner callers see only their own links.
     /// - Throws: `InvalidInput(link)`; `NotFound(link)`; `PermissionDenied`.
     public func describeLink(_ context: OperationContext, link: String) async throws -> ConsentPage {
         try await read(context) { tx in
@@ -64,7 +66,8 @@ extension RegistryStore {
             guard let partner = try Fetch.partner(tx.db, found.partner) else {
                 throw RegistryError.notFound(kind: "partner", id: found.partner)
             }
-            return ConsentPage(link: found, partner: partner)
+            let provider = try partner.provider.flatMap { try Fetch.partner(tx.db, $0) }
+            return ConsentPage(link: found, partner: partner, provider: provider)
         }
     }
 
@@ -72,17 +75,17 @@ extension RegistryStore {
     /// reseller, its provider's; accepting again while the partner's grant is active creates nothing.
     /// - Throws, in this order: `PermissionDenied` (account of another tenant); `InvalidInput(link)`;
     ///   `NotFound(link)`, `NotFound(account)`; `GlobalAdminRequired`, `CloudNativeAccountRequired`;
-    ///   `LinkRevoked`, `LinkExpired`.
+    ///   `LinkRevoked`, `LinkExpired`; `OemNotEligible` (an OEM that lost Direct API eligibility).
     public func acceptLink(_ context: OperationContext, link: String, account: String) async throws -> [Grant] {
         try await change(context) { tx in
             let acting = try Self.actingAccount(tx, account)
             let found = try Self.requireLink(tx, try ConsentRules.reference(fromLink: link, allowID: false))
             let account = try Self.existing(acting, account)
-            try ConsentRules.checkAcceptance(link: found, account: account)
             guard let partner = try Fetch.partner(tx.db, found.partner) else {
                 throw RegistryError.notFound(kind: "partner", id: found.partner)
             }
             tx.target("partner", partner.id)
+            try ConsentRules.checkAcceptance(link: found, partner: partner, account: account)
             let existing = try Self.ownActiveGrants(tx.db, partner: partner.id, tenant: account.tenant)
             if !existing.isEmpty {
                 return try existing + Self.activeGrants(tx.db, via: existing.map(\.id))
@@ -144,20 +147,24 @@ extension RegistryStore {
         }
     }
 
-    /// The tenant removes a partner's delegated admin privileges; consent stays active. Returns the partner's
-    /// earliest active grant (a provider may hold several, one per reseller; DAP is cleared on all).
+    /// The tenant removes a partner's delegated admin privileges; consent stays active. The privileges an indirect
+    /// provider holds through a reseller's grant came with that reseller's request, so removing the reseller's
+    /// removes them too (as ending it ends them). Returns the partner's earliest active grant (a provider may hold
+    /// several, one per reseller; DAP is cleared on all).
     /// - Throws: `PermissionDenied`; `NotFound(partner/account)`; `GlobalAdminRequired`; `NotFound(grant)`.
     public func removeDelegatedAdmin(_ context: OperationContext, partner: String, account: String) async throws -> Grant {
         try await change(context) { tx in
             let (p, account) = try Self.tenantSideCall(tx, partner: partner, account: account)
             let grants = try Fetch.activeGrants(tx.db, partner: p.id, tenant: account.tenant)
             guard let first = grants.first else {
-                throw RegistryError.notFound(kind: "grant", id: "\(p.id)/\(account.tenant)")
+                throw RegistryError.noActiveGrant(partner: p.id, tenant: account.tenant)
             }
-            try tx.db.execute(sql: """
-                UPDATE grants SET delegated_admin = 0, dap_removed_at = ?, dap_removed_by = ?
-                WHERE partner_id = ? AND tenant_id = ? AND status = 'active' AND delegated_admin = 1
-                """, arguments: [tx.now.rfc3339, account.upn, p.id, account.tenant])
+            for g in try grants + Self.activeGrants(tx.db, via: grants.map(\.id)) where g.delegatedAdmin {
+                try tx.db.execute(sql: """
+                    UPDATE grants SET delegated_admin = 0, dap_removed_at = ?, dap_removed_by = ? WHERE id = ?
+                    """, arguments: [tx.now.rfc3339, account.upn, g.id])
+                tx.target("grant", g.id)
+            }
             for g in grants { tx.target("grant", g.id) }
             return try Self.requireGrant(tx.db, first.id)
         }
@@ -172,7 +179,7 @@ extension RegistryStore {
             let (p, account) = try Self.tenantSideCall(tx, partner: partner, account: account)
             try ConsentRules.checkEnd(partner: p)
             let grants = try Fetch.activeGrants(tx.db, partner: p.id, tenant: account.tenant)
-            guard !grants.isEmpty else { throw RegistryError.notFound(kind: "grant", id: "\(p.id)/\(account.tenant)") }
+            guard !grants.isEmpty else { throw RegistryError.noActiveGrant(partner: p.id, tenant: account.tenant) }
             let ended = try Self.endGrants(tx, grants.map(\.id), status: .ended, reason: .endedByTenant,
                                            by: account.upn, request: nil)
             return try ended.map { try Self.requireGrant(tx.db, $0) }
@@ -187,7 +194,7 @@ extension RegistryStore {
         try await change(context) { tx in
             let (p, account) = try Self.tenantSideCall(tx, partner: partner, account: account)
             guard try Fetch.hasActiveGrant(tx.db, partner: p.id, tenant: account.tenant) else {
-                throw RegistryError.notFound(kind: "grant", id: "\(p.id)/\(account.tenant)")
+                throw RegistryError.noActiveGrant(partner: p.id, tenant: account.tenant)
             }
             let reason = try ConsentRules.revocationReason(reason)
             let id = newID()
@@ -305,7 +312,7 @@ extension RegistryStore {
     /// in the documented order); an unknown UPN is judged by the tenant that owns its domain.
     /// - Throws: `PermissionDenied`.
     static func actingAccount(_ tx: Transaction, _ upn: String) throws -> Account? {
-        let key = Validate.trim(upn).lowercased()
+        let key = Validate.accountKey(upn)
         tx.account = key
         let account = try Fetch.account(tx.db, key)
         if let account { tx.target("account", account.upn) }

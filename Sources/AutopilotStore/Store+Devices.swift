@@ -9,10 +9,12 @@ public struct DeviceListFilter: Sendable, Hashable {
     public var batch: String?
     public var serialNumber: String?
     public var includeDeregistered: Bool
+    /// One device by id.
+    public var device: String?
     public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
-                includeDeregistered: Bool = false) {
+                includeDeregistered: Bool = false, device: String? = nil) {
         self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
-        self.includeDeregistered = includeDeregistered
+        self.includeDeregistered = includeDeregistered; self.device = device
     }
 }
 
@@ -113,18 +115,26 @@ extension RegistryStore {
         }
     }
 
-    /// A batch and every device result in index order. Partners see their own batches, tenants their own.
-    /// - Throws: `NotFound(batch)`, `PermissionDenied`.
-    public func getBatch(_ context: OperationContext, batch id: String) async throws -> (batch: Batch, results: [DeviceResult]) {
+    /// A batch and its device results in index order: all of them, or `limit` from index `from`. Partners see their
+    /// own batches, tenants their own.
+    /// - Throws: `NotFound(batch)`, `PermissionDenied`, `InvalidInput(from, limit)` for a negative start or a limit
+    ///   below 1.
+    public func getBatch(_ context: OperationContext, batch id: String, from: Int? = nil,
+                         limit: Int? = nil) async throws -> (batch: Batch, results: [DeviceResult]) {
         try await read(context) { tx in
             let batch = try Self.requireBatch(tx, id)
             try tx.caller.requirePartner(batch.partner, tx.method)
             try tx.caller.requireTenant(batch.tenant, tx.method)
+            let from = from ?? 0
+            if from < 0 { throw RegistryError.invalidInput(field: "from", reason: "must be 0 or more") }
+            if let limit, limit < 1 { throw RegistryError.invalidInput(field: "limit", reason: "must be 1 or more") }
+            // The primary key (batch_id, idx) serves both the range and the order.
             let rows = try Row.fetchCursor(tx.db, sql: """
-                SELECT idx, status, device_id, error_name, message FROM device_results WHERE batch_id = ? ORDER BY idx
-                """, arguments: [id])
+                SELECT idx, status, device_id, error_name, message FROM device_results
+                WHERE batch_id = ? AND idx >= ? ORDER BY idx LIMIT ?
+                """, arguments: [id, from, limit ?? -1])
             var results: [DeviceResult] = []
-            results.reserveCapacity(batch.submitted)
+            results.reserveCapacity(min(limit ?? batch.submitted, max(0, batch.submitted - from)))
             while let row = try rows.next() {
                 results.append(DeviceResult(
                     index: row["idx"], status: DeviceResultStatus(rawValue: row["status"]) ?? .failed,
@@ -153,34 +163,43 @@ extension RegistryStore {
     public func listDevices(_ context: OperationContext, filter: DeviceListFilter, after cursor: DeviceCursor?,
                             limit: Int = deviceListPageSize) async throws -> (devices: [Device], next: DeviceCursor?) {
         try await read(context) { tx in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let t = filter.tenant { conditions.append("tenant_id = ?"); arguments += [t] }
-            if let p = filter.partner { conditions.append("partner_id = ?"); arguments += [p] }
-            if let b = filter.batch { conditions.append("batch_id = ?"); arguments += [b] }
-            if let s = filter.serialNumber { conditions.append("serial_number = ?"); arguments += [s] }
-            if !filter.includeDeregistered { conditions.append("status = 'registered'") }
-            // Order so that the index for the most selective filter also gives the order: serial and batch indexes
-            // are ordered by rowid within a value, tenant and partner indexes by registration time.
-            let byTime = filter.serialNumber == nil && filter.batch == nil && (filter.tenant != nil || filter.partner != nil)
-            if let cursor {
-                if byTime {
-                    conditions.append("(registered_at, rowid) > (?, ?)"); arguments += [cursor.registeredAt, cursor.rowid]
-                } else {
-                    conditions.append("rowid > ?"); arguments += [cursor.rowid]
-                }
-            }
-            let order = byTime ? "registered_at, rowid" : "rowid"
-            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let rows = try Row.fetchAll(tx.db, sql: """
-                SELECT rowid, \(Self.deviceColumns) FROM devices \(whereClause) ORDER BY \(order) LIMIT \(limit)
-                """, arguments: arguments)
+            let query = Self.deviceListQuery(filter, after: cursor, limit: limit)
+            let rows = try Row.fetchAll(tx.db, sql: query.sql, arguments: query.arguments)
             let devices = rows.map(Self.device)
             let next = rows.count < limit ? nil : rows.last.map {
                 DeviceCursor(registeredAt: $0["registered_at"], rowid: $0["rowid"])
             }
             return (devices, next)
         }
+    }
+
+    /// The SQL of one `listDevices` page.
+    ///
+    /// Its order is the order of the index that serves the most selective filter, so that SQLite reads the page
+    /// straight from that index and never sorts: id, serial and batch indexes are ordered by rowid within a value; the
+    /// tenant, partner, and tenant + partner indexes by registration time (rowid breaks ties within a call).
+    static func deviceListQuery(_ filter: DeviceListFilter, after cursor: DeviceCursor?,
+                                limit: Int) -> (sql: String, arguments: StatementArguments) {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let t = filter.tenant { conditions.append("tenant_id = ?"); arguments += [t] }
+        if let p = filter.partner { conditions.append("partner_id = ?"); arguments += [p] }
+        if let b = filter.batch { conditions.append("batch_id = ?"); arguments += [b] }
+        if let s = filter.serialNumber { conditions.append("serial_number = ?"); arguments += [s] }
+        if let d = filter.device { conditions.append("id = ?"); arguments += [d] }
+        if !filter.includeDeregistered { conditions.append("status = 'registered'") }
+        let byTime = filter.serialNumber == nil && filter.batch == nil && filter.device == nil
+            && (filter.tenant != nil || filter.partner != nil)
+        if let cursor {
+            if byTime {
+                conditions.append("(registered_at, rowid) > (?, ?)"); arguments += [cursor.registeredAt, cursor.rowid]
+            } else {
+                conditions.append("rowid > ?"); arguments += [cursor.rowid]
+            }
+        }
+        let order = byTime ? "registered_at, rowid" : "rowid"
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return ("SELECT rowid, \(deviceColumns) FROM devices \(whereClause) ORDER BY \(order) LIMIT \(limit)", arguments)
     }
 
     /// Deregisters one device for `partner`, keeping its row (status, time, who).
@@ -354,23 +373,23 @@ struct SubmissionEvaluator {
         let keys = DeviceKeys(device, hashDigest: device.hardwareHash.map { hexSHA256($0) })
         if tracker.isRepeat(keys) { return .failure(Failure(.ztdDeviceDuplicated)) }
         var matches: [String: String] = [:]
-        if let digest = keys.hashDigest {
-            try match(sql: "SELECT id, tenant_id FROM devices WHERE hardware_hash_sha256 = ? AND status = 'registered'",
-                      [digest], into: &matches)
-        }
-        if let key = keys.productKey {
-            try match(sql: "SELECT id, tenant_id FROM devices WHERE product_key = ? AND status = 'registered'",
-                      [key], into: &matches)
-        }
+        if let digest = keys.hashDigest { try match(sql: Self.matchByHash, [digest], into: &matches) }
+        if let key = keys.productKey { try match(sql: Self.matchByProductKey, [key], into: &matches) }
         if let t = keys.tuple {
-            try match(sql: """
-                SELECT id, tenant_id FROM devices
-                WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered'
-                """, [t.manufacturer, t.model, t.serialNumber], into: &matches)
+            try match(sql: Self.matchByTuple, [t.manufacturer, t.model, t.serialNumber], into: &matches)
         }
         if let code = DeviceRules.matchOutcome(matches, tenant: tenant) { return .failure(Failure(code)) }
         return .success(Candidate(device: device, keys: keys))
     }
+
+    /// The registered device with an identifier: each query is served by one of the partial unique indexes of
+    /// `devices`, so a submission costs three index lookups per device however many devices are registered.
+    static let matchByHash = "SELECT id, tenant_id FROM devices WHERE hardware_hash_sha256 = ? AND status = 'registered'"
+    static let matchByProductKey = "SELECT id, tenant_id FROM devices WHERE product_key = ? AND status = 'registered'"
+    static let matchByTuple = """
+        SELECT id, tenant_id FROM devices
+        WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered'
+        """
 
     private func match(sql: String, _ arguments: StatementArguments, into matches: inout [String: String]) throws {
         // Columns by position: `SELECT id, tenant_id`.
@@ -381,6 +400,9 @@ struct SubmissionEvaluator {
 
     /// Says which rule an entry broke, more precisely than the code's general explanation.
     static func normalizeMessage(_ code: DeviceErrorCode, _ input: DeviceInput, _ kind: PartnerKind) -> String? {
+        if code == .invalidZtdHardwareHash, let text = input.hardwareHash {
+            return DeviceRules.hashProblem(Validate.trim(text))
+        }
         guard code == .invalidZtdRequestBody else { return nil }
         if kind == .oem, let h = input.hardwareHash, !Validate.trim(h).isEmpty {
             return "an OEM registers devices by product key or manufacturer, model and serial number, never by hardware hash"

@@ -102,6 +102,7 @@ extension RegistryStore {
     /// Refuses a partner caller asking about a tenant that is not its customer, and a tenant caller asking about
     /// another tenant.
     static func requireVisibleTenant(_ tx: Transaction, _ id: String) throws {
+        tx.target("tenant", id)
         let caller = tx.caller
         switch caller.role {
         case .partner:
@@ -177,6 +178,7 @@ extension RegistryStore {
 
     /// Partners see themselves; tenants see partners holding an active grant from them.
     static func requireVisiblePartner(_ tx: Transaction, _ id: String) throws {
+        tx.target("partner", id)
         let caller = tx.caller
         switch caller.role {
         case .partner:

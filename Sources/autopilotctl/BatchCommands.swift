@@ -1,6 +1,7 @@
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import Varlink
 
 struct BatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,19 +34,39 @@ struct BatchCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a batch and every device's result, in submission order (GetBatch).")
+            abstract: "Show a batch and every device's result, in submission order (GetBatch).",
+            discussion: """
+                Results are read in pages of \(pageSize) (GetBatch with from and limit) and printed as they arrive, \
+                so batches of any size can be shown. --json prints {batch, results} as one GetBatch reply would.
+                """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The batch id.") var batch: String
 
+        /// Results per GetBatch call: a page stays far below the 16 MiB message limit.
+        static let pageSize = 5000
+
         func run() throws {
             try global.run { s in
-                let b = try s.client.getBatch(batch)
-                if s.printJSONReply() { return }
-                Render.print(Render.block(b.batch))
-                Output.out("")
-                var table = TextTable(Render.resultHeaders, right: [0, 3])
-                for r in b.results { table.append(Render.row(r)) }
-                Render.print(table)
+                let first = try s.client.getBatch(batch, from: 0, limit: Self.pageSize)
+                var json: [JSONValue] = []
+                let batchJSON = s.client.lastReply["batch"] ?? .null
+                var table = StreamingTable(Render.resultHeaders, right: [0, 3]) { Output.write($0) }
+                if !s.json {
+                    Render.print(Render.block(first.batch))
+                    Output.out("")
+                }
+                var page = first.results
+                while true {
+                    if s.json { json += s.client.lastReply["results"]?.arrayValue ?? [] }
+                    else { for r in page { table.append(Render.row(r)) } }
+                    guard page.count == Self.pageSize, let last = page.last else { break }
+                    page = try s.client.getBatch(batch, from: last.index + 1, limit: Self.pageSize).results
+                }
+                if s.json {
+                    Output.out(JSON.prettyPrint(.object(["batch": batchJSON, "results": .array(json)])))
+                } else {
+                    table.finish()
+                }
             }
         }
     }

@@ -56,8 +56,14 @@ final class CSVSubmission {
         defer { progress.clear() }
 
         func flush() throws {
-            var report: [(line: Int, text: String)] = local.map { ($0.line, $0.reason) }
-            for e in local { jsonLocalErrors.append(.object(["line": .int(e.line), "reason": .string(e.reason)])) }
+            var report: [(line: Int, text: String)] = local.map {
+                ($0.line, "\(DeviceCSV.LineError.name): \($0.reason); the row was not sent")
+            }
+            for e in local {
+                jsonLocalErrors.append(.object([
+                    "line": .int(e.line), "errorName": .string(DeviceCSV.LineError.name), "reason": .string(e.reason),
+                ]))
+            }
             localFailures += local.count
             failed += local.count
             local.removeAll(keepingCapacity: true)

@@ -58,6 +58,10 @@ struct ConsentCommand: ParsableCommand {
                 let link = try s.client.issueOemLink(partner: partner)
                 if s.printJSONReply() { return }
                 Output.out(link.url ?? "(the daemon sent no URL; link id \(link.id))")
+                Output.out("")
+                Output.out("This is \(Names(client: s.client).partner(link.partner))'s only consent link: any earlier one no "
+                    + "longer works. It does not expire. Hand it to the OEM, which sends it to its customers; the URL is "
+                    + "shown only now (the registry keeps only a hash of it).")
             }
         }
     }
@@ -90,12 +94,15 @@ struct ConsentCommand: ParsableCommand {
             case .resellerRelationship:
                 lines.append("\(p.name) (\(p.id)) is \(Render.kindInWords(p.kind)). It asks your organisation to accept "
                     + "a reseller relationship, which lets it register Autopilot devices for you.")
-                if p.kind == .indirectReseller, let provider = p.provider {
-                    lines.append("Accepting also authorises its indirect provider \(provider) to register devices.")
+                // Older daemons send no provider record: fall back to its id.
+                let provider = d.provider.map { "\($0.name) (\($0.id))" } ?? p.provider
+                if let provider {
+                    lines.append("Accepting also authorises its indirect provider, \(provider), to register devices.")
                 }
                 if d.link.delegatedAdmin {
                     let roles = d.link.roles.map(\.rawValue).joined(separator: ", ")
-                    lines.append("It also asks for delegated admin privileges with these roles: "
+                    lines.append("It also asks for delegated admin privileges"
+                        + (d.provider.map { ", for itself and \($0.name)," } ?? "") + " with these roles: "
                         + (roles.isEmpty ? "(none named)" : roles) + ".")
                 } else {
                     lines.append("It does not ask for delegated admin privileges.")
@@ -126,7 +133,8 @@ struct ConsentCommand: ParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The link URL or token.") var link: String
-        @Option(name: .customLong("as"), help: "The accepting account's UPN (a Global Administrator).")
+        @Option(name: .customLong("as"),
+                help: ArgumentHelp("The accepting account's UPN (a Global Administrator).", valueName: "upn"))
         var account: String
 
         func run() throws {
@@ -171,12 +179,17 @@ struct ConsentCommand: ParsableCommand {
                 let check = try s.client.validateSubmission(partner: partner, tenant: tenant)
                 consented = check.consented
                 if s.printJSONReply() { return }
-                Output.out("consented: \(Render.yesNo(check.consented))")
                 if let grant = check.grant {
-                    Output.out("grant:")
-                    Output.write(indent(Render.block(grant).render()))
-                } else if !check.consented {
-                    Output.out("partner \(partner) holds no active consent from tenant \(tenant)")
+                    let names = Names(client: s.client)
+                    let how = grant.basis == .viaReseller ? ", implicitly, through one of its indirect resellers" : ""
+                    Output.out("Yes: \(names.partner(grant.partner)) may register devices for \(names.tenant(grant.tenant))"
+                        + "\(how). \(grant.grantedBy) consented on \(grant.grantedAt.rfc3339).")
+                    Output.out("")
+                    Render.print(Render.block(grant))
+                } else {
+                    Output.out("No: partner \(partner) holds no active consent from tenant \(tenant), so registering "
+                        + "devices for it would fail with ConsentRequired. The tenant's Global Administrator must first "
+                        + "accept the partner's link.")
                 }
             }
             if require && !consented { throw ExitCode(ExitStatus.notConsented) }
@@ -187,18 +200,26 @@ struct ConsentCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "remove-dap",
             abstract: "Remove a partner's delegated admin privileges as a tenant's Global Administrator.",
-            discussion: "The partner keeps its consent to register devices.")
+            discussion: """
+                The partner keeps its consent to register devices. For an indirect reseller, the privileges its \
+                indirect provider holds through it are removed too.
+                """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
-        @Option(name: .customLong("as"), help: "The acting account's UPN (a Global Administrator).") var account: String
+        @Option(name: .customLong("as"), help: ArgumentHelp("The acting account's UPN (a Global Administrator).", valueName: "upn"))
+        var account: String
 
         func run() throws {
             try global.run { s in
                 let grant = try s.client.removeDelegatedAdmin(partner: partner, account: account)
                 if s.printJSONReply() { return }
                 let names = Names(client: s.client)
-                Output.out("\(names.tenant(grant.tenant)) removed the delegated admin privileges of "
-                    + "\(names.partner(grant.partner)); it may still register devices.")
+                let provider = names.record(grant.partner)?.provider.map(names.partner)
+                Output.out("\(names.partner(grant.partner)) no longer holds delegated admin privileges from "
+                    + "\(names.tenant(grant.tenant))"
+                    + (provider.map { ", nor does \($0) through it; both may still register devices." }
+                        ?? "; it may still register devices."))
+                Output.out("")
                 Render.print(Render.block(grant))
             }
         }
@@ -213,19 +234,18 @@ struct ConsentCommand: ParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
-        @Option(name: .customLong("as"), help: "The acting account's UPN (a Global Administrator).") var account: String
+        @Option(name: .customLong("as"), help: ArgumentHelp("The acting account's UPN (a Global Administrator).", valueName: "upn"))
+        var account: String
 
         func run() throws {
             try global.run { s in
+                // A tenant caller stops seeing the partners once their consent ends: read their names first.
+                let names = Names(client: s.client)
+                if !s.json { names.load() }
                 let grants = try s.client.endRelationship(partner: partner, account: account)
                 if s.printJSONReply() { return }
-                // The ended partners are no longer visible to a tenant caller: name them only for operators and
-                // auditors, so the lookups cannot be refused (and audited as PermissionDenied).
-                let role = try? s.client.whoAmI().role
-                let names = Names(client: s.client, partnersReadable: role == .operator || role == .auditor)
                 let tenant = grants.first.map { names.tenant($0.tenant) } ?? "The tenant"
-                let ended = grants.map { names.partner($0.partner) }
-                Output.out("\(tenant) no longer authorises \(Names.list(ended)) to register devices.")
+                Output.out("\(tenant) no longer authorises \(names.partners(grants)) to register devices.")
                 var table = TextTable(Render.grantHeaders)
                 for g in grants { table.append(Render.row(g)) }
                 Output.out("")
@@ -235,14 +255,39 @@ struct ConsentCommand: ParsableCommand {
     }
 }
 
-/// Display names of tenants and partners for sentences, falling back to ids when the caller may not read them.
-struct Names {
+/// Display names of tenants and partners for sentences.
+///
+/// Names come from ListTenants and ListPartners, which show every caller what it may see and never refuse it, so
+/// naming never adds a PermissionDenied to the audit log; whatever the caller may not see is shown by its id.
+final class Names {
     let client: RegistryClient
-    /// Whether the caller may read the partners named (false: show their ids without asking).
-    var partnersReadable = true
+    private var partnerRecords: [String: Partner]?
+    private var tenantNames: [String: String]?
 
-    func tenant(_ id: String) -> String { (try? client.getTenant(id).name) ?? id }
-    func partner(_ id: String) -> String { partnersReadable ? (try? client.getPartner(id).name) ?? id : id }
+    init(client: RegistryClient) { self.client = client }
+
+    /// Reads the names now, before a call that hides them from the caller (ending a relationship).
+    func load() {
+        if partnerRecords == nil {
+            partnerRecords = Dictionary(((try? client.listPartners()) ?? []).map { ($0.id, $0) }) { first, _ in first }
+        }
+        if tenantNames == nil {
+            tenantNames = Dictionary(((try? client.listTenants()) ?? []).map { ($0.id, $0.name) }) { first, _ in first }
+        }
+    }
+
+    func tenant(_ id: String) -> String {
+        load()
+        return tenantNames?[id] ?? id
+    }
+
+    func partner(_ id: String) -> String { record(id)?.name ?? id }
+
+    /// The partner, when the caller may see it.
+    func record(_ id: String) -> Partner? {
+        load()
+        return partnerRecords?[id]
+    }
 
     /// "A", "A and B", "A, B and C".
     static func list(_ items: [String]) -> String {
@@ -251,37 +296,29 @@ struct Names {
         return items.dropLast().joined(separator: ", ") + " and " + last
     }
 
+    /// The partners of some grants in words: "Woodgrove and, through it, Tailspin" when a provider's implicit
+    /// consent came with its reseller's.
+    func partners(_ grants: [Grant]) -> String {
+        let own = Names.list(grants.filter { $0.basis != .viaReseller }.map { partner($0.partner) })
+        let through = Names.list(grants.filter { $0.basis == .viaReseller }.map { partner($0.partner) })
+        if grants.allSatisfy({ $0.basis == .viaReseller }) { return through }
+        if grants.allSatisfy({ $0.basis != .viaReseller }) { return own }
+        return "\(own) and, through it, \(through)"
+    }
+
     /// What accepting a link did, in words: "Contoso now authorises Woodgrove and, through it, Tailspin to register
-    /// devices."
+    /// devices." followed by the delegated admin privileges granted with it, if any.
     func sentence(accepted grants: [Grant]) -> String {
         guard let first = grants.first else { return "Nothing was granted." }
-        let primary = grants.filter { $0.basis != .viaReseller }
-        let through = grants.filter { $0.basis == .viaReseller }
-        let tenantName = tenant(first.tenant)
-        let primaryNames = primary.map { partner($0.partner) }
-        let throughNames = through.map { partner($0.partner) }
-        var text: String
-        if primaryNames.isEmpty {
-            text = "\(tenantName) now authorises \(Names.list(throughNames)) to register devices."
-        } else if throughNames.isEmpty {
-            text = "\(tenantName) now authorises \(Names.list(primaryNames)) to register devices."
-        } else {
-            text = "\(tenantName) now authorises \(Names.list(primaryNames)) and, through it, "
-                + "\(Names.list(throughNames)) to register devices."
-        }
-        for g in primary where g.delegatedAdmin {
-            let roles = g.roles.map(\.rawValue).joined(separator: ", ")
-            text += " \(partner(g.partner)) also holds delegated admin privileges"
-                + (roles.isEmpty ? "." : " with these roles: \(roles).")
+        var text = "\(tenant(first.tenant)) now authorises \(partners(grants)) to register devices."
+        let dap = grants.filter(\.delegatedAdmin)
+        if let roles = dap.first?.roles {
+            let holders = Names.list(dap.map { partner($0.partner) })
+            text += " \(holders) also \(dap.count == 1 ? "holds" : "hold") delegated admin privileges"
+                + (roles.isEmpty ? "." : " with these roles: \(roles.map(\.rawValue).joined(separator: ", ")).")
         }
         return text
     }
-}
-
-/// Indents every line of a block by two spaces.
-func indent(_ text: String) -> String {
-    text.split(separator: "\n", omittingEmptySubsequences: false)
-        .map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n")
 }
 
 struct CustomersCommand: ParsableCommand {
@@ -340,13 +377,20 @@ struct RevocationCommand: ParsableCommand {
             abstract: "File a request as a tenant's Global Administrator against a partner holding an active grant.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
-        @Option(name: .customLong("as"), help: "The acting account's UPN (a Global Administrator).") var account: String
+        @Option(name: .customLong("as"), help: ArgumentHelp("The acting account's UPN (a Global Administrator).", valueName: "upn"))
+        var account: String
         @Option(help: "Why, in the tenant's words.") var reason: String
 
         func run() throws {
             try global.run { s in
                 let request = try s.client.fileRevocationRequest(partner: partner, account: account, reason: reason)
-                if !s.printJSONReply() { Render.print(Render.block(request)) }
+                if s.printJSONReply() { return }
+                let names = Names(client: s.client)
+                Output.out("\(names.tenant(request.tenant)) asked the operator to remove \(names.partner(request.partner))'s "
+                    + "consent. Until the operator approves or rejects the request, \(names.partner(request.partner)) "
+                    + "may still register devices.")
+                Output.out("")
+                Render.print(Render.block(request))
             }
         }
     }
@@ -380,7 +424,14 @@ struct RevocationCommand: ParsableCommand {
         func run() throws {
             try global.run { s in
                 let r = try s.client.decideRevocationRequest(request, approve: true, note: note)
-                if !s.printJSONReply() { Render.print(Render.block(r)) }
+                if s.printJSONReply() { return }
+                let names = Names(client: s.client)
+                let provider = names.record(r.partner)?.provider.map(names.partner)
+                Output.out("Approved: \(names.tenant(r.tenant)) no longer authorises \(names.partner(r.partner)) to "
+                    + "register devices; its consent is revoked."
+                    + (provider.map { " \($0)'s consent that came through it has ended too." } ?? ""))
+                Output.out("")
+                Render.print(Render.block(r))
             }
         }
     }
@@ -394,7 +445,11 @@ struct RevocationCommand: ParsableCommand {
         func run() throws {
             try global.run { s in
                 let r = try s.client.decideRevocationRequest(request, approve: false, note: note)
-                if !s.printJSONReply() { Render.print(Render.block(r)) }
+                if s.printJSONReply() { return }
+                let names = Names(client: s.client)
+                Output.out("Rejected: \(names.partner(r.partner)) keeps its consent from \(names.tenant(r.tenant)).")
+                Output.out("")
+                Render.print(Render.block(r))
             }
         }
     }

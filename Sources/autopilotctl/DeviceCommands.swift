@@ -21,13 +21,13 @@ struct DevicesCommand: ParsableCommand {
           \(DeviceCSV.Format.partnerCenter.header)
         No quotes, no commas inside fields, exactly one value per column. A UTF-8 byte order mark and CRLF line \
         endings are accepted; blank lines are skipped (and still counted). A wrong header is refused before \
-        anything is sent (exit 65). A row with the wrong number of columns is reported with its line number and not \
-        sent.
+        anything is sent (exit 65). A row with the wrong number of columns, a quote or invalid UTF-8 is reported \
+        with its line number as InvalidCsvRow and not sent.
         """
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Register the devices of a CSV file into one new batch.",
+            abstract: "Register the devices of a CSV file into one new batch (or, with --batch, an existing one).",
             discussion: csvDiscussion + """
 
 
@@ -37,16 +37,31 @@ struct DevicesCommand: ParsableCommand {
                 followed by a summary: registered X, failed Y (batch <id>). Exit 0 when no row failed, 2 when some \
                 did, 65 when every row failed locally (then nothing is sent and no batch is created). Importing the \
                 same file again is safe: rows already registered come back as ZtdDeviceAlreadyAssigned (806).
+                An import that stopped half way (the daemon went away) says which batch it was filling; run it again \
+                with --batch ID to finish that batch instead of opening a new one.
                 A progress bar is drawn on stderr when it is a terminal.
                 --json prints {batch, results: [{line, index, status, device, errorCode, errorName, message}], \
-                localErrors: [{line, reason}]}.
+                localErrors: [{line, errorName, reason}]}.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The CSV file.") var file: String
-        @Option(help: "The registering partner's id.") var partner: String
-        @Option(help: "The tenant the devices are registered to.") var tenant: String
+        @Option(help: "The registering partner's id (with --batch: the batch's, by default).") var partner: String?
+        @Option(help: "The tenant the devices are registered to (with --batch: the batch's, by default).")
+        var tenant: String?
         @Option(help: "The batch name (default: the file's name).") var name: String?
-        @Option(help: "api or upload.") var channel: Channel = .upload
+        @Option(help: "api or upload (default: upload).") var channel: Channel?
+        @Option(name: .customLong("batch"), help: ArgumentHelp(
+            "Add the rows to this existing batch, e.g. to finish an import that stopped half way.", valueName: "id"))
+        var existingBatch: String?
+
+        func validate() throws {
+            if existingBatch == nil && (partner == nil || tenant == nil) {
+                throw ValidationError("--partner and --tenant are required, unless --batch names an existing batch")
+            }
+            if existingBatch != nil && (name != nil || channel != nil) {
+                throw ValidationError("--name and --channel describe a new batch; --batch continues an existing one")
+            }
+        }
 
         func run() throws {
             let csv = try openCSV(file, global)
@@ -55,11 +70,23 @@ struct DevicesCommand: ParsableCommand {
                 let submission = CSVSubmission(file: csv, json: s.json, success: .registered)
                 var batch: Batch?
                 var batchJSON: JSONValue = .null
+                if let existingBatch {
+                    // Checked before any row is sent: a typo in the id, or the wrong partner or tenant, sends nothing.
+                    let found = try s.client.getBatch(existingBatch, from: 0, limit: 1).batch
+                    if let partner, partner != found.partner {
+                        throw CLIError("batch \(found.id) belongs to partner \(found.partner), not \(partner); nothing was sent")
+                    }
+                    if let tenant, tenant != found.tenant {
+                        throw CLIError("batch \(found.id) registers devices to tenant \(found.tenant), not \(tenant); nothing was sent")
+                    }
+                    batch = found
+                    batchJSON = s.client.lastReply["batch"] ?? .null
+                }
                 do {
                     try submission.run { devices, _ in
-                        if batch == nil {
+                        if batch == nil, let partner, let tenant {
                             batch = try s.client.createDeviceBatch(
-                                partner: partner, tenant: tenant, name: name ?? baseName(file), channel: channel)
+                                partner: partner, tenant: tenant, name: name ?? baseName(file), channel: channel ?? .upload)
                             batchJSON = s.client.lastReply["batch"] ?? .null
                         }
                         let reply = try s.client.addDevices(batch: batch!.id, devices: devices)
@@ -71,7 +98,8 @@ struct DevicesCommand: ParsableCommand {
                 } catch {
                     if !s.json, let batch {
                         Output.stderrWrite("stopped at line \(csv.currentLine): registered \(submission.succeeded), "
-                            + "failed \(submission.failed) so far (batch \(batch.id))\n")
+                            + "failed \(submission.failed) so far (batch \(batch.id)); to finish, run the same import "
+                            + "again with --batch \(batch.id): rows already in come back as 806\n")
                     }
                     throw error
                 }
@@ -102,7 +130,7 @@ struct DevicesCommand: ParsableCommand {
                 Devices are checked in calls of at most 1,000; each failed row is reported as import reports it, \
                 then: valid X, failed Y. Exit 0 when every row is valid, 2 when some are not, 3 when the partner \
                 holds no consent from the tenant (registering would then be refused), 65 when every row failed \
-                locally. --json prints {consented, grant, results: [{line, …}], localErrors: [{line, reason}]}.
+                locally. --json prints {consented, grant, results: [{line, …}], localErrors: [{line, errorName, reason}]}.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The CSV file.") var file: String
@@ -178,35 +206,20 @@ struct DevicesCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one device by id.",
-            discussion: """
-                The interface lists devices by tenant, partner, batch or serial number, not by id: the devices you \
-                may see are streamed and the first whose id matches is shown. Narrow the stream with the filters \
-                when you know them.
-                """)
+            abstract: "Show one device by id, registered or deregistered (ListDevices with device).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The device id.") var device: String
-        @Option(help: "The device's tenant, to narrow the search.") var tenant: String?
-        @Option(help: "The device's partner, to narrow the search.") var partner: String?
-        @Option(help: "The device's batch, to narrow the search.") var batch: String?
-        @Option(help: "The device's serial number, to narrow the search.") var serial: String?
-
-        struct Found: Error { var device: Device; var reply: JSONObject }
 
         func run() throws {
             try global.run { s in
-                let filter = DeviceFilter(tenant: tenant, partner: partner, batch: batch, serialNumber: serial,
-                                          includeDeregistered: true)
-                do {
-                    try s.client.listDevices(filter) { d in
-                        if d.id == device { throw Found(device: d, reply: s.client.lastReply) }
-                    }
-                } catch let found as Found {
-                    if s.json { Output.out(JSON.prettyPrint(.object(found.reply))) }
-                    else { Render.print(Render.block(found.device)) }
-                    return
+                var found: (device: Device, reply: JSONObject)?
+                try s.client.listDevices(DeviceFilter(includeDeregistered: true, device: device)) { d in
+                    found = (d, s.client.lastReply)
                 }
-                throw CLIError("no device '\(device)' among the devices you may see", code: ExitStatus.refused)
+                guard let found else {
+                    throw CLIError("no device '\(device)' among the devices you may see", code: ExitStatus.refused)
+                }
+                if s.json { Output.out(JSON.prettyPrint(.object(found.reply))) } else { Render.print(Render.block(found.device)) }
             }
         }
     }
@@ -261,9 +274,10 @@ struct DevicesCommand: ParsableCommand {
             discussion: """
                 Columns: \(DeviceCSV.exportHeader).
                 The Hardware Hash column is always empty: the registry never sends hashes back (only their \
-                SHA-256), so the file identifies devices by serial number, product key, manufacturer and model. \
-                A device with a comma or quote in a field cannot be written; it is skipped with a warning on \
-                stderr and the exit status is 2. With --output the file is written whole or not at all; with \
+                SHA-256), so the file identifies devices by serial number, product key, manufacturer and model, \
+                and every row it holds can be uploaded again. A device known only by its hardware hash (no product \
+                key, no manufacturer + model + serial number), or with a comma or quote in a field, cannot be \
+                written: it is skipped with a warning on stderr naming it and why, and the exit status is 2. With --output the file is written whole or not at all; with \
                 --json (which needs --output) a summary {output, exported, skipped} is printed.
                 """)
         @OptionGroup var global: GlobalOptions

@@ -68,10 +68,11 @@ enum Render {
         return b
     }
 
-    static let grantHeaders = ["ID", "TENANT", "PARTNER", "BASIS", "DAP", "ROLES", "STATUS", "GRANTED BY", "GRANTED"]
+    static let grantHeaders = ["ID", "TENANT", "PARTNER", "BASIS", "DAP", "ROLES", "STATUS", "GRANTED BY", "GRANTED",
+                               "ENDED"]
     static func row(_ g: Grant) -> [String] {
         [g.id, g.tenant, g.partner, g.basis.rawValue, yesNo(g.delegatedAdmin), roles(g.roles), g.status.rawValue,
-         g.grantedBy, g.grantedAt.rfc3339]
+         g.grantedBy, g.grantedAt.rfc3339, text(g.endedAt?.rfc3339)]
     }
 
     static func block(_ request: RevocationRequest) -> KeyValueBlock {

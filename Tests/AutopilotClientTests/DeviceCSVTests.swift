@@ -38,6 +38,14 @@ import Testing
         }
     }
 
+    @Test func everyMiscapitalisedColumnIsNamed() {
+        let error = #expect(throws: DeviceCSV.HeaderError.self) {
+            try DeviceCSV.detect(header: "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer Name,Device Model")
+        }
+        #expect(error?.reason == "the header is miscapitalised: 'Manufacturer Name' should be 'Manufacturer name', "
+            + "'Device Model' should be 'Device model' (headers are case-sensitive)")
+    }
+
     @Test func extraColumnIsRefusedNamingIt() {
         let error = #expect(throws: DeviceCSV.HeaderError.self) {
             try DeviceCSV.detect(header: "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model,Notes")
@@ -178,6 +186,26 @@ import Testing
         case .intuneWithGroupTagAndUser: #expect(back.groupTag == "G" && back.assignedUser == "u@contoso.com")
         case .partnerCenter: #expect(back.manufacturer == "M" && back.model == "X" && back.groupTag == nil)
         }
+    }
+
+    @Test func exportRefusesADeviceKnownOnlyByItsHash() throws {
+        func device(serial: String?, key: String?, manufacturer: String?, model: String?) -> Device {
+            Device(id: "d1", tenant: "t", partner: "p", batch: "b", serialNumber: serial, productKey: key,
+                   manufacturer: manufacturer, model: model, hardwareHashSha256: String(repeating: "ab", count: 32),
+                   groupTag: nil, assignedUser: nil, status: .registered,
+                   registeredAt: Timestamp(millisecondsSinceEpoch: 0), deregisteredAt: nil)
+        }
+        for hashOnly in [device(serial: "SN-1", key: nil, manufacturer: nil, model: nil),
+                         device(serial: "SN-1", key: nil, manufacturer: "HP", model: nil)] {
+            let error = #expect(throws: DeviceCSV.ExportError.self) { try DeviceCSV.exportRow(hashOnly) }
+            #expect(error?.reason.contains("only by its hardware hash") == true)
+        }
+        // Whatever is written names the device in a way an upload accepts.
+        #expect(try DeviceCSV.exportRow(device(serial: nil, key: "PK-1", manufacturer: nil, model: nil)) == ",PK-1,,,")
+        let error = #expect(throws: DeviceCSV.ExportError.self) {
+            try DeviceCSV.exportRow(device(serial: "S", key: nil, manufacturer: "Contoso, Inc.", model: "X"))
+        }
+        #expect(error?.reason.contains("Manufacturer name") == true)
     }
 
     @Test func fieldWithCommaCannotBeWritten() {

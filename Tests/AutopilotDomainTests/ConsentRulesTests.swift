@@ -96,6 +96,7 @@ import Testing
     struct AcceptanceCase: Sendable, CustomTestStringConvertible {
         var name: String
         var link: Link
+        var partner: Partner = woodgrove
         var account: Account
         var expected: RegistryError?
         var testDescription: String { name }
@@ -108,7 +109,14 @@ import Testing
     static let acceptanceCases: [AcceptanceCase] = [
         .init(name: "GA accepts a reseller link", link: link(), account: ga, expected: nil),
         .init(name: "custom-domain GA accepts a reseller link", link: link(), account: customGA, expected: nil),
-        .init(name: "cloud-native GA accepts an OEM link", link: link(.oemConsent), account: ga, expected: nil),
+        .init(name: "cloud-native GA accepts an OEM link", link: link(.oemConsent), partner: contosoOem, account: ga,
+              expected: nil),
+        .init(name: "an OEM that lost eligibility gets no new consent", link: link(.oemConsent), partner: ineligibleOem,
+              account: ga, expected: .oemNotEligible(partner: "oem2")),
+        .init(name: "a revoked link is reported before eligibility", link: link(.oemConsent, status: .revoked),
+              partner: ineligibleOem, account: ga, expected: .linkRevoked(link: "l1")),
+        .init(name: "the account is checked before eligibility", link: link(.oemConsent), partner: ineligibleOem,
+              account: customGA, expected: .cloudNativeAccountRequired(account: "admin@contoso.com")),
         .init(name: "non-GA refused", link: link(), account: reader,
               expected: .globalAdminRequired(account: "reader@contoso.onmicrosoft.com")),
         .init(name: "non-GA refused before link state", link: link(status: .revoked), account: reader,
@@ -123,7 +131,7 @@ import Testing
 
     @Test(arguments: acceptanceCases)
     func acceptanceChecksAccountThenLink(_ c: AcceptanceCase) {
-        let result = Result { () throws(RegistryError) in try ConsentRules.checkAcceptance(link: c.link, account: c.account) }
+        let result = Result { () throws(RegistryError) in try ConsentRules.checkAcceptance(link: c.link, partner: c.partner, account: c.account) }
         switch (result, c.expected) {
         case (.success, nil): break
         case let (.failure(error), expected?): #expect(error == expected)

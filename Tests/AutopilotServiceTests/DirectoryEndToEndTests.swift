@@ -5,7 +5,7 @@ import Varlink
 
 /// The foundation through the real daemon and the real autopilotctl: successes, every directory error, --json,
 /// the reference varlink client, and a caller under another Unix uid.
-@Suite(.serialized) struct DirectoryEndToEndTests {
+@Suite(.serialized, .ownThread) struct DirectoryEndToEndTests {
     @Test func operatorBuildsTheDirectoryWithAutopilotctl() throws {
         let daemon = try TestDaemon()
         defer { daemon.cleanup() }

@@ -9,13 +9,6 @@ import Varlink
 // systemd as PID 1; the systemd tools (`systemd-analyze`, `systemd-socket-activate`) and `make` must be installed,
 // and a test fails with the package to install when one is missing.
 
-/// The repository checkout these tests were built from.
-private let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-
 /// The path of a tool, or a failure saying what to install.
 private func requireTool(_ name: String, package: String) throws -> String {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
@@ -107,7 +100,7 @@ private func count(of line: String, in messages: [String]) -> Int {
     messages.filter { $0.split(separator: "\n").contains { $0 == line } }.count
 }
 
-@Suite("systemd integration")
+@Suite("systemd integration", .ownThread)
 struct SystemdTests {
     // MARK: notify, watchdog and socket activation, in process
 
@@ -315,11 +308,13 @@ struct SystemdTests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < deadline {
-            if let connection = try? VarlinkConnection(path: socket) { connection.close(); break }
+        let deadline = Date().addingTimeInterval(60)
+        var served = false
+        while !served && process.isRunning && Date() < deadline {
+            if let connection = try? VarlinkConnection(path: socket) { connection.close(); served = true }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        #expect(served, "the daemon did not serve within 60 s")
         process.terminate()
         process.waitUntilExit()
 

@@ -86,16 +86,18 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
     private func decodeCalls(context: ChannelHandlerContext) {
         while !paused && !failed {
             let call: VarlinkCall
+            let size: Int
             do {
                 guard let frame = try splitter.nextFrame() else { break }
                 call = try VarlinkCall(frame: frame)
+                size = frame.count
             } catch {
                 // Oversized or undecodable message: the peer does not speak varlink; hang up.
                 failed = true
                 context.close(promise: nil)
                 return
             }
-            if connection.enqueue(call) { paused = true }
+            if connection.enqueue(call, size: size) { paused = true }
         }
         if inputClosed && !paused && !failed && !inputEndReported {
             inputEndReported = true

@@ -46,7 +46,8 @@ public struct VarlinkServerLimits: Sendable {
     public var maxConnections: Int = 256
     /// Connections open at once from one uid.
     public var maxConnectionsPerUID: Int = 64
-    /// Calls received but not yet handled on one connection; beyond it the server stops reading it.
+    /// Calls received but not yet handled on one connection; beyond it, or once their frames add up to
+    /// `maxFrameSize` bytes, the server stops reading it.
     public var maxQueuedCallsPerConnection: Int = 64
     /// A connection with no call in progress and no input for this long is closed; nil keeps it forever.
     public var idleTimeout: TimeAmount? = .seconds(600)

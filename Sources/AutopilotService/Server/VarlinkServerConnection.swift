@@ -19,14 +19,19 @@ final class VarlinkServerConnection: Sendable {
     let peer: PeerCredentials
     private let handler: any VarlinkCallHandler
     private let maxQueuedCalls: Int
-    /// Reading resumes once the queue has drained to this many calls.
+    /// Frame bytes the queued calls may add up to before reading stops: one largest frame, so that a peer
+    /// pipelining large calls holds about as much memory as one sending a single largest call.
+    private let maxQueuedBytes: Int
+    /// Reading resumes once the queue has drained to this many calls (and half of `maxQueuedBytes`).
     private let resumeQueuedCalls: Int
     private let emptyBuffer: ByteBuffer
     private let input: Mutex<InputState>
     private let output: Mutex<OutputState>
 
     private struct InputState {
-        var queue = CircularBuffer<VarlinkCall>(initialCapacity: 4)
+        var queue = CircularBuffer<(call: VarlinkCall, size: Int)>(initialCapacity: 4)
+        /// Frame bytes of the calls in `queue`.
+        var queuedBytes = 0
         var callWaiter: CheckedContinuation<VarlinkCall?, Never>?
         var inputEnded = false
         var closed = false
@@ -53,6 +58,7 @@ final class VarlinkServerConnection: Sendable {
         self.peer = peer
         self.handler = handler
         self.maxQueuedCalls = limits.maxQueuedCallsPerConnection
+        self.maxQueuedBytes = limits.maxFrameSize
         self.resumeQueuedCalls = limits.maxQueuedCallsPerConnection / 2
         self.emptyBuffer = channel.allocator.buffer(capacity: 0)
         self.input = Mutex(InputState())
@@ -92,9 +98,11 @@ final class VarlinkServerConnection: Sendable {
             state.busy = false
             return .finished
         }
-        if let call = state.queue.popFirst() {
+        if let (call, size) = state.queue.popFirst() {
             state.busy = true
+            state.queuedBytes -= size
             let resume = state.readingPaused && state.queue.count <= resumeQueuedCalls
+                && state.queuedBytes <= maxQueuedBytes / 2
             if resume { state.readingPaused = false }
             return .call(call, resumeReading: resume)
         }
@@ -210,8 +218,8 @@ final class VarlinkServerConnection: Sendable {
 
     // MARK: Events from the event loop and the server
 
-    /// On the event loop: a call was decoded. Returns whether reading must pause.
-    func enqueue(_ call: VarlinkCall) -> Bool {
+    /// On the event loop: a call was decoded from a frame of `size` bytes. Returns whether reading must pause.
+    func enqueue(_ call: VarlinkCall, size: Int) -> Bool {
         let (pause, waiter) = input.withLock { state -> (Bool, CheckedContinuation<VarlinkCall?, Never>?) in
             if state.closed || state.stopRequested { return (true, nil) }
             if let waiter = state.callWaiter {
@@ -219,8 +227,9 @@ final class VarlinkServerConnection: Sendable {
                 state.busy = true
                 return (false, waiter)
             }
-            state.queue.append(call)
-            if state.queue.count >= maxQueuedCalls {
+            state.queue.append((call, size))
+            state.queuedBytes += size
+            if state.queue.count >= maxQueuedCalls || state.queuedBytes >= maxQueuedBytes {
                 state.readingPaused = true
                 return (true, nil)
             }
@@ -245,6 +254,7 @@ final class VarlinkServerConnection: Sendable {
         let callWaiter = input.withLock { state in
             state.closed = true
             state.queue.removeAll()
+            state.queuedBytes = 0
             defer { state.callWaiter = nil }
             return state.callWaiter
         }

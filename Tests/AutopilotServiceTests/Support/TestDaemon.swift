@@ -70,9 +70,10 @@ final class TestDaemon: @unchecked Sendable {
     private var logData = Data()
 
     /// Starts the daemon with `--socket` and `--database` in a new temp dir, plus config lines and environment,
-    /// and waits until the socket answers.
+    /// and waits until the socket answers. `databaseName` is the database's path within the directory. With `umask`,
+    /// the daemon starts under that umask (through /bin/sh).
     init(config: [String] = [], environment: [String: String] = [:], arguments: [String] = [],
-         directory existing: String? = nil) throws {
+         directory existing: String? = nil, databaseName: String = "registry.sqlite", umask: mode_t? = nil) throws {
         if let existing {
             directory = existing
         } else {
@@ -82,7 +83,7 @@ final class TestDaemon: @unchecked Sendable {
                                                     attributes: [.posixPermissions: 0o755])
         }
         socket = directory + "/io.autopilotd.registry"
-        database = directory + "/registry.sqlite"
+        database = directory + "/" + databaseName
         var args = ["--socket", socket, "--database", database] + arguments
         if !config.isEmpty {
             let path = directory + "/autopilotd.conf"
@@ -90,8 +91,14 @@ final class TestDaemon: @unchecked Sendable {
             args += ["--config", path]
         }
         process = Process()
-        process.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
-        process.arguments = args
+        if let umask {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "umask \(String(umask, radix: 8)) && exec \"$0\" \"$@\"",
+                                 productsDirectory + "/autopilotd"] + args
+        } else {
+            process.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
+            process.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "LISTEN_PID")
@@ -143,11 +150,9 @@ final class TestDaemon: @unchecked Sendable {
 
     /// Runs `autopilotctl` as another Unix user (the test runs as root), through setpriv.
     @discardableResult
-    func ctl(as user: TestUser, _ arguments: [String]) throws -> CommandResult {
-        try runProgram("/usr/bin/setpriv",
-                       ["--reuid", String(user.uid), "--regid", String(user.gid), "--clear-groups", "--",
-                        productsDirectory + "/autopilotctl"] + arguments,
-                       environment: ["AUTOPILOT_SOCKET": socket, "HOME": directory])
+    func ctl(as user: TestUser, _ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+        try user.run(productsDirectory + "/autopilotctl", arguments,
+                     environment: ["AUTOPILOT_SOCKET": socket, "HOME": directory], stdin: stdin)
     }
 
     /// A new connection to the daemon.
@@ -197,9 +202,44 @@ struct TestUser: Sendable {
         return TestUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
     }
 
+    /// The command line that runs `program` as this user through setpriv, with exactly the supplementary `groups`.
+    func commandLine(_ program: String, _ arguments: [String], groups: [UInt32] = []) -> [String] {
+        let groupOption = groups.isEmpty ? ["--clear-groups"] : ["--groups", groups.map(String.init).joined(separator: ",")]
+        return ["/usr/bin/setpriv", "--reuid", String(uid), "--regid", String(gid)] + groupOption + ["--", program]
+            + arguments
+    }
+
+    /// Runs `program` to completion as this user, with exactly the supplementary `groups`.
+    @discardableResult
+    func run(_ program: String, _ arguments: [String], groups: [UInt32] = [], environment: [String: String] = [:],
+             stdin: String? = nil) throws -> CommandResult {
+        let line = commandLine(program, arguments, groups: groups)
+        return try runProgram(line[0], Array(line.dropFirst()), environment: environment, stdin: stdin)
+    }
+
     /// Whether the suite can create users and switch to them (root with useradd and setpriv).
     static var available: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/useradd")
             && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
     }
 }
+
+/// A throwaway Unix group, created with groupadd (the suite runs as root).
+enum TestGroup {
+    /// The gid of group `name`, created when missing.
+    static func make(_ name: String) throws -> UInt32 {
+        if getgrnam(name) == nil {
+            let r = try runProgram("/usr/sbin/groupadd", ["--system", name])
+            if r.status != 0 && getgrnam(name) == nil { throw TestFailure("groupadd \(name) failed: \(r)") }
+        }
+        guard let entry = getgrnam(name) else { throw TestFailure("no group \(name)") }
+        return entry.pointee.gr_gid
+    }
+}
+
+/// The repository checkout these tests were built from.
+let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<4 { url.deleteLastPathComponent() }
+    return url.path
+}()
