@@ -25,12 +25,24 @@ import Varlink
         return process
     }
 
-    /// Starts `process` and waits until `socket` exists (or the process exits).
-    private func start(_ process: Process, socket: String) throws {
-        process.standardError = FileHandle.nullDevice
+    /// Starts `process` with its stderr in `log` and waits until `socket` answers (or the process exits).
+    private func start(_ process: Process, socket: String, log: String) throws {
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try process.run()
         let deadline = Date().addingTimeInterval(60)
-        while access(socket, F_OK) != 0 && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while process.isRunning && Date() < deadline {
+            if let connection = try? VarlinkConnection(path: socket) { connection.close(); return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Stops a daemon this suite started: SIGTERM must end it, with exit status 0.
+    private func stop(_ process: Process, log: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let stopped = terminateAndWait(process)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(stopped, "autopilotd did not stop within 60 s of SIGTERM:\n\(text)", sourceLocation: sourceLocation)
+        #expect(!stopped || process.terminationStatus == 0, "\(text)", sourceLocation: sourceLocation)
     }
 
     @Test func ordinaryUserRunsAPrivateDaemonWithNoArguments() throws {
@@ -45,8 +57,9 @@ import Varlink
         let environment = ["HOME": home, "XDG_RUNTIME_DIR": runtime]
         let daemon = asUser(user, "autopilotd", [], environment: environment)
         let socket = runtime + "/autopilotd/io.autopilotd.registry"
-        try start(daemon, socket: socket)
-        defer { if daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
+        let log = home + "/autopilotd.log"
+        try start(daemon, socket: socket, log: log)
+        defer { if daemon.isRunning { stop(daemon, log: log) } }
         #expect(access(socket, F_OK) == 0, "no socket at \(socket)")
         #expect(access(home + "/.local/state/autopilotd/registry.sqlite", F_OK) == 0)
 
@@ -59,9 +72,7 @@ import Varlink
         let who = try JSON.parse(whoami.stdout).objectValue
         #expect(who?["role"] == "operator" && who?["uid"] == .int(Int(user.uid)), "\(whoami)")
 
-        daemon.terminate()
-        daemon.waitUntilExit()
-        #expect(daemon.terminationStatus == 0)
+        stop(daemon, log: log)
     }
 
     @Test func fallbackDirectoryCreatedFirstByAnotherUserIsRefused() throws {
@@ -104,8 +115,9 @@ import Varlink
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
         daemon.arguments = ["--socket", base + "/sock", "--database", base + "/db/registry.sqlite"]
-        try start(daemon, socket: base + "/sock")
-        defer { if daemon.isRunning { daemon.terminate(); daemon.waitUntilExit() } }
+        let log = base + "/autopilotd.log"
+        try start(daemon, socket: base + "/sock", log: log)
+        defer { stop(daemon, log: log) }
         let connection = try VarlinkConnection(path: base + "/sock")
         defer { connection.close() }
         #expect(try connection.call("io.autopilotd.registry.WhoAmI", [:])["role"] == "operator")

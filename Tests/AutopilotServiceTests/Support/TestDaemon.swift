@@ -1,5 +1,6 @@
 import AutopilotClient
 import Foundation
+import Testing
 import Varlink
 
 /// The directory holding the built products (`autopilotd`, `autopilotctl`) next to the running test binary.
@@ -52,6 +53,20 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Sends SIGTERM to a running `process` and waits up to `seconds` for it to exit; past that, kills it (SIGKILL)
+/// and returns false, so that a process that ignores SIGTERM fails its test instead of hanging the suite.
+@discardableResult
+func terminateAndWait(_ process: Process, seconds: Double = 60) -> Bool {
+    guard process.isRunning else { return true }
+    process.terminate()
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    guard process.isRunning else { return true }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return false
 }
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -165,12 +180,12 @@ final class TestDaemon: @unchecked Sendable {
         return try connection.call("io.autopilotd.registry." + method, parameters)
     }
 
-    /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status. A daemon still running after a
+    /// minute is a failure of the test (with its log), and is killed so that the suite goes on.
     @discardableResult
     func stop() -> Int32 {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        if !terminateAndWait(process) {
+            Issue.record("autopilotd did not stop within 60 s of SIGTERM; its log:\n\(log)")
         }
         logPipe.fileHandleForReading.readabilityHandler = nil
         return process.terminationStatus
