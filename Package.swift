@@ -30,6 +30,8 @@ let package = Package(
             dependencies: [
                 "AutopilotDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API GRDB links, for the few hot queries read without GRDB's rows (RawRows.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             plugins: ["EmbedMigrations"]

@@ -21,6 +21,16 @@ public enum RegistryMethod: String, Sendable, CaseIterable {
     case listAuditEvents = "ListAuditEvents", verifyAudit = "VerifyAudit", backup = "Backup"
     case getStatus = "GetStatus", whoAmI = "WhoAmI"
 
+    /// The method with this wire name, or nil; one hash lookup, where `init(rawValue:)` compares the name with
+    /// every case in turn.
+    public init?(wireName: Substring) {
+        guard let method = Self.byWireName[wireName] else { return nil }
+        self = method
+    }
+
+    private static let byWireName: [Substring: RegistryMethod] =
+        Dictionary(uniqueKeysWithValues: allCases.map { (Substring($0.rawValue), $0) })
+
     /// Whether a successful call changes state (and so is recorded in the audit log even when it succeeds).
     public var changesState: Bool {
         switch self {

@@ -20,19 +20,42 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// The RFC 3339 UTC text, always with three fractional digits.
+    ///
+    /// Written digit by digit into the string's storage: every grant and device in a reply carries one or two, and
+    /// building them from `String(Int)` pieces cost about 8,000 instructions each (docs/performance.md).
     public var rfc3339: String {
         let ms = millisecondsSinceEpoch
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = Self.civil(fromDays: days)
+        guard (0...9999).contains(y) else { return Self.paddedText(y, m, d, msOfDay) }
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func digits(_ value: Int64, _ width: Int, at start: Int) {
+                var v = value
+                for i in stride(from: start + width - 1, through: start, by: -1) {
+                    out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+            }
+            digits(y, 4, at: 0); out[4] = UInt8(ascii: "-"); digits(m, 2, at: 5); out[7] = UInt8(ascii: "-")
+            digits(d, 2, at: 8); out[10] = UInt8(ascii: "T")
+            digits(msOfDay / 3_600_000, 2, at: 11); out[13] = UInt8(ascii: ":")
+            digits((msOfDay / 60_000) % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
+            digits((msOfDay / 1000) % 60, 2, at: 17); out[19] = UInt8(ascii: ".")
+            digits(msOfDay % 1000, 3, at: 20); out[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    /// The same text for years outside 0...9999 (which this registry never writes, but a timestamp may hold).
+    private static func paddedText(_ y: Int64, _ m: Int64, _ d: Int64, _ msOfDay: Int64) -> String {
         var out = ""
-        out.reserveCapacity(24)
-        Self.pad(&out, y, 4); out += "-"; Self.pad(&out, m, 2); out += "-"; Self.pad(&out, d, 2)
+        pad(&out, y, 4); out += "-"; pad(&out, m, 2); out += "-"; pad(&out, d, 2)
         out += "T"
-        Self.pad(&out, msOfDay / 3_600_000, 2); out += ":"
-        Self.pad(&out, (msOfDay / 60_000) % 60, 2); out += ":"
-        Self.pad(&out, (msOfDay / 1000) % 60, 2); out += "."
-        Self.pad(&out, msOfDay % 1000, 3); out += "Z"
+        pad(&out, msOfDay / 3_600_000, 2); out += ":"
+        pad(&out, (msOfDay / 60_000) % 60, 2); out += ":"
+        pad(&out, (msOfDay / 1000) % 60, 2); out += "."
+        pad(&out, msOfDay % 1000, 3); out += "Z"
         return out
     }
 

@@ -39,7 +39,7 @@ final class Dispatcher: VarlinkCallHandler {
             try? await replies.send(VarlinkReply(error: .interfaceNotFound(String(call.interfaceName))))
             return
         }
-        guard let method = RegistryMethod(rawValue: String(call.memberName)) else {
+        guard let method = RegistryMethod(wireName: call.memberName) else {
             try? await replies.send(VarlinkReply(error: .methodNotFound(call.method)))
             return
         }

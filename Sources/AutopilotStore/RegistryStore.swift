@@ -32,7 +32,7 @@ public struct StoreConfiguration: Sendable {
     public var resellerLinkLifetimeSeconds: Int64
     /// Start of consent URLs: `<linkBaseURL>/consent/<token>`.
     public var linkBaseURL: String
-    /// Number of concurrent readers.
+    /// Read connections open at most (`CallReaders`); a read that finds them all busy waits for one.
     public var maximumReaderCount: Int
     /// Called before each migration is applied, with its name (the daemon extends its systemd start timeout).
     public var willMigrate: @Sendable (String) -> Void
@@ -58,9 +58,11 @@ extension Timestamp {
 
 /// The registry's SQLite database: WAL, foreign keys on, one serialized writer and concurrent readers.
 ///
-/// Every state change is one transaction that also appends its audit event; reads run on the reader pool.
+/// Every state change is one transaction that also appends its audit event; reads run on read-only connections (`CallReaders`) on the calling thread.
 public final class RegistryStore: Sendable {
     let writer: any DatabaseWriter
+    /// The connections reads run on (a file database); nil for an in-memory one, whose reads use `writer`.
+    let callReaders: CallReaders?
     public let configuration: StoreConfiguration
 
     /// The migrations compiled into this binary, in order.
@@ -75,7 +77,8 @@ public final class RegistryStore: Sendable {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
-        config.maximumReaderCount = configuration.maximumReaderCount
+        // GRDB's own readers only take backups (VACUUM INTO); every other read uses `callReaders`.
+        config.maximumReaderCount = 2
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
@@ -89,6 +92,9 @@ public final class RegistryStore: Sendable {
             }
         } else {
             writer = try DatabaseQueue(configuration: config)
+        }
+        callReaders = configuration.path.map {
+            CallReaders(path: $0, limit: configuration.maximumReaderCount, busyTimeoutSeconds: 10)
         }
         try migrate()
         if let path = configuration.path { try Self.fixModes(path: path, group: configuration.auditorsGroup) }
@@ -280,16 +286,23 @@ public final class RegistryStore: Sendable {
         }
     }
 
-    /// A reader connection from the pool, on this thread, with `body` in one deferred transaction (one snapshot).
+    /// `body` with a `Transaction` for the audit context, in `snapshotRead`.
+    private func readOnCallingThread<T>(_ context: OperationContext, _ body: (Transaction) throws -> T) throws -> T {
+        let clock = configuration.clock
+        return try snapshotRead { db in
+            try Self.refusable(body, Transaction(db: db, now: clock(), context: context, store: self))
+        }
+    }
+
+    /// A read-only connection (`CallReaders`), on this thread, with `body` in one deferred transaction (one snapshot).
     ///
     /// The transaction is begun and ended with cached statements: GRDB's `read` compiles BEGIN and COMMIT anew on
     /// every call, a fifth of a ValidateSubmission's database time.
-    private func readOnCallingThread<T>(_ context: OperationContext, _ body: (Transaction) throws -> T) throws -> T {
-        let clock = configuration.clock
-        return try writer.unsafeReentrantRead { db in
+    private func snapshotRead<T>(_ body: (Database) throws -> T) throws -> T {
+        let run = { (db: Database) throws -> T in
             try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
             do {
-                let value = try Self.refusable(body, Transaction(db: db, now: clock(), context: context, store: self))
+                let value = try body(db)
                 try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
                 return value
             } catch {
@@ -297,6 +310,8 @@ public final class RegistryStore: Sendable {
                 throw error
             }
         }
+        if let callReaders { return try callReaders.read(run) }
+        return try writer.unsafeReentrantRead(run)
     }
 
     /// Records a call refused before it reached the store (by the permission table), with the ids it named
@@ -333,9 +348,9 @@ public final class RegistryStore: Sendable {
         try syncRead(body)
     }
 
-    /// GRDB's synchronous read, on this thread (short reads only; see `read`).
+    /// A synchronous read in one snapshot, on this thread (short reads only; see `read`).
     func syncRead<T>(_ body: (Database) throws -> T) throws -> T {
-        try writer.read(body)
+        try snapshotRead(body)
     }
 
     /// The path of the database, or ":memory:".
@@ -343,12 +358,15 @@ public final class RegistryStore: Sendable {
 
     /// Closes the database (checkpointing the WAL). The store must not be used afterwards.
     public func close() throws {
+        // The readers first: the pool's connection, closing last, checkpoints the WAL and removes it.
+        let readersClosed = Result { try callReaders?.close() }
         if let pool = writer as? DatabasePool {
-            try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             try pool.close()
         } else if let queue = writer as? DatabaseQueue {
             try queue.close()
         }
+        try readersClosed.get()
     }
 }
 

@@ -54,14 +54,20 @@ enum Fetch {
     private static let partnerByID = "SELECT \(partnerColumns) FROM partners WHERE id = ?"
 
     static func partner(_ db: Database, _ id: String) throws -> Partner? {
-        try Row.fetchOne(db.cachedStatement(sql: partnerByID), arguments: [id]).map(partner)
+        try db.rawSelectOne(partnerByID, id, row: partner)
     }
 
     /// A partner from a row that starts with `partnerColumns`, read by position: a lookup by name lowercases every
     /// column name of a fetched row, which showed in ValidateSubmission's profile.
-    static func partner(_ row: Row) -> Partner {
-        Partner(id: row[0], name: row[1], kind: PartnerKind(rawValue: row[2]) ?? .directCsp, provider: row[3],
-                oemDirectApi: row[4], createdAt: Timestamp(column: row[5]))
+    static func partner(_ row: some ColumnReader) -> Partner {
+        Partner(id: row.string(0), name: row.string(1), kind: PartnerKind(rawValue: row.string(2)) ?? .directCsp,
+                provider: row.optionalString(3), oemDirectApi: row.bool(4),
+                createdAt: Timestamp(column: row.string(5)))
+    }
+
+    /// Whether a tenant with this id exists (one indexed lookup, without reading its domains).
+    static func tenantExists(_ db: Database, _ id: String) throws -> Bool {
+        try db.rawSelectOne("SELECT 1 FROM tenants WHERE id = ?", id) { _ in true } ?? false
     }
 
     static func accessRule(_ row: Row) -> AccessRule {
@@ -104,17 +110,18 @@ extension Fetch {
 
     /// A grant from a row that starts with `grantColumns`, read by position (as `partner(_:)`); `roles` are the DAP
     /// roles held now (none once DAP is removed).
-    static func grant(_ db: Database, _ row: Row) throws -> Grant {
-        let id: String = row[0]
-        let dap: Bool = row[6]
+    static func grant(_ db: Database, _ row: some ColumnReader) throws -> Grant {
+        let id = row.string(0)
+        let dap = row.bool(6)
         let roles = dap
-            ? try String.fetchAll(db.cachedStatement(sql: "SELECT role FROM grant_roles WHERE grant_id = ?"), arguments: [id])
+            ? try db.rawSelect("SELECT role FROM grant_roles WHERE grant_id = ?", id) { $0.string(0) }
                 .compactMap(AccountRole.init(rawValue:)).sorted()
             : []
-        return Grant(id: id, tenant: row[1], partner: row[2], basis: GrantBasis(rawValue: row[3]) ?? .direct,
-                     via: row[4], link: row[5], delegatedAdmin: dap, roles: roles, grantedBy: row[7],
-                     grantedAt: Timestamp(column: row[8]), status: GrantStatus(rawValue: row[9]) ?? .active,
-                     endedAt: (row[10] as String?).timestamp)
+        return Grant(id: id, tenant: row.string(1), partner: row.string(2),
+                     basis: GrantBasis(rawValue: row.string(3)) ?? .direct, via: row.optionalString(4),
+                     link: row.string(5), delegatedAdmin: dap, roles: roles, grantedBy: row.string(7),
+                     grantedAt: Timestamp(column: row.string(8)),
+                     status: GrantStatus(rawValue: row.string(9)) ?? .active, endedAt: row.optionalString(10).timestamp)
     }
 
     static func grant(_ db: Database, id: String) throws -> Grant? {
@@ -122,20 +129,21 @@ extension Fetch {
             .map { try grant(db, $0) }
     }
 
-    private static let activeGrantsOfPair = """
+    /// Served by the partial index grants_active_by_pair, in its order: grant time, then creation order.
+    static let activeGrantsOfPair = """
         SELECT \(grantColumns) FROM grants g
-        WHERE g.partner_id = ? AND g.tenant_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.id
+        WHERE g.partner_id = ? AND g.tenant_id = ? AND g.status = 'active' ORDER BY g.granted_at, g.rowid
         """
+
+    static let hasActiveGrantOfPair = "SELECT 1 FROM grants WHERE partner_id = ? AND tenant_id = ? AND status = 'active'"
 
     /// The active grants of a partner for a tenant, oldest first (a provider may hold several, one per reseller).
     static func activeGrants(_ db: Database, partner: String, tenant: String) throws -> [Grant] {
-        try Row.fetchAll(db.cachedStatement(sql: activeGrantsOfPair), arguments: [partner, tenant]).map { try grant(db, $0) }
+        try db.rawSelect(activeGrantsOfPair, partner, tenant) { try grant(db, $0) }
     }
 
     /// Whether the partner holds an active grant for the tenant: the consent gate for devices.
     static func hasActiveGrant(_ db: Database, partner: String, tenant: String) throws -> Bool {
-        try Bool.fetchOne(db.cachedStatement(sql: """
-            SELECT EXISTS (SELECT 1 FROM grants WHERE partner_id = ? AND tenant_id = ? AND status = 'active')
-            """), arguments: [partner, tenant]) ?? false
+        try db.rawSelectOne(hasActiveGrantOfPair, partner, tenant) { _ in true } ?? false
     }
 }

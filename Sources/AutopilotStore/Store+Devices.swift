@@ -312,9 +312,7 @@ extension RegistryStore {
     /// `NotFound(tenant)` unless the tenant exists (one indexed lookup, without reading its domains).
     static func requireTenantExists(_ tx: Transaction, _ id: String) throws {
         tx.target("tenant", id)
-        let exists = try Bool.fetchOne(tx.db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)"),
-                                       arguments: [id])
-        if exists != true { throw RegistryError.notFound(kind: "tenant", id: id) }
+        if try !Fetch.tenantExists(tx.db, id) { throw RegistryError.notFound(kind: "tenant", id: id) }
     }
 
     /// The gate for registering: an OEM must be eligible for the Direct API, and every partner needs an active grant.

@@ -46,6 +46,14 @@ extension RegistryStore {
         ]
     }
 
+    /// SQLite's plans for the consent gate: the active grants of a partner for a tenant, and whether there is one.
+    public func consentGateQueryPlansForTesting() async throws -> [[String]] {
+        [
+            try await queryPlan(Fetch.activeGrantsOfPair, ["p", "t"]),
+            try await queryPlan(Fetch.hasActiveGrantOfPair, ["p", "t"]),
+        ]
+    }
+
     private func queryPlan(_ sql: String, _ arguments: StatementArguments) async throws -> [String] {
         try await queryForTesting { db in
             try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] }
@@ -62,4 +70,9 @@ extension RegistryStore {
             }
         }
     }
+}
+
+extension RegistryStore {
+    /// How many read connections the store has opened (0 for an in-memory store, whose reads use its writer).
+    public var readConnectionsOpenedForTesting: Int { callReaders?.openedCount ?? 0 }
 }

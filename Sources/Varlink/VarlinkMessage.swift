@@ -74,15 +74,19 @@ public struct VarlinkCall: Sendable {
 
     /// The interface part of the method: `io.autopilotd.registry` of `io.autopilotd.registry.GetStatus`.
     public var interfaceName: Substring {
-        guard let dot = method.lastIndex(of: ".") else { return method[method.startIndex..<method.startIndex] }
+        guard let dot = lastDot else { return method[method.startIndex..<method.startIndex] }
         return method[..<dot]
     }
 
     /// The member part of the method: `GetStatus` of `io.autopilotd.registry.GetStatus`.
     public var memberName: Substring {
-        guard let dot = method.lastIndex(of: ".") else { return method[...] }
-        return method[method.index(after: dot)...]
+        guard let dot = lastDot else { return method[...] }
+        return method[method.utf8.index(after: dot)...]
     }
+
+    /// The last `.` of the method, found among its UTF-8 bytes: searching its `Character`s cost about 7,000
+    /// instructions a call (grapheme breaking), a tenth of a `WhoAmI`.
+    private var lastDot: String.Index? { method.utf8.lastIndex(of: UInt8(ascii: ".")) }
 }
 
 /// One varlink reply: `{"parameters": {…}}`, `{"error": name, "parameters": {…}}`, with `"continues": true`

@@ -8,6 +8,17 @@ import Testing
         Caller(uid: 1000, gid: 1000, pid: 1, role: role, partner: partner, tenant: tenant)
     }
 
+    @Test func everyMethodIsFoundByItsWireNameAndNothingElseIs() {
+        for method in RegistryMethod.allCases {
+            #expect(RegistryMethod(wireName: Substring(method.rawValue)) == method)
+        }
+        let name = "io.autopilotd.registry.WhoAmI"
+        #expect(RegistryMethod(wireName: name[name.index(name.startIndex, offsetBy: 23)...]) == .whoAmI)
+        for unknown in ["", "whoami", "WhoAmI ", "Who\u{0}AmI", "GetStatusX"] {
+            #expect(RegistryMethod(wireName: Substring(unknown)) == nil, "\(unknown)")
+        }
+    }
+
     @Test func operatorMayCallEverything() throws {
         for method in RegistryMethod.allCases { try caller(.operator).authorize(method) }
     }

@@ -8,6 +8,13 @@ import Testing
         #expect(Timestamp(millisecondsSinceEpoch: 1_795_603_560_000).rfc3339 == "2026-11-25T10:46:00.000Z")
         #expect(Timestamp(millisecondsSinceEpoch: 951_782_400_123).rfc3339 == "2000-02-29T00:00:00.123Z")
         #expect(Timestamp(millisecondsSinceEpoch: -1).rfc3339 == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp(millisecondsSinceEpoch: 253_402_300_799_999).rfc3339 == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -62_167_219_200_000).rfc3339 == "0000-01-01T00:00:00.000Z")
+    }
+
+    @Test func yearsBeyondFourDigitsStillFormat() {
+        #expect(Timestamp(millisecondsSinceEpoch: 253_402_300_800_000).rfc3339 == "10000-01-01T00:00:00.000Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -62_167_219_200_001).rfc3339.hasSuffix("12-31T23:59:59.999Z"))
     }
 
     @Test func parsesWhatItWritesForManyInstants() {

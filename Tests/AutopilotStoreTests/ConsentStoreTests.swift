@@ -93,6 +93,15 @@ import Testing
         #expect(!direct.email.contains("Tailspin") && direct.email.contains("least-privilege"))
     }
 
+    @Test func theConsentGateReadsOnlyThePairsActiveGrantsWithoutSorting() async throws {
+        let w = try await W()
+        let plans = try await w.store.consentGateQueryPlansForTesting()
+        #expect(plans == [
+            ["SEARCH g USING INDEX grants_active_by_pair (partner_id=? AND tenant_id=?)"],
+            ["SEARCH grants USING INDEX grants_active_by_pair (partner_id=? AND tenant_id=?)"],
+        ])
+    }
+
     @Test func theTokenIsStoredOnlyAsItsSHA256() async throws {
         let w = try await W()
         let reseller = try await w.resellerLink("fourthcoffee", dap: true, roles: ["GlobalReader"])

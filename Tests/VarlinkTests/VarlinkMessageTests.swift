@@ -29,6 +29,15 @@ import Varlink
         #expect(call.memberName == "Bare")
     }
 
+    @Test func nonASCIINamesSplitAtTheirLastDot() throws {
+        let call = try decode(#"{"method":"ré.gis.tré.Ëxposé."}"#)
+        #expect(call.interfaceName == "ré.gis.tré.Ëxposé")
+        #expect(call.memberName == "")
+        let other = try decode(#"{"method":"io.é\u0301.Ünïcode"}"#)
+        #expect(other.interfaceName == "io.é\u{0301}")
+        #expect(other.memberName == "Ünïcode")
+    }
+
     @Test(arguments: [
         "[]", "\"x\"", "1", "null",  // not an object
         "{}", #"{"parameters":{}}"#,  // method missing
