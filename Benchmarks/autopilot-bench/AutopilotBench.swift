@@ -35,6 +35,18 @@ struct CommonOptions: ParsableArguments {
     var daemonWrapper: String?
 }
 
+/// The two ways the closed loops drive their connections.
+enum LoadGenerator: String, ExpressibleByArgument, CaseIterable, CustomStringConvertible {
+    case poll, threads
+
+    var description: String {
+        switch self {
+        case .poll: "poll: one thread drives every connection with poll(2); prepared calls, replies checked, not decoded"
+        case .threads: "threads: one thread and one blocking RegistryClient per connection; replies decoded"
+        }
+    }
+}
+
 /// How long and from how many connections the closed loops run.
 struct LoadOptions: ParsableArguments {
     @Option(help: "Comma-separated connection counts; each is measured in turn.")
@@ -43,6 +55,12 @@ struct LoadOptions: ParsableArguments {
     var duration = 10.0
     @Option(help: "Seconds run before measuring, per connection count.")
     var warmup = 1.0
+    @Option(help: """
+        How connections are driven: 'poll' (one thread, prepared calls, each reply checked without decoding it, as \
+        redis-benchmark drives redis) or 'threads' (a thread and a blocking RegistryClient per connection, decoding \
+        every reply as autopilotctl does). ValidateSubmission with devices always uses 'threads'.
+        """)
+    var generator: LoadGenerator = .poll
 
     var connectionCounts: [Int] { connections.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
 

@@ -1,6 +1,8 @@
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 import Foundation
+import Varlink
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -69,16 +71,22 @@ enum Scenarios {
     /// The load generator against `EchoServer`: the calls per second and latency the client side allows.
     static func echo(_ run: BenchRun, load: LoadOptions) throws {
         run.report.scenarios.append("echo")
+        run.report.settings["load.generator"] = load.generator.description
         let redis = try run.redisReference(connections: load.connectionCounts, duration: load.duration)
         let server = try EchoServer(path: run.work.path + "/echo.sock")
         defer { server.stop() }
         for c in load.connectionCounts {
             let socket = server.path
-            let result = try runClosedLoop(connections: c, duration: load.duration, warmup: load.warmup,
-                                           serverCPU: { server.cpuSeconds }) { _ in
-                let client = try RegistryClient(path: socket)
-                return { _ = try client.validateSubmission(partner: "p", tenant: "t") }
-            }
+            let result = try load.generator == .poll
+                ? runPolledLoop(socket: socket, connections: c, duration: load.duration, warmup: load.warmup,
+                                serverCPU: { server.cpuSeconds },
+                                calls: PolledCalls(frames: [validateFrame(partner: "p", tenant: "t")],
+                                                   expect: consentedTrue))
+                : runClosedLoop(connections: c, duration: load.duration, warmup: load.warmup,
+                                serverCPU: { server.cpuSeconds }) { _ in
+                    let client = try RegistryClient(path: socket)
+                    return { _ = try client.validateSubmission(partner: "p", tenant: "t") }
+                }
             try check(result, "echo")
             let ref = reference(redis, c)
             run.report.add(Figure(id: "echo.c\(c).calls_per_s", label: "echo calls/s, \(connectionsLabel(c))",
@@ -99,6 +107,7 @@ enum Scenarios {
     /// Closed-loop `ValidateSubmission` (no devices unless asked) against a daemon loaded with a generated registry.
     static func validate(_ run: BenchRun, load: LoadOptions, options: ValidateOptions) throws {
         run.report.scenarios.append("validate")
+        run.report.settings["load.generator"] = load.generator.description
         run.report.settings["validate.dataset"] = "\(options.tenants) tenants, \(options.partners) partners, "
             + "\(options.tenants * options.partners) grants, \(options.registeredDevices) devices; "
             + "\(options.devicesPerCall) devices per call"
@@ -167,6 +176,14 @@ enum Scenarios {
     /// database work. No method can be faster; it bounds every other figure.
     static func measureFloor(daemon: DaemonUnderTest, connections: Int, load: LoadOptions) throws -> LoadResult {
         let socket = daemon.socket
+        if load.generator == .poll {
+            let whoAmI = VarlinkCall(method: RegistryInterface.name + "." + RegistryMethod.whoAmI.rawValue).encoded()
+            let result = try runPolledLoop(socket: socket, connections: connections, duration: load.duration,
+                                           warmup: load.warmup, serverCPU: { daemon.cpuSeconds },
+                                           calls: PolledCalls(frames: [whoAmI], expect: Array(#""role":"operator""#.utf8)))
+            try check(result, "WhoAmI")
+            return result
+        }
         let result = try runClosedLoop(connections: connections, duration: load.duration, warmup: load.warmup,
                                        serverCPU: { daemon.cpuSeconds }) { _ in
             let client = try RegistryClient(path: socket)
@@ -182,6 +199,14 @@ enum Scenarios {
     static func measureValidate(daemon: DaemonUnderTest, consents: [Consent], connections: Int, load: LoadOptions,
                                 devicesPerCall: Int, registered: Int) throws -> LoadResult {
         let socket = daemon.socket
+        if load.generator == .poll && devicesPerCall == 0 {
+            let frames = consents.map { validateFrame(partner: $0.partner, tenant: $0.tenant) }
+            let result = try runPolledLoop(socket: socket, connections: connections, duration: load.duration,
+                                           warmup: load.warmup, serverCPU: { daemon.cpuSeconds },
+                                           calls: PolledCalls(frames: frames, expect: consentedTrue))
+            try check(result, "validate")
+            return result
+        }
         let result = try runClosedLoop(connections: connections, duration: load.duration, warmup: load.warmup,
                                        serverCPU: { daemon.cpuSeconds }) { worker in
             let client = try RegistryClient(path: socket)
@@ -330,6 +355,15 @@ enum Scenarios {
             return (nil, "missing: \(missing.reason)")
         }
     }
+
+    /// A `ValidateSubmission` call without devices, as a frame.
+    static func validateFrame(partner: String, tenant: String) -> [UInt8] {
+        VarlinkCall(method: RegistryInterface.name + "." + RegistryMethod.validateSubmission.rawValue,
+                    parameters: ["partner": .string(partner), "tenant": .string(tenant)]).encoded()
+    }
+
+    /// What every answer of a consented pair contains.
+    static let consentedTrue = Array(#""consented":true"#.utf8)
 
     static func check(_ result: LoadResult, _ what: String) throws {
         if result.errors > 0 { throw BenchError("\(what): \(result.errors) calls failed: \(result.firstError ?? "")") }

@@ -44,9 +44,12 @@ import Testing
         }
     }
 
-    @Test func echoMeasuresTheLoadGeneratorAgainstATrivialServer() throws {
-        let run = try bench(["echo", "--connections", "1,2"] + Self.quick)
+    @Test(arguments: ["poll", "threads"])
+    func echoMeasuresTheLoadGeneratorAgainstATrivialServer(generator: String) throws {
+        let run = try bench(["echo", "--connections", "1,2", "--generator", generator] + Self.quick)
         expectFigures(run, ["echo.c1.calls_per_s", "echo.c1.p50_us", "echo.c2.calls_per_s", "echo.c2.client_cpu_us_per_call"])
+        let settings = try #require(run.report["settings"] as? [String: Any])
+        #expect((settings["load.generator"] as? String)?.hasPrefix(generator + ":") == true, "\(settings)")
         #expect(run.result.stdout.contains("machine: "))
         let machine = try #require(run.report["machine"] as? [String: Any])
         #expect((machine["cores"] as? Int ?? 0) > 0)
@@ -62,6 +65,15 @@ import Testing
         // The p50 at one connection is held to its target against redis; the figure says so even without redis.
         let p50 = try #require(run.figures["validate.c1.p50_us"])
         #expect((p50["target"] as? [String: Any])?["kind"] as? String == "ratioAtMost")
+    }
+
+    @Test(arguments: ["poll", "threads"])
+    func consentChecksWithoutDevicesRunWithEitherGenerator(generator: String) throws {
+        let run = try bench(["validate", "--connections", "1,3", "--tenants", "2", "--partners", "2",
+                             "--registered-devices", "0", "--generator", generator] + Self.quick)
+        expectFigures(run, ["validate.c1.calls_per_s", "validate.c3.calls_per_s", "validate.c3.p50_us",
+                            "validate.c3.client_cpu_us_per_call", "floor.c3.calls_per_s"])
+        #expect((run.figures["validate.c3.calls_per_s"]?["value"] as? Double ?? 0) > 0)
     }
 
     @Test func importRegistersAGeneratedFileWithTheRealClientAndReportsMemory() throws {
