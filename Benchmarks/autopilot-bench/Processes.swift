@@ -172,3 +172,13 @@ final class WorkDirectory {
         if !keep { try? FileManager.default.removeItem(atPath: path) }
     }
 }
+
+/// The address of the Unix socket at `path`, for `bind` or `connect`.
+func unixSocketAddress(_ path: String) throws -> sockaddr_un {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw BenchError("socket path too long: \(path)") }
+    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+    return address
+}
