@@ -64,6 +64,8 @@ public final class RegistryStore: Sendable {
     let writer: any DatabaseWriter
     /// The connections reads run on (a file database); nil for an in-memory one, whose reads use `writer`.
     let callReaders: CallReaders?
+    /// Answers of consent checks, valid until a commit changes consent.
+    let consentCache = ConsentCache()
     public let configuration: StoreConfiguration
 
     /// The migrations compiled into this binary, in order.
@@ -97,6 +99,7 @@ public final class RegistryStore: Sendable {
         callReaders = configuration.path.map {
             CallReaders(path: $0, limit: configuration.maximumReaderCount, busyTimeoutSeconds: 10)
         }
+        writer.add(transactionObserver: consentCache, extent: .databaseLifetime)
         try migrate()
         if let path = configuration.path { try Self.fixModes(path: path, group: configuration.auditorsGroup) }
     }

@@ -250,10 +250,24 @@ extension RegistryStore {
 
     /// The dry run of a submission: whether `partner` holds consent from `tenant`, its first active grant, and what
     /// each device would get from `addDevices` (status `valid` or the error), whether or not consent exists.
-    /// Writes nothing.
+    /// Writes nothing. Without devices (a consent check), the answer may come from `consentCache`.
     /// - Throws: `NotFound` (partner, tenant), `BatchTooLarge`.
     public func validateSubmission(_ context: OperationContext, partner: String, tenant: String,
                                    devices: [DeviceInput]) async throws
+        -> (consented: Bool, grant: Grant?, results: [DeviceResult])
+    {
+        guard devices.isEmpty else { return try await evaluateSubmission(context, partner: partner, tenant: tenant,
+                                                                         devices: devices) }
+        if let known = consentCache.answer(partner: partner, tenant: tenant) { return (known.consented, known.grant, []) }
+        let generation = consentCache.generation
+        let check = try await evaluateSubmission(context, partner: partner, tenant: tenant, devices: [])
+        consentCache.remember(ConsentCache.Answer(consented: check.consented, grant: check.grant), partner: partner,
+                              tenant: tenant, generation: generation)
+        return check
+    }
+
+    private func evaluateSubmission(_ context: OperationContext, partner: String, tenant: String,
+                                    devices: [DeviceInput]) async throws
         -> (consented: Bool, grant: Grant?, results: [DeviceResult])
     {
         try await read(context) { tx in

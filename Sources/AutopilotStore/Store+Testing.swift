@@ -76,3 +76,8 @@ extension RegistryStore {
     /// How many read connections the store has opened (0 for an in-memory store, whose reads use its writer).
     public var readConnectionsOpenedForTesting: Int { callReaders?.openedCount ?? 0 }
 }
+
+extension RegistryStore {
+    /// The consent cache's generation: it moves when, and only when, a commit changed consent.
+    public var consentGenerationForTesting: UInt64 { consentCache.generation }
+}

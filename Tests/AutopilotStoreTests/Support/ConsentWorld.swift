@@ -39,11 +39,12 @@ struct ConsentWorld: Sendable {
     let store: RegistryStore
     let clock: TestClock
 
-    init(resellerLinkLifetimeSeconds: Int64? = nil) async throws {
+    /// - Parameter path: a database file (reads then run on the store's own read connections), or nil for memory.
+    init(resellerLinkLifetimeSeconds: Int64? = nil, path: String? = nil) async throws {
         let clock = TestClock(Self.start)
         self.clock = clock
         store = try RegistryStore(configuration: StoreConfiguration(
-            path: nil, clock: { clock.now },
+            path: path, clock: { clock.now },
             resellerLinkLifetimeSeconds: resellerLinkLifetimeSeconds ?? ConsentRules.defaultResellerLinkLifetimeSeconds,
             linkBaseURL: "https://consent.example/"))
         _ = try await store.createTenant(asOperator(.createTenant), name: "Contoso", domain: "contoso.onmicrosoft.com", id: "contoso")
