@@ -7,7 +7,8 @@ struct Autopilotctl: ParsableCommand {
         commandName: "autopilotctl",
         abstract: "Manage Windows Autopilot customer consent and device registration through autopilotd.",
         discussion: """
-            Every command talks to the daemon over its varlink socket: --socket PATH, else $AUTOPILOT_SOCKET, \
+            Every command talks to the daemon over its varlink socket: --socket PATH (before or after the \
+            command), else $AUTOPILOT_SOCKET, \
             else your own daemon's socket under $XDG_RUNTIME_DIR/autopilotd if it exists, else \
             /run/autopilotd/io.autopilotd.registry. Output is plain aligned text; --json prints the daemon's reply \
             parameters exactly as received (streams as a JSON array).
@@ -40,4 +41,8 @@ struct Autopilotctl: ParsableCommand {
             ]),
         ]
     )
+
+    static func main() {
+        main(GlobalOptions.movedAfterTheCommand(Array(CommandLine.arguments.dropFirst())))
+    }
 }

@@ -23,6 +23,30 @@ struct GlobalOptions: ParsableArguments {
     /// The socket to connect to.
     var socketPath: String { socket ?? DefaultLocations.clientSocket() }
 
+    /// `arguments` with the options every command takes (`--socket PATH`, `--socket=PATH`, `--json`) moved from
+    /// before the command to after it, so that `autopilotctl --socket PATH whoami` works as in most tools: the parser
+    /// only reads a command's options after its name. They go at the end, or before a `--` that ends the options.
+    static func movedAfterTheCommand(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            if argument == "--json" || argument.hasPrefix("--socket=") {
+                leading.append(argument)
+                index += 1
+            } else if argument == "--socket", index + 1 < arguments.endIndex {
+                leading += [argument, arguments[index + 1]]
+                index += 2
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, index < arguments.endIndex else { return arguments }
+        var rest = Array(arguments[index...])
+        rest.insert(contentsOf: leading, at: rest.firstIndex(of: "--") ?? rest.endIndex)
+        return rest
+    }
+
     /// Connects, runs `body`, and turns any failure into one line on stderr and an exit code.
     func run(_ body: (Session) throws -> Void) throws {
         do {

@@ -42,6 +42,16 @@ import Varlink
         #expect(status?["tenants"] == 1 && status?["partners"] == 2 && status?["schemaVersion"]?.intValue ?? 0 >= 4)
         let who = try JSON.parse(try daemon.ctl(["whoami", "--json"]).stdout).objectValue
         #expect(who?["role"] == "operator" && who?["uid"] == .int(Int(getuid())))
+
+        // The options every command takes may come before the command too, with the environment pointing elsewhere.
+        let elsewhere = ["AUTOPILOT_SOCKET": daemon.directory + "/nothing-here"]
+        for arguments in [["--socket", daemon.socket, "--json", "whoami"], ["--json", "--socket=" + daemon.socket, "whoami"],
+                          ["--socket", daemon.socket, "tenant", "show", "contoso", "--json"]] {
+            let early = try daemon.ctl(arguments, environment: elsewhere)
+            #expect(early.status == 0, "\(arguments): \(early)")
+            #expect((try? JSON.parse(early.stdout))?.objectValue != nil, "\(arguments): \(early.stdout)")
+        }
+        #expect(try daemon.ctl(["whoami"], environment: elsewhere).status == 69)
     }
 
     @Test func everyDirectoryErrorReachesTheUserByName() throws {
