@@ -28,8 +28,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         let (y, m, d) = Self.civil(fromDays: days)
-        guard (0...9999).contains(y) else { return Self.paddedText(y, m, d, msOfDay) }
-        return String(unsafeUninitializedCapacity: 24) { out in
+        // A year outside 0...9999 (which this registry never writes, but a timestamp may hold) is written in full.
+        var longYear = ""
+        if !(0...9999).contains(y) { Self.pad(&longYear, y, 4) }
+        let t = longYear.isEmpty ? 4 : longYear.utf8.count
+        return String(unsafeUninitializedCapacity: t + 20) { out in
             func digits(_ value: Int64, _ width: Int, at start: Int) {
                 var v = value
                 for i in stride(from: start + width - 1, through: start, by: -1) {
@@ -37,26 +40,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                     v /= 10
                 }
             }
-            digits(y, 4, at: 0); out[4] = UInt8(ascii: "-"); digits(m, 2, at: 5); out[7] = UInt8(ascii: "-")
-            digits(d, 2, at: 8); out[10] = UInt8(ascii: "T")
-            digits(msOfDay / 3_600_000, 2, at: 11); out[13] = UInt8(ascii: ":")
-            digits((msOfDay / 60_000) % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
-            digits((msOfDay / 1000) % 60, 2, at: 17); out[19] = UInt8(ascii: ".")
-            digits(msOfDay % 1000, 3, at: 20); out[23] = UInt8(ascii: "Z")
-            return 24
+            if longYear.isEmpty { digits(y, 4, at: 0) } else { _ = out.initialize(from: longYear.utf8) }
+            out[t] = UInt8(ascii: "-"); digits(m, 2, at: t + 1); out[t + 3] = UInt8(ascii: "-")
+            digits(d, 2, at: t + 4); out[t + 6] = UInt8(ascii: "T")
+            digits(msOfDay / 3_600_000, 2, at: t + 7); out[t + 9] = UInt8(ascii: ":")
+            digits((msOfDay / 60_000) % 60, 2, at: t + 10); out[t + 12] = UInt8(ascii: ":")
+            digits((msOfDay / 1000) % 60, 2, at: t + 13); out[t + 15] = UInt8(ascii: ".")
+            digits(msOfDay % 1000, 3, at: t + 16); out[t + 19] = UInt8(ascii: "Z")
+            return t + 20
         }
-    }
-
-    /// The same text for years outside 0...9999 (which this registry never writes, but a timestamp may hold).
-    private static func paddedText(_ y: Int64, _ m: Int64, _ d: Int64, _ msOfDay: Int64) -> String {
-        var out = ""
-        pad(&out, y, 4); out += "-"; pad(&out, m, 2); out += "-"; pad(&out, d, 2)
-        out += "T"
-        pad(&out, msOfDay / 3_600_000, 2); out += ":"
-        pad(&out, (msOfDay / 60_000) % 60, 2); out += ":"
-        pad(&out, (msOfDay / 1000) % 60, 2); out += "."
-        pad(&out, msOfDay % 1000, 3); out += "Z"
-        return out
     }
 
     public var description: String { rfc3339 }
