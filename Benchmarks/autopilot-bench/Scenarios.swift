@@ -77,17 +77,12 @@ enum Scenarios {
         defer { server.stop() }
         for c in load.connectionCounts {
             let socket = server.path
-            let result = try load.generator == .poll
-                ? runPolledLoop(socket: socket, connections: c, duration: load.duration, warmup: load.warmup,
-                                serverCPU: { server.cpuSeconds },
-                                calls: PolledCalls(frames: [validateFrame(partner: "p", tenant: "t")],
-                                                   expect: consentedTrue))
-                : runClosedLoop(connections: c, duration: load.duration, warmup: load.warmup,
-                                serverCPU: { server.cpuSeconds }) { _ in
-                    let client = try RegistryClient(path: socket)
-                    return { _ = try client.validateSubmission(partner: "p", tenant: "t") }
-                }
-            try check(result, "echo")
+            let result = try drive(load, "echo", connections: c, socket: socket, serverCPU: { server.cpuSeconds },
+                                   polled: PolledCalls(frames: [validateFrame(partner: "p", tenant: "t")],
+                                                       expect: consentedTrue)) { _ in
+                let client = try RegistryClient(path: socket)
+                return { _ = try client.validateSubmission(partner: "p", tenant: "t") }
+            }
             let ref = reference(redis, c)
             run.report.add(Figure(id: "echo.c\(c).calls_per_s", label: "echo calls/s, \(connectionsLabel(c))",
                                   unit: "calls/s", value: result.callsPerSecond, reference: ref.value?.requestsPerSecond,
@@ -176,21 +171,12 @@ enum Scenarios {
     /// database work. No method can be faster; it bounds every other figure.
     static func measureFloor(daemon: DaemonUnderTest, connections: Int, load: LoadOptions) throws -> LoadResult {
         let socket = daemon.socket
-        if load.generator == .poll {
-            let whoAmI = VarlinkCall(method: RegistryInterface.name + "." + RegistryMethod.whoAmI.rawValue).encoded()
-            let result = try runPolledLoop(socket: socket, connections: connections, duration: load.duration,
-                                           warmup: load.warmup, serverCPU: { daemon.cpuSeconds },
-                                           calls: PolledCalls(frames: [whoAmI], expect: Array(#""role":"operator""#.utf8)))
-            try check(result, "WhoAmI")
-            return result
-        }
-        let result = try runClosedLoop(connections: connections, duration: load.duration, warmup: load.warmup,
-                                       serverCPU: { daemon.cpuSeconds }) { _ in
+        let whoAmI = VarlinkCall(method: RegistryInterface.name + "." + RegistryMethod.whoAmI.rawValue).encoded()
+        return try drive(load, "WhoAmI", connections: connections, socket: socket, serverCPU: { daemon.cpuSeconds },
+                         polled: PolledCalls(frames: [whoAmI], expect: Array(#""role":"operator""#.utf8))) { _ in
             let client = try RegistryClient(path: socket)
             return { _ = try client.whoAmI() }
         }
-        try check(result, "WhoAmI")
-        return result
     }
 
     /// One closed-loop run of `ValidateSubmission` over the consented pairs; each connection starts at its own pair.
@@ -199,16 +185,13 @@ enum Scenarios {
     static func measureValidate(daemon: DaemonUnderTest, consents: [Consent], connections: Int, load: LoadOptions,
                                 devicesPerCall: Int, registered: Int) throws -> LoadResult {
         let socket = daemon.socket
-        if load.generator == .poll && devicesPerCall == 0 {
-            let frames = consents.map { validateFrame(partner: $0.partner, tenant: $0.tenant) }
-            let result = try runPolledLoop(socket: socket, connections: connections, duration: load.duration,
-                                           warmup: load.warmup, serverCPU: { daemon.cpuSeconds },
-                                           calls: PolledCalls(frames: frames, expect: consentedTrue))
-            try check(result, "validate")
-            return result
-        }
-        let result = try runClosedLoop(connections: connections, duration: load.duration, warmup: load.warmup,
-                                       serverCPU: { daemon.cpuSeconds }) { worker in
+        // Calls with devices vary from call to call: only the threaded generator builds them.
+        let polled = devicesPerCall == 0
+            ? PolledCalls(frames: consents.map { validateFrame(partner: $0.partner, tenant: $0.tenant) },
+                          expect: consentedTrue)
+            : nil
+        return try drive(load, "validate", connections: connections, socket: socket, serverCPU: { daemon.cpuSeconds },
+                         polled: polled) { worker in
             let client = try RegistryClient(path: socket)
             var next = worker * 7919
             var random = SplitMix64(seed: UInt64(worker + 1))
@@ -232,7 +215,21 @@ enum Scenarios {
                 }
             }
         }
-        try check(result, "validate")
+    }
+
+    /// One closed loop with the generator `load` asks for: `polled` from one polling thread, or `threaded` from a
+    /// thread per connection (also when there is no `polled`). Fails unless calls completed and none failed.
+    static func drive(_ load: LoadOptions, _ what: String, connections: Int, socket: String,
+                      serverCPU: @escaping () -> Double, polled: PolledCalls?,
+                      threaded: @escaping CallFactory) throws -> LoadResult {
+        let result = if load.generator == .poll, let polled {
+            try runPolledLoop(socket: socket, connections: connections, duration: load.duration, warmup: load.warmup,
+                              serverCPU: serverCPU, calls: polled)
+        } else {
+            try runClosedLoop(connections: connections, duration: load.duration, warmup: load.warmup,
+                              serverCPU: serverCPU, factory: threaded)
+        }
+        try check(result, what)
         return result
     }
 
