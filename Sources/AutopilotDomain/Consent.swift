@@ -169,6 +169,16 @@ extension ConsentRules {
     /// Random bytes in a link token: 256 bits, well above the 128 the interface requires.
     public static let tokenByteCount = 32
 
+    /// A new link token: `tokenByteCount` bytes from `randomBytes`, base64url without padding, drawn again while it
+    /// would start with `-`. A bare token given on a command line (`autopilotctl consent accept <token>`) is otherwise
+    /// read as an option, one token in 64; skipping them costs log2(64/63), about 0.02, of the 256 bits.
+    public static func newLinkToken(randomBytes: () -> [UInt8]) -> String {
+        while true {
+            let token = Base64.encodeURL(randomBytes())
+            if token.utf8.first != UInt8(ascii: "-") { return token }
+        }
+    }
+
     /// The consent URL for a token: `<base>/consent/<token>`, whatever trailing slashes `base` has.
     public static func linkURL(base: String, token: String) -> String {
         var base = Substring(base)

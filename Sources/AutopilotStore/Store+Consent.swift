@@ -259,8 +259,9 @@ extension RegistryStore {
     static func insertLink(_ tx: Transaction, partner: String, kind: LinkKind, delegatedAdmin: Bool, roles: [AccountRole],
                            expiresAt: Timestamp?, base: String) throws -> Link {
         var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<ConsentRules.tokenByteCount).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
-        let token = Base64.encodeURL(bytes)
+        let token = ConsentRules.newLinkToken {
+            (0..<ConsentRules.tokenByteCount).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+        }
         let id = newID()
         tx.target("link", id)
         try tx.db.execute(sql: """

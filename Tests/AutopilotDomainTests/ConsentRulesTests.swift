@@ -80,6 +80,21 @@ import Testing
         }
     }
 
+    @Test func linkTokensNeverStartWithADashSoACommandLineTakesThemAsArguments() {
+        // 0xF8 encodes as "-" first; the generator must draw again and keep the second draw whole.
+        var draws: [[UInt8]] = [[0xF8] + Array(repeating: 1, count: 31), Array(repeating: 7, count: 32)]
+        let token = ConsentRules.newLinkToken { draws.removeFirst() }
+        #expect(token == Base64.encodeURL(Array(repeating: 7, count: 32)) && draws.isEmpty)
+        // With real random bytes, one token in 64 would start with "-": 2,000 tokens, none does, all 43 characters.
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let token = ConsentRules.newLinkToken {
+                (0..<ConsentRules.tokenByteCount).map { _ in UInt8.random(in: .min ... .max, using: &random) }
+            }
+            #expect(!token.hasPrefix("-") && token.utf8.count == 43, "\(token)")
+        }
+    }
+
     @Test func linkStatusRevokedWinsThenExpiry() {
         let later = Self.t0.adding(seconds: 10)
         #expect(ConsentRules.status(revokedAt: nil, expiresAt: nil, now: later) == .active)
