@@ -58,6 +58,8 @@ let package = Package(
             dependencies: [
                 "AutopilotClient", "AutopilotInterface", "AutopilotDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The SHA-256 `devices inspect` shows, to match a hash with the devices `devices list` shows.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The benchmark tool (docs/performance.md): drives the built autopilotd and autopilotctl as a client does and
@@ -65,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "autopilot-bench",
             dependencies: [
-                "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink",
+                "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "AutopilotTestSupport", "Varlink",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -75,12 +77,19 @@ let package = Package(
         .executableTarget(name: "embed-sql", path: "Plugins/embed-sql"),
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["embed-sql"]),
 
-        .testTarget(name: "AutopilotDomainTests", dependencies: ["AutopilotDomain"]),
+        // What tests and the benchmark make up: seeded random numbers and structurally valid hardware hashes.
+        .target(
+            name: "AutopilotTestSupport",
+            dependencies: ["AutopilotDomain", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/AutopilotTestSupport"
+        ),
+
+        .testTarget(name: "AutopilotDomainTests", dependencies: ["AutopilotDomain", "AutopilotTestSupport"]),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"]),
         .testTarget(
             name: "AutopilotStoreTests",
             dependencies: [
-                "AutopilotStore", "AutopilotDomain",
+                "AutopilotStore", "AutopilotDomain", "AutopilotTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -88,11 +97,13 @@ let package = Package(
         // Fixtures are CSV files the tests (and the autopilotctl they run) read by path from the source tree, so
         // they are not resources of the target.
         .testTarget(
-            name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain"], exclude: ["Fixtures"]
+            name: "AutopilotClientTests", dependencies: ["AutopilotClient", "AutopilotDomain", "AutopilotTestSupport"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "AutopilotServiceTests",
-            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain", "Varlink"],
+            dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain",
+                           "AutopilotTestSupport", "Varlink"],
             exclude: ["Fixtures"]
         ),
     ]

@@ -1,6 +1,7 @@
 import AutopilotClient
 import AutopilotDomain
 import AutopilotInterface
+import AutopilotTestSupport
 import Foundation
 import Varlink
 #if canImport(Glibc)
@@ -88,27 +89,26 @@ enum Dataset {
     /// The CSV header `autopilotctl devices import` reads in the Partner Center form.
     static let csvHeader = DeviceCSV.Format.partnerCenter.header
 
-    /// Writes a Partner Center CSV of `count` devices, each with a serial number, manufacturer, model and a 4K
-    /// hardware hash: base64 of 3,000 pseudo-random bytes, 4,000 characters, as real hashes are.
+    /// The hardware hash of the `i`-th generated device: structurally valid, 3,000 bytes, 4,000 characters, saying the
+    /// same manufacturer, model and serial number as `device(i)`, with a product key ID of its own, as a laptop's has.
+    static func hash(_ i: Int, seed: UInt64) -> String {
+        let d = device(i)
+        return SyntheticHardwareHash(seed: seed &+ UInt64(i), serialNumber: d.serialNumber!, manufacturer: d.manufacturer!,
+                                     model: d.model!, productKeyID: String(3_000_000_000_000 + i)).text()
+    }
+
+    /// Writes a Partner Center CSV of `count` devices, each with a serial number, manufacturer, model and the 4K
+    /// hardware hash of that machine (`hash(_:seed:)`).
     /// - Returns: the file's size in bytes.
     @discardableResult
     static func writeCSV(path: String, count: Int, seed: UInt64 = 0x5eed) throws -> Int {
         guard let file = fopen(path, "w") else { throw BenchError("cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { fclose(file) }
-        var random = SplitMix64(seed: seed)
-        var raw = [UInt8](repeating: 0, count: 3000)
         var text = csvHeader + "\n"
         var size = 0
         for i in 0..<count {
-            raw.withUnsafeMutableBytes { bytes in
-                for offset in stride(from: 0, to: bytes.count, by: 8) {
-                    var value = random.next()
-                    let n = min(8, bytes.count - offset)
-                    withUnsafeBytes(of: &value) { bytes.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: n) }
-                }
-            }
             let d = device(i)
-            text += "\(d.serialNumber!),,\(Data(raw).base64EncodedString()),\(d.manufacturer!),\(d.model!)\n"
+            text += "\(d.serialNumber!),,\(hash(i, seed: seed)),\(d.manufacturer!),\(d.model!)\n"
             if text.utf8.count >= 1 << 20 || i == count - 1 {
                 size += text.utf8.count
                 guard fputs(text, file) >= 0 else { throw BenchError("cannot write \(path)") }
@@ -117,18 +117,5 @@ enum Dataset {
         }
         if count == 0 { size += text.utf8.count; fputs(text, file) }
         return size
-    }
-}
-
-/// A small, fast, seedable generator (Steele, Lea, Flood 2014), so every run writes the same file.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

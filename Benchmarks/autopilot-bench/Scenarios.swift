@@ -1,6 +1,7 @@
 import AutopilotClient
 import AutopilotDomain
 import AutopilotInterface
+import AutopilotTestSupport
 import Foundation
 import Varlink
 #if canImport(Glibc)

@@ -289,6 +289,16 @@ public final class RegistryClient {
         }
     }
 
+    /// Sends the text of a device CSV (its header line, then 1 to 1,000 data rows) to an upload batch; `line` is the
+    /// file line of the header, so that results carry the file lines of their rows.
+    public func uploadDeviceCsv(batch: String, csv: String, line: Int? = nil) throws(VarlinkClientError) -> BatchResults {
+        var p: JSONObject = ["batch": .string(batch), "csv": .string(csv)]
+        if let line { p["line"] = .int(line) }
+        return try call(.uploadDeviceCsv, p) { o throws(VarlinkError) in
+            BatchResults(batch: try o.record("batch"), results: try o.records("results"))
+        }
+    }
+
     /// A batch and its results: all of them, or `limit` from index `from`.
     public func getBatch(_ batch: String, from: Int? = nil, limit: Int? = nil) throws(VarlinkClientError) -> BatchResults {
         var p: JSONObject = ["batch": .string(batch)]

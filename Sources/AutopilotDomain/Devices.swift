@@ -1,37 +1,77 @@
-/// A device submission after the per-device rules: trimmed identifiers and the decoded hardware hash.
+/// A device submission after the per-device rules: trimmed identifiers, the decoded hardware hash and what it says
+/// about the machine, merged with the identifiers the submission gave.
 public struct NormalizedDevice: Sendable, Hashable {
+    /// The serial number: the submitted one, else the one inside the hardware hash (even a placeholder, so that a
+    /// listing shows what the firmware reported).
     public var serialNumber: String?
+    /// The product key (PKID): the submitted one, else the one inside the hardware hash.
     public var productKey: String?
+    /// The manufacturer: the hash's when it has one (a submitted one must agree with it), else the submitted one.
     public var manufacturer: String?
+    /// The model: the hash's when it has one (a submitted one must agree with it), else the submitted one.
     public var model: String?
+    /// The decoded hardware hash bytes.
     public var hardwareHash: [UInt8]?
+    /// What the hardware hash says about the machine.
+    public var hashInfo: HardwareHashInfo?
+    /// The group tag travelling with the device.
     public var groupTag: String?
+    /// The assigned user's UPN, lowercased.
     public var assignedUser: String?
     /// The domain of `assignedUser`, which must belong to the tenant.
     public var assignedUserDomain: String?
 
-    /// Whether manufacturer, model and serial number are all present.
-    public var hasTuple: Bool { manufacturer != nil && model != nil && serialNumber != nil }
+    /// A device with these identifiers; the rest comes from `DeviceRules.normalize`.
+    public init(serialNumber: String? = nil, productKey: String? = nil, manufacturer: String? = nil,
+                model: String? = nil, hardwareHash: [UInt8]? = nil, hashInfo: HardwareHashInfo? = nil,
+                groupTag: String? = nil, assignedUser: String? = nil, assignedUserDomain: String? = nil) {
+        self.serialNumber = serialNumber; self.productKey = productKey; self.manufacturer = manufacturer
+        self.model = model; self.hardwareHash = hardwareHash; self.hashInfo = hashInfo; self.groupTag = groupTag
+        self.assignedUser = assignedUser; self.assignedUserDomain = assignedUserDomain
+    }
+
+    /// Whether manufacturer, model and serial number are all present and the serial number is not a placeholder:
+    /// only then does the tuple name one machine (hardware-hash.md).
+    public var tupleIdentifies: Bool {
+        manufacturer != nil && model != nil && !SerialNumberPlaceholder.isPlaceholder(serialNumber)
+    }
 }
 
-/// The per-device rules of domain.md ("Devices").
+/// Why one submitted device cannot be registered: its per-device error and a message naming the rule it broke.
+public struct DeviceRejection: Error, Sendable, Hashable {
+    /// The per-device error code.
+    public var code: DeviceErrorCode
+    /// What was wrong, precisely enough to fix the row.
+    public var message: String
+
+    /// A rejection with `message`, or the code's general explanation.
+    public init(_ code: DeviceErrorCode, _ message: String? = nil) {
+        self.code = code
+        self.message = message ?? code.explanation
+    }
+}
+
+/// The per-device rules of domain.md ("Devices") and hardware-hash.md.
 public enum DeviceRules {
     /// Most devices accepted in one `AddDevices` call.
     public static let maxDevicesPerCall = 1000
     /// Smallest and largest decoded hardware hash, in bytes (domain.md: a 4K hash decodes to about 3,000 bytes).
     public static let minHashBytes = 1024
+    /// Largest decoded hardware hash, in bytes.
     public static let maxHashBytes = 16384
-    /// Longest serial number, manufacturer, model, group tag; longest product key.
+    /// Longest serial number, manufacturer, model, group tag.
     public static let maxFieldLength = 255
+    /// Longest product key.
     public static let maxProductKeyLength = 64
 
-    /// Applies the identifier rules for a partner of `kind`.
+    /// Applies the identifier rules for a partner of `kind`, and reads the machine out of the hardware hash.
     ///
     /// CSP partners may identify a device by hardware hash, product key (PKID), or manufacturer + model + serial.
-    /// OEMs (Direct API) by the tuple or the PKID, never a hash (801). Nothing usable is 803; a hash that is not
-    /// base64 of 1,024–16,384 bytes is 802. Overlong fields and a malformed assigned user are 801.
+    /// OEMs (Direct API) by the tuple or the PKID, never a hash (801). Nothing usable is 803 (a placeholder serial
+    /// number names no machine); a hash that is not base64 of an Autopilot hardware hash is 802. Overlong fields, a
+    /// malformed assigned user, and a serial number, manufacturer or model that contradicts the hash are 801.
     public static func normalize(_ input: DeviceInput, partnerKind kind: PartnerKind)
-        -> Result<NormalizedDevice, DeviceErrorCode>
+        -> Result<NormalizedDevice, DeviceRejection>
     {
         func clean(_ s: String?) -> String? {
             guard let s else { return nil }
@@ -40,62 +80,106 @@ public enum DeviceRules {
         }
         var d = NormalizedDevice(
             serialNumber: clean(input.serialNumber), productKey: clean(input.productKey),
-            manufacturer: clean(input.manufacturer), model: clean(input.model), hardwareHash: nil,
+            manufacturer: clean(input.manufacturer), model: clean(input.model), hardwareHash: nil, hashInfo: nil,
             groupTag: clean(input.groupTag), assignedUser: clean(input.assignedUser), assignedUserDomain: nil)
-        for field in [d.serialNumber, d.manufacturer, d.model, d.groupTag] {
-            if let field, field.utf8.count > maxFieldLength || containsControl(field) {
-                return .failure(.invalidZtdRequestBody)
+        let fields: [(String, String?, Int)] = [
+            ("serialNumber", d.serialNumber, maxFieldLength), ("productKey", d.productKey, maxProductKeyLength),
+            ("manufacturer", d.manufacturer, maxFieldLength), ("model", d.model, maxFieldLength),
+            ("groupTag", d.groupTag, maxFieldLength),
+        ]
+        for (name, value, limit) in fields {
+            guard let value else { continue }
+            if value.utf8.count > limit {
+                return .failure(DeviceRejection(.invalidZtdRequestBody, "\(name) is longer than \(limit) bytes"))
+            }
+            if containsControl(value) {
+                return .failure(DeviceRejection(.invalidZtdRequestBody, "\(name) contains control characters"))
             }
         }
-        if let pk = d.productKey, pk.utf8.count > maxProductKeyLength || containsControl(pk) {
-            return .failure(.invalidZtdRequestBody)
-        }
         let hashText = clean(input.hardwareHash)
-        if hashText != nil && kind == .oem { return .failure(.invalidZtdRequestBody) }
+        if hashText != nil && kind == .oem {
+            return .failure(DeviceRejection(.invalidZtdRequestBody, "an OEM registers devices by product key or "
+                + "manufacturer, model and serial number, never by hardware hash"))
+        }
         if let user = d.assignedUser {
-            guard let parsed = try? Validate.upn(user) else { return .failure(.invalidZtdRequestBody) }
+            guard let parsed = try? Validate.upn(user) else {
+                return .failure(DeviceRejection(.invalidZtdRequestBody, "assigned user '\(user)' is not a UPN (name@domain)"))
+            }
             d.assignedUser = parsed.upn
             d.assignedUserDomain = parsed.domain
         }
-        guard hashText != nil || d.productKey != nil || d.hasTuple else {
-            return .failure(.missingZtdSerialNumberAndProductKey)
-        }
-        if let hashText {
-            guard let bytes = Base64.decode(hashText), bytes.count >= minHashBytes, bytes.count <= maxHashBytes else {
-                return .failure(.invalidZtdHardwareHash)
+        guard hashText != nil || d.productKey != nil || d.tupleIdentifies else {
+            if let serial = d.serialNumber, d.manufacturer != nil, d.model != nil {
+                return .failure(DeviceRejection(.missingZtdSerialNumberAndProductKey, "serial number '\(serial)' is a "
+                    + "placeholder the firmware left, which names no machine: give a product key or the hardware hash"))
             }
-            d.hardwareHash = bytes
+            return .failure(DeviceRejection(.missingZtdSerialNumberAndProductKey))
         }
-        return .success(d)
+        guard let hashText else { return .success(d) }
+        let decoded: (bytes: [UInt8], info: HardwareHashInfo)
+        switch HardwareHash.decode(text: hashText) {
+        case let .success(value): decoded = value
+        case let .failure(problem):
+            return .failure(DeviceRejection(.invalidZtdHardwareHash, "the hardware hash is \(problem.reason)"))
+        }
+        d.hardwareHash = decoded.bytes
+        d.hashInfo = decoded.info
+        return merge(&d, decoded.info).map { .failure($0) } ?? .success(d)
     }
 
-    /// Why a hardware hash is refused (802), in words fit for an import report: not base64, or its decoded size.
-    public static func hashProblem(_ text: String) -> String {
-        guard let bytes = Base64.decode(text) else {
-            return "the hardware hash is not base64 text (only A-Z, a-z, 0-9, + and /, with optional = padding)"
+    /// Fills the device's manufacturer, model, serial number and product key from what its hash says, and refuses a
+    /// submitted value that contradicts it (compared ignoring case and surrounding spaces: a column typed as
+    /// `Lenovo` for the hash's `LENOVO` is the same machine; a serial number in the model column is not).
+    public static func merge(_ d: inout NormalizedDevice, _ info: HardwareHashInfo) -> DeviceRejection? {
+        func agree(_ field: String, _ submitted: String?, _ inHash: String?) -> DeviceRejection? {
+            guard let submitted, let inHash, !inHash.isEmpty else { return nil }
+            if submitted.lowercased() == Validate.trim(inHash).lowercased() { return nil }
+            return DeviceRejection(.invalidZtdRequestBody, "\(field) '\(submitted)' contradicts the hardware hash, "
+                + "which says '\(inHash)': are the columns mixed up, or is the hash another machine's?")
         }
-        return "the hardware hash decodes to \(bytes.count) bytes; a hardware hash decodes to \(minHashBytes) to "
-            + "\(maxHashBytes) bytes"
+        // A placeholder serial in the hash says nothing, so it neither contradicts nor replaces a submitted one.
+        let hashSerial = SerialNumberPlaceholder.isPlaceholder(info.serialNumber) ? nil : info.serialNumber
+        if let problem = agree("serialNumber", d.serialNumber, hashSerial)
+            ?? agree("manufacturer", d.manufacturer, info.manufacturer) ?? agree("model", d.model, info.model)
+        {
+            return problem
+        }
+        func value(_ s: String?) -> String? {
+            guard let s else { return nil }
+            let t = Validate.trim(s)
+            return t.isEmpty || t.utf8.count > maxFieldLength || containsControl(t) ? nil : t
+        }
+        d.manufacturer = value(info.manufacturer) ?? d.manufacturer
+        d.model = value(info.model) ?? d.model
+        d.serialNumber = value(hashSerial) ?? d.serialNumber ?? value(info.serialNumber)
+        if d.productKey == nil, let key = info.productKeyID.flatMap(value), key.utf8.count <= maxProductKeyLength {
+            d.productKey = key
+        }
+        return nil
     }
 
+    /// Whether `s` holds a C0 or C1 control character (a Windows-1252 file's undefined bytes decode to C1 controls).
     static func containsControl(_ s: String) -> Bool {
-        s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        s.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 }
 
 /// The identifiers by which a submitted device is matched: against registered devices, and against the earlier
-/// entries of the same submission.
+/// entries of the same submission. Two submissions are the same machine when any of them is equal.
 public struct DeviceKeys: Sendable, Hashable {
     /// Lowercase hex SHA-256 of the decoded hardware hash.
     public var hashDigest: String?
+    /// The product key, submitted or read from the hash.
     public var productKey: String?
-    /// Manufacturer, model and serial number, compared case-sensitively; nil unless all three are given.
+    /// Manufacturer, model and serial number, compared case-sensitively; nil unless all three are known and the
+    /// serial number is not a placeholder.
     public var tuple: DeviceTuple?
 
+    /// The keys of a normalised device whose hash bytes have the SHA-256 `hashDigest`.
     public init(_ device: NormalizedDevice, hashDigest: String?) {
         self.hashDigest = hashDigest
         productKey = device.productKey
-        if let m = device.manufacturer, let mo = device.model, let s = device.serialNumber {
+        if device.tupleIdentifies, let m = device.manufacturer, let mo = device.model, let s = device.serialNumber {
             tuple = DeviceTuple(manufacturer: m, model: mo, serialNumber: s)
         }
     }

@@ -112,7 +112,9 @@ public enum RegistryError: Error, Sendable, Hashable {
         case let .oemNotEligible(partner): "OEM \(partner) is not eligible for the OEM Direct API"
         case let .consentRequired(partner, tenant): "partner \(partner) holds no active consent from tenant \(tenant)"
         case let .channelNotAllowed(kind, channel):
-            "a partner of kind \(kind.rawValue) may not register devices through the \(channel.rawValue) channel"
+            "devices cannot go through the \(channel.rawValue) channel here: a partner of kind \(kind.rawValue) "
+                + "registers through \(kind.allowedChannels.map(\.rawValue).sorted().joined(separator: " or ")), and a "
+                + "batch takes devices only through its own channel (api: AddDevices; upload: UploadDeviceCsv)"
         case let .oemRemovalRequiresRequest(partner):
             "an OEM's consent cannot be ended by the tenant; file a revocation request for \(partner) instead"
         case let .alreadyDecided(request): "revocation request \(request) was already decided"

@@ -13,7 +13,8 @@ public enum RegistryMethod: String, Sendable, CaseIterable {
     case fileRevocationRequest = "FileRevocationRequest", listRevocationRequests = "ListRevocationRequests"
     case decideRevocationRequest = "DecideRevocationRequest"
     // devices
-    case createDeviceBatch = "CreateDeviceBatch", addDevices = "AddDevices", getBatch = "GetBatch"
+    case createDeviceBatch = "CreateDeviceBatch", addDevices = "AddDevices", uploadDeviceCsv = "UploadDeviceCsv"
+    case getBatch = "GetBatch"
     case listBatches = "ListBatches", listDevices = "ListDevices", deregisterDevice = "DeregisterDevice"
     // access
     case addAccessRule = "AddAccessRule", removeAccessRule = "RemoveAccessRule", listAccessRules = "ListAccessRules"
@@ -37,7 +38,7 @@ public enum RegistryMethod: String, Sendable, CaseIterable {
         case .createTenant, .addTenantDomain, .addAccount, .setAccountRoles, .registerPartner, .setOemEligibility,
              .requestResellerRelationship, .issueOemLink, .revokeLink, .acceptLink, .removeDelegatedAdmin,
              .endRelationship, .fileRevocationRequest, .decideRevocationRequest, .createDeviceBatch, .addDevices,
-             .deregisterDevice, .addAccessRule, .removeAccessRule, .backup:
+             .uploadDeviceCsv, .deregisterDevice, .addAccessRule, .removeAccessRule, .backup:
             true
         default:
             false
@@ -71,7 +72,7 @@ public enum RegistryMethod: String, Sendable, CaseIterable {
             MethodPolicy(partner: .own)
         case .listGrants, .listRevocationRequests:
             MethodPolicy(auditor: true, partner: .own, tenant: .own)
-        case .createDeviceBatch, .addDevices, .deregisterDevice:
+        case .createDeviceBatch, .addDevices, .uploadDeviceCsv, .deregisterDevice:
             MethodPolicy(partner: .own)
         case .getBatch, .listBatches, .listDevices:
             MethodPolicy(auditor: true, partner: .own, tenant: .own)

@@ -154,9 +154,12 @@ public struct DeviceResult: Sendable, Hashable {
     public var device: String?
     public var error: DeviceErrorCode?
     public var message: String?
+    /// The file line of the row this result is for, when the device came in a CSV upload.
+    public var line: Int?
     public init(index: Int, status: DeviceResultStatus, device: String? = nil, error: DeviceErrorCode? = nil,
-                message: String? = nil) {
+                message: String? = nil, line: Int? = nil) {
         self.index = index; self.status = status; self.device = device; self.error = error; self.message = message
+        self.line = line
     }
 }
 

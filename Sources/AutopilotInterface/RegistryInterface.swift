@@ -143,16 +143,21 @@ type RevocationRequest (
 
 # A device as a partner submits it. Which identifiers count depends on the partner: CSP partners give a hardware
 # hash, a product key, or manufacturer + model + serialNumber; OEMs give the tuple or the product key, never a hash.
+# Identity: two submissions are the same machine when their decoded hashes are identical, their product keys are
+# equal, or their (manufacturer, model, serialNumber) are equal, whether given as fields or read from inside the
+# hash, unless the serial number is a placeholder firmware leaves (None, SMBIOS_STRING_INDEX_0, To Be Filled By
+# O.E.M., ...), which names no machine. So a second capture of a registered machine is 806 (same tenant) or 808.
 type DeviceInput (
-  # Serial number (part of the tuple).
+  # Serial number (part of the tuple). With a hash, it must agree with the hash's (else 801).
   serialNumber: ?string,
-  # Windows Product Key ID (PKID).
+  # Windows Product Key ID (PKID). Without one, a hash's own product key ID counts.
   productKey: ?string,
-  # The 4K hardware hash, base64 (padding optional), 1,024 to 16,384 bytes once decoded.
+  # The 4K hardware hash: base64 (padding optional) of an Autopilot hardware hash, 1,024 to 16,384 bytes once
+  # decoded, which names the machine's manufacturer, model and serial number (802 when it is not one).
   hardwareHash: ?string,
-  # Manufacturer name (part of the tuple).
+  # Manufacturer name (part of the tuple). With a hash, it must agree with the hash's (else 801).
   manufacturer: ?string,
-  # Device model (part of the tuple).
+  # Device model (part of the tuple). With a hash, it must agree with the hash's (else 801).
   model: ?string,
   # Optional group tag.
   groupTag: ?string,
@@ -173,7 +178,9 @@ type DeviceResult (
   # Per-device error name, such as ZtdDeviceAlreadyAssigned.
   errorName: ?string,
   # A plain-language explanation.
-  message: ?string
+  message: ?string,
+  # The file line of the row, for devices sent with UploadDeviceCsv; null for AddDevices.
+  line: ?int
 )
 
 # A group of device submissions by one partner for one tenant.
@@ -186,7 +193,7 @@ type Batch (
   partner: string,
   # The tenant the devices are registered to.
   tenant: string,
-  # api (Partner Center / OEM Direct API) or upload (CSV).
+  # api (Partner Center API / OEM Direct API: AddDevices) or upload (CSV upload: UploadDeviceCsv).
   channel: (api, upload),
   # processing until devices arrive; then finished, or finishedWithErrors when any device failed.
   status: (processing, finished, finishedWithErrors),
@@ -360,8 +367,23 @@ method DecideRevocationRequest(request: string, approve: bool, note: ?string) ->
 # Opens a device batch; needs an active grant and a channel the partner's kind may use.
 method CreateDeviceBatch(partner: string, tenant: string, name: string, channel: (api, upload)) -> (batch: Batch)
 
-# Submits 1 to 1,000 devices to a batch in one transaction; consent is checked again.
+# Submits 1 to 1,000 devices to an api batch in one transaction; consent is checked again. An upload batch takes
+# devices only through UploadDeviceCsv (ChannelNotAllowed).
 method AddDevices(batch: string, devices: []DeviceInput) -> (batch: Batch, results: []DeviceResult)
+
+# The upload channel (Partner Center's CSV upload): registers the rows of a device CSV in an upload batch, in one
+# transaction, parsed as autopilotctl parses files. Results carry the file line of their row and are stored, so
+# GetBatch names a failed row by its line later. A row with the wrong number of columns or a quote fails alone with
+# 801. An api batch takes devices only through AddDevices (ChannelNotAllowed).
+method UploadDeviceCsv(
+  batch: string,
+  # The text: one header line of a known form (names matched ignoring case and surrounding spaces), then 1 to
+  # 1,000 data rows (BatchTooLarge beyond). Blank lines are skipped but counted. A bad header is InvalidInput(csv).
+  csv: string,
+  # The file line number of the header line (default 1): a client sending a long file in parts gives each part
+  # the header and the number of the line before its first row.
+  line: ?int
+) -> (batch: Batch, results: []DeviceResult)
 
 # A batch with every device's result, in index order.
 method GetBatch(

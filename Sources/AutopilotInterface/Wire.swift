@@ -195,12 +195,13 @@ extension DeviceResult: WireCodable {
     public var wire: JSONObject {
         ["index": .int(index), "status": .string(status.rawValue), "device": device.json,
          "errorCode": error?.code.map(JSONValue.int) ?? .null, "errorName": error.map { .string($0.name) } ?? .null,
-         "message": message.json]
+         "message": message.json, "line": line.map(JSONValue.int) ?? .null]
     }
     public init(wire o: JSONObject) throws(VarlinkError) {
         let name = try o.optionalString("errorName")
         self.init(index: try o.int("index"), status: try o.enumeration("status"), device: try o.optionalString("device"),
-                  error: name.flatMap(DeviceErrorCode.init(rawValue:)), message: try o.optionalString("message"))
+                  error: name.flatMap(DeviceErrorCode.init(rawValue:)), message: try o.optionalString("message"),
+                  line: try o.optionalInt("line"))
     }
 }
 

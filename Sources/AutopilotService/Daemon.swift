@@ -147,6 +147,17 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
     } catch {
         throw StartupError(description: "cannot open \(config.database): \(error)")
     }
+    if !store.upgradeFindings.isEmpty {
+        // Said once, when the upgrade that found them ran; the table keeps them for the operator and auditors.
+        logger.warning("devices registered before the registry read hardware hashes need an operator", metadata: [
+            "findings": "\(store.upgradeFindings.count)", "table": "device_identity_findings",
+            "resolve": "deregister the registration that should not stand (autopilotctl devices deregister --device ID)",
+        ])
+        for finding in store.upgradeFindings.prefix(100) { logger.warning("\(finding)") }
+        if store.upgradeFindings.count > 100 {
+            logger.warning("\(store.upgradeFindings.count - 100) more in device_identity_findings")
+        }
+    }
     let dispatcher = try Dispatcher(store: store, config: config, logger: logger, startedAt: Timestamp.now())
     var limits = VarlinkServerLimits()
     limits.maxFrameSize = config.maxFrameSize

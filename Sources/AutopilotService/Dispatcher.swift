@@ -116,6 +116,7 @@ final class Dispatcher: VarlinkCallHandler {
         case .decideRevocationRequest: try await decideRevocationRequest(r)
         case .createDeviceBatch: try await createDeviceBatch(r)
         case .addDevices: try await addDevices(r)
+        case .uploadDeviceCsv: try await uploadDeviceCsv(r)
         case .getBatch: try await getBatch(r)
         case .listBatches: try await listBatches(r)
         case .listDevices: try await listDevices(r)

@@ -24,6 +24,14 @@ extension Dispatcher {
         return .reply(["batch": .object(result.batch.wire), "results": result.results.wire])
     }
 
+    func uploadDeviceCsv(_ r: Request) async throws -> HandlerResult {
+        let p = r.parameters
+        let batch = try p.string("batch"), csv = try p.string("csv"), line = try p.optionalInt("line")
+        try await r.authorize()
+        let result = try await store.uploadDeviceCsv(r.context, batch: batch, csv: csv, line: line)
+        return .reply(["batch": .object(result.batch.wire), "results": result.results.wire])
+    }
+
     func getBatch(_ r: Request) async throws -> HandlerResult {
         let batch = try r.parameters.string("batch")
         let from = try r.parameters.optionalInt("from"), limit = try r.parameters.optionalInt("limit")

@@ -67,6 +67,9 @@ public final class RegistryStore: Sendable {
     /// Answers of consent checks, valid until a commit changes consent.
     let consentCache = ConsentCache()
     public let configuration: StoreConfiguration
+    /// What upgrading an existing database found and left for an operator (`device_identity_findings`), one line
+    /// per finding; empty when no such upgrade ran at this start.
+    public let upgradeFindings: [String]
 
     /// The migrations compiled into this binary, in order.
     public static var migrationNames: [String] { embeddedMigrations.map(\.name) }
@@ -100,7 +103,7 @@ public final class RegistryStore: Sendable {
             CallReaders(path: $0, limit: configuration.maximumReaderCount, busyTimeoutSeconds: 10)
         }
         writer.add(transactionObserver: consentCache, extent: .databaseLifetime)
-        try migrate()
+        upgradeFindings = try Self.migrate(writer, configuration)
         if let path = configuration.path { try Self.fixModes(path: path, group: configuration.auditorsGroup) }
     }
 
@@ -177,20 +180,36 @@ public final class RegistryStore: Sendable {
         }
     }
 
-    private func migrate() throws {
+    /// Steps in Swift that follow a migration's SQL in the same transaction, for data the SQL cannot compute.
+    private static let dataSteps: [String: @Sendable (Database, Timestamp) throws -> Void] = [
+        DeviceIdentityUpgrade.migration: DeviceIdentityUpgrade.run,
+    ]
+
+    /// Applies the migrations this database lacks, and returns what their data steps recorded in
+    /// `device_identity_findings` (one line each), so the daemon can report it once.
+    private static func migrate(_ writer: any DatabaseWriter, _ configuration: StoreConfiguration) throws -> [String] {
         var migrator = DatabaseMigrator()
         for migration in embeddedMigrations {
-            let hook = configuration.willMigrate
+            let hook = configuration.willMigrate, clock = configuration.clock
             migrator.registerMigration(migration.name) { db in
                 hook(migration.name)
                 try db.execute(sql: migration.sql)
+                try dataSteps[migration.name]?(db, clock())
             }
         }
         let path = configuration.path ?? ":memory:"
         do {
+            // Read through the writer's connection: a pool reader would stay open, and keep the WAL, until close.
+            let before = try writer.writeWithoutTransaction { db in try migrator.appliedIdentifiers(db) }
             try migrator.migrate(writer)
             try writer.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
+            }
+            guard !before.isEmpty, !before.contains(DeviceIdentityUpgrade.migration) else { return [] }
+            return try writer.writeWithoutTransaction { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT kind, device_id, detail FROM device_identity_findings ORDER BY id
+                    """).map { "device \($0[1] as String): \($0[0] as String): \($0[2] as String)" }
             }
         } catch let error as DatabaseError {
             throw StoreOpenError.unreadable(path: path, reason: error.message ?? "\(error.resultCode)")

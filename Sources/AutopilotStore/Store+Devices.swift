@@ -1,4 +1,5 @@
 import AutopilotDomain
+import Crypto
 import Foundation
 import GRDB
 
@@ -50,12 +51,54 @@ extension RegistryStore {
         }
     }
 
-    /// Registers 1 to 1,000 devices in a batch, in one transaction. Each device gets a result, indexed from the
-    /// batch's count of devices submitted so far; a device that breaks a rule fails alone.
-    /// - Throws: `NotFound(batch)`, `PermissionDenied` (another partner's batch), `OemNotEligible`,
-    ///   `ConsentRequired` (consent ended since the batch was opened), `BatchTooLarge`, `InvalidInput(devices)`.
+    /// Registers 1 to 1,000 devices in an `api` batch, in one transaction. Each device gets a result, indexed from
+    /// the batch's count of devices submitted so far; a device that breaks a rule fails alone.
+    /// - Throws: `NotFound(batch)`, `PermissionDenied` (another partner's batch), `ChannelNotAllowed` (an `upload`
+    ///   batch), `OemNotEligible`, `ConsentRequired` (consent ended since the batch was opened), `BatchTooLarge`,
+    ///   `InvalidInput(devices)`.
     public func addDevices(_ context: OperationContext, batch id: String,
                            devices: [DeviceInput]) async throws -> (batch: Batch, results: [DeviceResult]) {
+        try await register(context, batch: id, channel: .api) {
+            try DeviceRules.checkCount(devices.count)
+            return devices.map { SubmissionEntry(input: .success($0), line: nil) }
+        }
+    }
+
+    /// Registers the rows of a device CSV upload (its header line, then 1 to 1,000 data rows) in an `upload` batch,
+    /// in one transaction, parsed by the same reader as `autopilotctl`'s. `line` is the file line of the header, so
+    /// each result carries the file line of its row; a row that cannot be read is a failed result (801) on its line.
+    /// - Throws: as `addDevices`, with `ChannelNotAllowed` for an `api` batch, `InvalidInput(csv)` for a missing or
+    ///   unknown header or no data rows, `InvalidInput(line)` for a line below 1.
+    public func uploadDeviceCsv(_ context: OperationContext, batch id: String, csv: String,
+                                line: Int?) async throws -> (batch: Batch, results: [DeviceResult]) {
+        try await register(context, batch: id, channel: .upload) {
+            let headerLine = line ?? 1
+            guard headerLine >= 1 else { throw RegistryError.invalidInput(field: "line", reason: "must be 1 or more") }
+            let document: DeviceCSV.Document
+            do {
+                document = try DeviceCSV.parse(text: csv, headerLine: headerLine)
+            } catch {
+                throw RegistryError.invalidInput(field: "csv", reason: "\(error)")
+            }
+            if document.rows.isEmpty {
+                throw RegistryError.invalidInput(field: "csv", reason: "has no data rows after its header; send 1 to "
+                    + "\(DeviceRules.maxDevicesPerCall) rows per call")
+            }
+            try DeviceRules.checkCount(document.rows.count)
+            return document.rows.map { row in
+                SubmissionEntry(input: row.result.mapError { DeviceRejection(.invalidZtdRequestBody, $0.reason) },
+                                line: row.line)
+            }
+        }
+    }
+
+    /// The one path that registers devices: checks the batch, its channel and consent, then evaluates and registers
+    /// each entry `entries` returns (called inside the transaction, after those checks, so that a value rule it
+    /// breaks comes after the state checks, as interface.md orders errors).
+    private func register(_ context: OperationContext, batch id: String, channel: Channel,
+                          _ entries: @escaping @Sendable () throws -> [SubmissionEntry]) async throws
+        -> (batch: Batch, results: [DeviceResult])
+    {
         try await change(context) { tx in
             var batch = try Self.requireBatch(tx, id)
             try tx.caller.requirePartner(batch.partner, tx.method)
@@ -64,28 +107,34 @@ extension RegistryStore {
             guard let partner = try Fetch.partner(tx.db, batch.partner) else {
                 throw RegistryError.notFound(kind: "partner", id: batch.partner)
             }
+            if batch.channel != channel { throw RegistryError.channelNotAllowed(kind: partner.kind, channel: channel) }
             try Self.requireConsent(tx, partner: partner, tenant: batch.tenant)
-            try DeviceRules.checkCount(devices.count)
+            let submitted = try entries()
 
             let db = tx.db
             let now = tx.now.rfc3339
             let insertHash = try db.cachedStatement(sql: "INSERT OR IGNORE INTO hardware_hashes (sha256, bytes) VALUES (?, ?)")
             let insertDevice = try db.cachedStatement(sql: """
                 INSERT INTO devices (id, tenant_id, partner_id, batch_id, serial_number, product_key, manufacturer, model,
-                                     hardware_hash_sha256, group_tag, assigned_user, registered_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     hardware_hash_sha256, group_tag, assigned_user, registered_at, tuple_identifies)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             let insertResult = try db.cachedStatement(sql: """
-                INSERT INTO device_results (batch_id, idx, status, device_id, error_code, error_name, message)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO device_results (batch_id, idx, status, device_id, error_code, error_name, message, line)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             var evaluator = SubmissionEvaluator(db: db, tenant: batch.tenant, partnerKind: partner.kind)
             var results: [DeviceResult] = []
-            results.reserveCapacity(devices.count)
+            results.reserveCapacity(submitted.count)
             var registered = 0
-            for (offset, input) in devices.enumerated() {
+            for (offset, entry) in submitted.enumerated() {
                 let index = batch.submitted + offset
-                switch try evaluator.evaluate(input) {
+                let outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
+                switch entry.input {
+                case let .success(input): outcome = try evaluator.evaluate(input)
+                case let .failure(rejection): outcome = .failure(rejection)
+                }
+                switch outcome {
                 case let .success(candidate):
                     let d = candidate.device
                     let deviceID = newID()
@@ -95,20 +144,21 @@ extension RegistryStore {
                     try insertDevice.execute(arguments: [
                         deviceID, batch.tenant, batch.partner, batch.id, d.serialNumber, d.productKey, d.manufacturer,
                         d.model, candidate.keys.hashDigest, d.groupTag, d.assignedUser, now,
+                        d.tupleIdentifies ? 1 : 0,
                     ])
-                    try insertResult.execute(arguments: [batch.id, index, "registered", deviceID, nil, nil, nil])
-                    results.append(DeviceResult(index: index, status: .registered, device: deviceID))
+                    try insertResult.execute(arguments: [batch.id, index, "registered", deviceID, nil, nil, nil, entry.line])
+                    results.append(DeviceResult(index: index, status: .registered, device: deviceID, line: entry.line))
                     registered += 1
                 case let .failure(failure):
-                    try insertResult.execute(arguments: [batch.id, index, "failed", nil, failure.error.code,
-                                                         failure.error.name, failure.message])
-                    results.append(DeviceResult(index: index, status: .failed, error: failure.error,
-                                                message: failure.message))
+                    try insertResult.execute(arguments: [batch.id, index, "failed", nil, failure.code.code,
+                                                         failure.code.name, failure.message, entry.line])
+                    results.append(DeviceResult(index: index, status: .failed, error: failure.code,
+                                                message: failure.message, line: entry.line))
                 }
             }
-            batch.submitted += devices.count
+            batch.submitted += submitted.count
             batch.registered += registered
-            batch.failed += devices.count - registered
+            batch.failed += submitted.count - registered
             try db.execute(sql: "UPDATE batches SET submitted = ?, registered = ?, failed = ? WHERE id = ?",
                            arguments: [batch.submitted, batch.registered, batch.failed, batch.id])
             return (batch, results)
@@ -130,7 +180,7 @@ extension RegistryStore {
             if let limit, limit < 1 { throw RegistryError.invalidInput(field: "limit", reason: "must be 1 or more") }
             // The primary key (batch_id, idx) serves both the range and the order.
             let rows = try Row.fetchCursor(tx.db, sql: """
-                SELECT idx, status, device_id, error_name, message FROM device_results
+                SELECT idx, status, device_id, error_name, message, line FROM device_results
                 WHERE batch_id = ? AND idx >= ? ORDER BY idx LIMIT ?
                 """, arguments: [id, from, limit ?? -1])
             var results: [DeviceResult] = []
@@ -139,7 +189,7 @@ extension RegistryStore {
                 results.append(DeviceResult(
                     index: row["idx"], status: DeviceResultStatus(rawValue: row["status"]) ?? .failed,
                     device: row["device_id"], error: (row["error_name"] as String?).flatMap(DeviceErrorCode.init(rawValue:)),
-                    message: row["message"]))
+                    message: row["message"], line: row["line"]))
             }
             return (batch, results)
         }
@@ -225,10 +275,13 @@ extension RegistryStore {
                     SELECT \(Self.deviceColumns) FROM devices WHERE product_key = ? AND status = 'registered'
                     """, arguments: [key])
             case let .tuple(t):
-                row = try Row.fetchOne(tx.db, sql: """
+                // A tuple whose serial number is a placeholder may name several machines (813).
+                let rows = try Row.fetchAll(tx.db, sql: """
                     SELECT \(Self.deviceColumns) FROM devices
-                    WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered'
+                    WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered' LIMIT 2
                     """, arguments: [t.manufacturer, t.model, t.serialNumber])
+                if rows.count > 1 { throw RegistryError.deviceError(.ztdDeviceIsNotUnique) }
+                row = rows.first
             }
             guard let row else { throw RegistryError.deviceError(.ztdDeviceIsNotRegistered) }
             var found = Self.device(row)
@@ -283,7 +336,7 @@ extension RegistryStore {
                 case .success:
                     results.append(DeviceResult(index: index, status: .valid))
                 case let .failure(f):
-                    results.append(DeviceResult(index: index, status: .failed, error: f.error, message: f.message))
+                    results.append(DeviceResult(index: index, status: .failed, error: f.code, message: f.message))
                 }
             }
             return (grant != nil, grant, results)
@@ -338,23 +391,22 @@ extension RegistryStore {
     }
 }
 
-/// Applies the per-device rules to the devices of one submission, in order: the identifier rules, the assigned
-/// user's domain, repeats within the submission, then matches against registered devices (one indexed lookup per
-/// identifier). `addDevices` and `validateSubmission` share it, so a dry run answers exactly what a real call would.
+/// One device of a submission and the file line of its row (nil through `AddDevices`); a CSV row that could not be
+/// read is already a rejection.
+struct SubmissionEntry: Sendable {
+    var input: Result<DeviceInput, DeviceRejection>
+    var line: Int?
+}
+
+/// Applies the per-device rules to the devices of one submission, in order: the identifier rules (which read the
+/// machine out of a hardware hash), the assigned user's domain, repeats within the submission, then matches
+/// against registered devices (one indexed lookup per identifier). `addDevices`, `uploadDeviceCsv` and
+/// `validateSubmission` share it, so a dry run answers exactly what a real call would.
 struct SubmissionEvaluator {
     /// A device that may be registered.
     struct Candidate {
         var device: NormalizedDevice
         var keys: DeviceKeys
-    }
-
-    /// A device that fails, with the message stored in its result.
-    struct Failure: Error {
-        var error: DeviceErrorCode
-        var message: String
-        init(_ error: DeviceErrorCode, _ message: String? = nil) {
-            self.error = error; self.message = message ?? error.explanation
-        }
     }
 
     let db: Database
@@ -367,11 +419,14 @@ struct SubmissionEvaluator {
         self.db = db; self.tenant = tenant; self.partnerKind = partnerKind
     }
 
-    mutating func evaluate(_ input: DeviceInput) throws -> Result<Candidate, Failure> {
+    mutating func evaluate(_ input: DeviceInput) throws -> Result<Candidate, DeviceRejection> {
         let device: NormalizedDevice
         switch DeviceRules.normalize(input, partnerKind: partnerKind) {
         case let .success(d): device = d
-        case let .failure(code): return .failure(Failure(code, Self.normalizeMessage(code, input, partnerKind)))
+        case let .failure(rejection): return .failure(rejection)
+        }
+        if let bytes = device.hardwareHash, let info = device.hashInfo, let problem = checksumProblem(bytes, info) {
+            return .failure(DeviceRejection(.invalidZtdHardwareHash, "the hardware hash is \(problem.reason)"))
         }
         if device.assignedUser != nil {
             if tenantDomains == nil {
@@ -379,18 +434,18 @@ struct SubmissionEvaluator {
                     db, sql: "SELECT domain FROM tenant_domains WHERE tenant_id = ?", arguments: [tenant]))
             }
             if let code = DeviceRules.checkAssignedUser(device, tenantDomains: tenantDomains!) {
-                return .failure(Failure(code, "assigned user \(device.assignedUser!) is not in a domain of the tenant"))
+                return .failure(DeviceRejection(code, "assigned user \(device.assignedUser!) is not in a domain of the tenant"))
             }
         }
         let keys = DeviceKeys(device, hashDigest: device.hardwareHash.map { hexSHA256($0) })
-        if tracker.isRepeat(keys) { return .failure(Failure(.ztdDeviceDuplicated)) }
+        if tracker.isRepeat(keys) { return .failure(DeviceRejection(.ztdDeviceDuplicated)) }
         var matches: [String: String] = [:]
         if let digest = keys.hashDigest { try match(sql: Self.matchByHash, [digest], into: &matches) }
         if let key = keys.productKey { try match(sql: Self.matchByProductKey, [key], into: &matches) }
         if let t = keys.tuple {
             try match(sql: Self.matchByTuple, [t.manufacturer, t.model, t.serialNumber], into: &matches)
         }
-        if let code = DeviceRules.matchOutcome(matches, tenant: tenant) { return .failure(Failure(code)) }
+        if let code = DeviceRules.matchOutcome(matches, tenant: tenant) { return .failure(DeviceRejection(code)) }
         return .success(Candidate(device: device, keys: keys))
     }
 
@@ -400,7 +455,7 @@ struct SubmissionEvaluator {
     static let matchByProductKey = "SELECT id, tenant_id FROM devices WHERE product_key = ? AND status = 'registered'"
     static let matchByTuple = """
         SELECT id, tenant_id FROM devices
-        WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered'
+        WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered' AND tuple_identifies = 1
         """
 
     private func match(sql: String, _ arguments: StatementArguments, into matches: inout [String: String]) throws {
@@ -409,19 +464,9 @@ struct SubmissionEvaluator {
             matches[row[0]] = row[1]
         }
     }
+}
 
-    /// Says which rule an entry broke, more precisely than the code's general explanation.
-    static func normalizeMessage(_ code: DeviceErrorCode, _ input: DeviceInput, _ kind: PartnerKind) -> String? {
-        if code == .invalidZtdHardwareHash, let text = input.hardwareHash {
-            return DeviceRules.hashProblem(Validate.trim(text))
-        }
-        guard code == .invalidZtdRequestBody else { return nil }
-        if kind == .oem, let h = input.hardwareHash, !Validate.trim(h).isEmpty {
-            return "an OEM registers devices by product key or manufacturer, model and serial number, never by hardware hash"
-        }
-        if let user = input.assignedUser, (try? Validate.upn(user)) == nil {
-            return "assigned user '\(user)' is not a UPN (name@domain)"
-        }
-        return "a field is too long or contains control characters"
-    }
+/// Why a decoded hash's checksum (the SHA-256 of its records, in its trailer) does not match its bytes, if it does not.
+func checksumProblem(_ bytes: [UInt8], _ info: HardwareHashInfo) -> HardwareHashProblem? {
+    HardwareHash.checksumProblem(info, digest: SHA256.hash(data: bytes[..<min(info.recordsEnd, bytes.count)]))
 }

@@ -50,7 +50,7 @@ struct BatchCommand: ParsableCommand {
                 let first = try s.client.getBatch(batch, from: 0, limit: Self.pageSize)
                 var json: [JSONValue] = []
                 let batchJSON = s.client.lastReply["batch"] ?? .null
-                var table = StreamingTable(Render.resultHeaders, right: [0, 3]) { Output.write($0) }
+                var table = StreamingTable(Render.resultHeaders, right: [0, 1, 4]) { Output.write($0) }
                 if !s.json {
                     Render.print(Render.block(first.batch))
                     Output.out("")

@@ -8,9 +8,11 @@ import AutopilotDomain
 import Varlink
 
 /// Sends a device CSV file to the daemon in calls of at most 1,000 devices while reading it, and reports every failed
-/// row by its line number. Shared by `devices import` (AddDevices) and `devices validate` (ValidateSubmission).
+/// row by its line number. Shared by `devices import` (UploadDeviceCsv for an upload batch, AddDevices for an api
+/// batch) and `devices validate` (ValidateSubmission).
 ///
-/// Rows that fail locally (wrong column count, quotes, invalid UTF-8) are reported and never sent. Report lines are
+/// Parsed rows that fail locally (wrong column count, quotes) are reported and never sent; an upload sends the text
+/// and the daemon reports such rows, by line, in the batch's stored results. Report lines are
 /// printed per call, in line order, as soon as the call's results are back; nothing but the failures (and, with
 /// --json, the results) is kept.
 final class CSVSubmission {
@@ -59,39 +61,20 @@ final class CSVSubmission {
             var report: [(line: Int, text: String)] = local.map {
                 ($0.line, "\(DeviceCSV.LineError.name): \($0.reason); the row was not sent")
             }
-            for e in local {
-                jsonLocalErrors.append(.object([
-                    "line": .int(e.line), "errorName": .string(DeviceCSV.LineError.name), "reason": .string(e.reason),
-                ]))
-            }
-            localFailures += local.count
-            failed += local.count
+            recordLocal(local)
             local.removeAll(keepingCapacity: true)
             if !devices.isEmpty {
                 let outcome = try send(devices, sent)
                 for (position, result) in outcome.results.enumerated() {
                     let p = Self.position(of: result.index, at: position, sentBefore: sent, count: lines.count)
-                    let line = lines[p]
-                    if result.status == success {
-                        succeeded += 1
-                    } else {
-                        failed += 1
-                        report.append((line, Render.failure(result)))
-                    }
-                    if json && position < outcome.raw.count {
-                        var object: JSONObject = ["line": .int(line)]
-                        for (key, value) in outcome.raw[position] where key != "line" { object[key] = value }
-                        jsonResults.append(.object(object))
-                    }
+                    count(result, line: lines[p], raw: position < outcome.raw.count ? outcome.raw[position] : nil,
+                          into: &report)
                 }
                 sent += devices.count
                 devices.removeAll(keepingCapacity: true)
                 lines.removeAll(keepingCapacity: true)
             }
-            if !json && !report.isEmpty {
-                progress.clear()
-                for entry in report.sorted(by: { $0.line < $1.line }) { Output.out("line \(entry.line): \(entry.text)") }
-            }
+            printReport(report)
         }
 
         while let row = try file.next() {
@@ -108,6 +91,89 @@ final class CSVSubmission {
             }
         }
         try flush()
+    }
+
+    /// Reads the whole file as text and hands it to `send` in parts: the header line, then at most `chunkSize` data
+    /// rows, with the file line number of the line before the part's first line, for `UploadDeviceCsv`, whose
+    /// results carry their file lines. Blank lines go along (they keep the numbering and are skipped by the daemon);
+    /// a line that cannot be read as text in the file's encoding is reported here and sent as a blank line.
+    /// - Throws: what reading or `send` throws; the counts up to then stay readable.
+    func runUpload(_ send: (_ csv: String, _ headerLine: Int, _ sentBefore: Int) throws -> Sent) throws {
+        var text = ""
+        var headerLine = 1
+        var rows = 0
+        var local: [DeviceCSV.LineError] = []
+        defer { progress.clear() }
+
+        func flush() throws {
+            var report: [(line: Int, text: String)] = local.map {
+                ($0.line, "\(DeviceCSV.LineError.name): \($0.reason); the row was not sent")
+            }
+            recordLocal(local)
+            local.removeAll(keepingCapacity: true)
+            if rows > 0 {
+                let outcome = try send(file.header + "\n" + text, headerLine, sent)
+                for (position, result) in outcome.results.enumerated() {
+                    let line = result.line ?? 0
+                    count(result, line: line, raw: position < outcome.raw.count ? outcome.raw[position] : nil,
+                          into: &report)
+                }
+                sent += rows
+            }
+            text = ""
+            rows = 0
+            printReport(report)
+        }
+
+        while let line = try file.nextLine() {
+            if text.isEmpty && rows == 0 { headerLine = line.number - 1 }
+            if let problem = line.decoding.problem(in: file.encoding) {
+                local.append(DeviceCSV.LineError(line: line.number, reason: problem))
+                text += "\n"
+                continue
+            }
+            text += line.text
+            text += "\n"
+            if !line.isBlank { rows += 1 }
+            if rows == Self.chunkSize {
+                try flush()
+                progress.show(line: line.number, bytes: file.bytesRead, succeeded: succeeded, failed: failed)
+            }
+        }
+        try flush()
+    }
+
+    /// Counts a local failure (a line never sent) and keeps it for --json.
+    private func recordLocal(_ errors: [DeviceCSV.LineError]) {
+        for e in errors {
+            jsonLocalErrors.append(.object([
+                "line": .int(e.line), "errorName": .string(DeviceCSV.LineError.name), "reason": .string(e.reason),
+            ]))
+        }
+        localFailures += errors.count
+        failed += errors.count
+    }
+
+    /// Counts one result from the daemon, adds a failure to `report` and keeps the result for --json.
+    private func count(_ result: DeviceResult, line: Int, raw: JSONObject?, into report: inout [(line: Int, text: String)]) {
+        if result.status == success {
+            succeeded += 1
+        } else {
+            failed += 1
+            report.append((line, Render.failure(result)))
+        }
+        if json, let raw {
+            var object: JSONObject = ["line": .int(line)]
+            for (key, value) in raw where key != "line" { object[key] = value }
+            jsonResults.append(.object(object))
+        }
+    }
+
+    /// Prints one call's failures in line order (not with --json, which prints everything at the end).
+    private func printReport(_ report: [(line: Int, text: String)]) {
+        guard !json && !report.isEmpty else { return }
+        progress.clear()
+        for entry in report.sorted(by: { $0.line < $1.line }) { Output.out("line \(entry.line): \(entry.text)") }
     }
 
     /// Where a result belongs in the chunk: by its batch-wide index, else its index within the call, else its order.

@@ -12,17 +12,19 @@ struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "Register, list, export and deregister Autopilot devices.",
-        subcommands: [Import.self, Validate.self, List.self, Show.self, Deregister.self, Export.self]
+        subcommands: [Import.self, Validate.self, List.self, Show.self, Deregister.self, Export.self, Inspect.self]
     )
 
     static let csvDiscussion = """
-        FILE is a device CSV file in either form, told apart by its exact header line (case-sensitive):
+        FILE is a device CSV file in either form, told apart by its header line:
           \(DeviceCSV.Format.intune.header)[,Group Tag[,Assigned User]]
           \(DeviceCSV.Format.partnerCenter.header)
-        No quotes, no commas inside fields, exactly one value per column. A UTF-8 byte order mark and CRLF line \
-        endings are accepted; blank lines are skipped (and still counted). A wrong header is refused before \
-        anything is sent (exit 65). A row with the wrong number of columns, a quote or invalid UTF-8 is reported \
-        with its line number as InvalidCsvRow and not sent.
+        Header names match ignoring case and spaces around them; the columns must be one of these forms, in order. \
+        No quotes, no commas inside fields, exactly one value per column. Files are taken as Windows and Excel \
+        write them: UTF-16LE or UTF-16BE with a byte order mark (what Get-WindowsAutopilotInfo writes), UTF-8 with \
+        or without one, and lines that are not UTF-8 as Windows-1252 ("ANSI"); CRLF, LF or mixed line endings. \
+        Blank lines are skipped (and still counted). A wrong header, or an Intune/Graph export instead of an import \
+        file, is refused before anything is sent (exit 65).
         """
 
     struct Import: ParsableCommand {
@@ -31,8 +33,11 @@ struct DevicesCommand: ParsableCommand {
             discussion: csvDiscussion + """
 
 
-                The file is read as it is sent, in AddDevices calls of at most 1,000 devices into one batch \
-                (CreateDeviceBatch), so files of any size work. Every failed row is reported as
+                The file is read as it is sent, in calls of at most 1,000 rows into one batch (CreateDeviceBatch), \
+                so files of any size work. A new batch uses the upload channel (UploadDeviceCsv: the daemon parses the \
+                rows and keeps each result with its file line, for GetBatch and auditors), except for an OEM, whose \
+                only channel is the API (AddDevices, rows parsed here; a row with the wrong number of columns or a \
+                quote is then reported as InvalidCsvRow and not sent). Every failed row is reported as
                   line N: <ErrorName> (<code>): <explanation>
                 followed by a summary: registered X, failed Y (batch <id>). Exit 0 when no row failed, 2 when some \
                 did, 65 when every row failed locally (then nothing is sent and no batch is created). Importing the \
@@ -49,7 +54,7 @@ struct DevicesCommand: ParsableCommand {
         @Option(help: "The tenant the devices are registered to (with --batch: the batch's, by default).")
         var tenant: String?
         @Option(help: "The batch name (default: the file's name).") var name: String?
-        @Option(help: "api or upload (default: upload).") var channel: Channel?
+        @Option(help: "upload (UploadDeviceCsv) or api (AddDevices); default: upload, api for an OEM.") var channel: Channel?
         @Option(name: .customLong("batch"), help: ArgumentHelp(
             "Add the rows to this existing batch, e.g. to finish an import that stopped half way.", valueName: "id"))
         var existingBatch: String?
@@ -82,18 +87,33 @@ struct DevicesCommand: ParsableCommand {
                     batch = found
                     batchJSON = s.client.lastReply["batch"] ?? .null
                 }
+                // An upload batch takes the file's text (UploadDeviceCsv), an api batch parsed devices (AddDevices).
+                // A new batch uploads, unless the partner is an OEM, whose only channel is the API.
+                let channel = try batch?.channel ?? channel ?? (s.client.getPartner(partner!).kind == .oem ? .api : .upload)
+                func openBatch() throws -> Batch {
+                    if let batch { return batch }
+                    let created = try s.client.createDeviceBatch(
+                        partner: partner!, tenant: tenant!, name: name ?? baseName(file), channel: channel)
+                    batchJSON = s.client.lastReply["batch"] ?? .null
+                    return created
+                }
+                func sent(_ reply: BatchResults) -> CSVSubmission.Sent {
+                    batch = reply.batch
+                    batchJSON = s.client.lastReply["batch"] ?? .null
+                    return CSVSubmission.Sent(results: reply.results,
+                                              raw: s.client.lastReply["results"]?.arrayValue?.compactMap(\.objectValue) ?? [])
+                }
                 do {
-                    try submission.run { devices, _ in
-                        if batch == nil, let partner, let tenant {
-                            batch = try s.client.createDeviceBatch(
-                                partner: partner, tenant: tenant, name: name ?? baseName(file), channel: channel ?? .upload)
-                            batchJSON = s.client.lastReply["batch"] ?? .null
+                    if channel == .upload {
+                        try submission.runUpload { csv, headerLine, _ in
+                            batch = try openBatch()
+                            return sent(try s.client.uploadDeviceCsv(batch: batch!.id, csv: csv, line: headerLine))
                         }
-                        let reply = try s.client.addDevices(batch: batch!.id, devices: devices)
-                        batch = reply.batch
-                        batchJSON = s.client.lastReply["batch"] ?? .null
-                        return CSVSubmission.Sent(results: reply.results,
-                                                  raw: s.client.lastReply["results"]?.arrayValue?.compactMap(\.objectValue) ?? [])
+                    } else {
+                        try submission.run { devices, _ in
+                            batch = try openBatch()
+                            return sent(try s.client.addDevices(batch: batch!.id, devices: devices))
+                        }
                     }
                 } catch {
                     if !s.json, let batch {

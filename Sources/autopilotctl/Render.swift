@@ -119,10 +119,11 @@ enum Render {
          d.partner, d.status.rawValue, d.registeredAt.rfc3339]
     }
 
-    static let resultHeaders = ["INDEX", "STATUS", "DEVICE", "CODE", "NAME", "MESSAGE"]
+    /// Columns of a batch's results; LINE is the row's file line for uploads, `-` for devices sent by the API.
+    static let resultHeaders = ["INDEX", "LINE", "STATUS", "DEVICE", "CODE", "NAME", "MESSAGE"]
     static func row(_ r: DeviceResult) -> [String] {
-        [String(r.index), r.status.rawValue, text(r.device), r.error?.code.map(String.init) ?? "-",
-         text(r.error?.name), text(r.message)]
+        [String(r.index), r.line.map(String.init) ?? "-", r.status.rawValue, text(r.device),
+         r.error?.code.map(String.init) ?? "-", text(r.error?.name), text(r.message)]
     }
 
     /// `<ErrorName> (<code>): <explanation>` for a failed device, preferring the daemon's message.

@@ -44,7 +44,7 @@ import Testing
         let partnerAllowed: Set<RegistryMethod> = [
             .getTenant, .listTenants, .getPartner, .listPartners, .requestResellerRelationship, .revokeLink,
             .describeLink, .listCustomers, .validateSubmission, .listGrants, .listRevocationRequests,
-            .createDeviceBatch, .addDevices, .deregisterDevice, .getBatch, .listBatches, .listDevices,
+            .createDeviceBatch, .addDevices, .uploadDeviceCsv, .deregisterDevice, .getBatch, .listBatches, .listDevices,
             .getStatus, .whoAmI,
         ]
         let tenantAllowed: Set<RegistryMethod> = [

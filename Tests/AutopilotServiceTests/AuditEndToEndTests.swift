@@ -1,4 +1,6 @@
 import AutopilotClient
+import AutopilotDomain
+import AutopilotTestSupport
 import Foundation
 import Testing
 import Varlink
@@ -159,10 +161,9 @@ private func columns(_ rows: [[String: String]], _ names: String...) -> [[String
     rows.map { row in names.map { row[$0] ?? "<missing \($0)>" } }
 }
 
-/// A base64 4K hardware hash of 3,001 random bytes.
-private func randomHardwareHash() -> String {
-    var rng = SystemRandomNumberGenerator()
-    return Data((0..<3001).map { _ in UInt8.random(in: .min ... .max, using: &rng) }).base64EncodedString()
+/// A base64 4K hardware hash of 3,001 bytes (so it ends with `==` padding) of the machine with serial number `serial`.
+private func hardwareHash(serial: String, seed: UInt64) -> String {
+    Base64.encode(SyntheticHardwareHash(seed: seed, serialNumber: serial, byteCount: 3001).bytes())
 }
 
 /// What the scenario did that the answers depend on.
@@ -237,7 +238,7 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
         """.write(toFile: litwareCSV, atomically: true, encoding: .utf8)
     expectSuccess(try daemon.ctl(as: cast.litware, ["devices", "import", litwareCSV, "--partner", "litware",
                                                     "--tenant", "contoso", "--channel", "api", "--name", "Contoso fleet"]))
-    story.hashes = [randomHardwareHash(), randomHardwareHash()]
+    story.hashes = [hardwareHash(serial: "WG-001", seed: 1), hardwareHash(serial: "WG-002", seed: 2)]
     let woodgroveCSV = dir + "/woodgrove.csv"
     try ("Device Serial Number,Windows Product ID,Hardware Hash\n"
          + "WG-001,,\(story.hashes[0])\nWG-002,,\(story.hashes[1].prefix { $0 != "=" })\n")

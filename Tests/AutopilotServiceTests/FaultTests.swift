@@ -1,4 +1,5 @@
 import AutopilotClient
+import AutopilotTestSupport
 import Foundation
 import Testing
 import Varlink
@@ -71,7 +72,7 @@ import Varlink
                 "the devices stored are not exactly the first \(stored) rows' valid ones")
         #expect(try daemon.sql("SELECT count(*) FROM hardware_hashes") == "\(expectedSerials.count)")
         #expect(try daemon.sql("""
-            SELECT count(*) FROM audit_events WHERE method = 'AddDevices' AND outcome = 'ok'
+            SELECT count(*) FROM audit_events WHERE method = 'UploadDeviceCsv' AND outcome = 'ok'
             """) == "\(stored / Self.callSize)")
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
 
@@ -213,13 +214,13 @@ import Varlink
         let batch = try #require(try daemon.call("CreateDeviceBatch", [
             "partner": "woodgrove", "tenant": "contoso", "name": "full", "channel": "api",
         ])["batch"]?.objectValue?["id"]?.stringValue)
-        var random = SeededGenerator(seed: 7)
+        var random = SplitMix64(seed: 7)
         var nextSerial = 0
         func devices(_ count: Int) -> JSONValue {
             .array((0..<count).map { _ in
                 nextSerial += 1
-                let bytes = (0..<3000).map { _ in UInt8.random(in: 0...255, using: &random) }
-                return .object(["serialNumber": .string("F\(nextSerial)"), "hardwareHash": .string(Data(bytes).base64EncodedString())])
+                let hash = SyntheticHardwareHash(seed: random.next(), serialNumber: "F\(nextSerial)").text()
+                return .object(["serialNumber": .string("F\(nextSerial)"), "hardwareHash": .string(hash)])
             })
         }
 
@@ -281,7 +282,7 @@ import Varlink
 
     static let badDatabases: [BadDatabase] = [
         BadDatabase(name: "random bytes", reason: "file is not a database") { path, _ in
-            var random = SeededGenerator(seed: 3)
+            var random = SplitMix64(seed: 3)
             try Data((0..<65_536).map { _ in UInt8.random(in: 0...255, using: &random) }).write(to: URL(fileURLWithPath: path))
         },
         BadDatabase(name: "a text file", reason: "file is not a database") { path, _ in
@@ -294,7 +295,7 @@ import Varlink
         },
         BadDatabase(name: "a registry with damaged pages", reason: "database disk image is malformed") { path, registry in
             var bytes = registry
-            var random = SeededGenerator(seed: 4)
+            var random = SplitMix64(seed: 4)
             bytes.replaceSubrange(4096..<bytes.count, with: (4096..<bytes.count).map { _ in UInt8.random(in: 0...255, using: &random) })
             try bytes.write(to: URL(fileURLWithPath: path))
         },

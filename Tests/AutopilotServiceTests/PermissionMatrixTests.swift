@@ -37,7 +37,7 @@ import Varlink
     /// One partner, its customer tenant and their records.
     struct World: Sendable {
         var partner: String, tenant: String, admin: String, reader: String
-        var batch: String, linkURL: String
+        var batch: String, uploadBatch: String, linkURL: String
         /// Per subject: a link to revoke (URL and id) and a device to deregister, so that no call depends on another's
         /// effect.
         var revocableLinks: [Subject: String] = [:]
@@ -118,7 +118,8 @@ import Varlink
             #expect(try daemon.sql("SELECT count(*) FROM grants WHERE partner_id = '\(world.partner)' AND status = 'active'") == "1")
         }
         #expect(try daemon.sql("""
-            SELECT count(*) FROM devices WHERE serial_number IN ('partnera-other', 'partnerb-other', 'tenantx-other', 'tenanty-other')
+            SELECT count(*) FROM devices WHERE serial_number IN ('partnera-other', 'partnerb-other', 'tenantx-other', 'tenanty-other',
+                'partnera-other-upload', 'partnerb-other-upload', 'tenantx-other-upload', 'tenanty-other-upload')
             """) == "0", "a partner or tenant added a device to another partner's batch")
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
     }
@@ -133,10 +134,13 @@ import Varlink
             _ = try daemon.call("AddAccount", ["tenant": .string(tenant), "upn": .string("reader@" + domain), "roles": ["GlobalReader"]])
             let batch = try daemon.call("CreateDeviceBatch", ["partner": .string(partner), "tenant": .string(tenant),
                                                               "name": "matrix", "channel": "api"])["batch"]!.objectValue!["id"]!.stringValue!
+            let uploadBatch = try daemon.call("CreateDeviceBatch", ["partner": .string(partner), "tenant": .string(tenant),
+                                                                    "name": "matrix upload", "channel": "upload"])["batch"]!
+                .objectValue!["id"]!.stringValue!
             let link = try daemon.call("RequestResellerRelationship", ["partner": .string(partner), "delegatedAdmin": false])
             var world = World(partner: partner, tenant: tenant, admin: "admin@" + domain, reader: "reader@" + domain,
-                              batch: batch, linkURL: link["link"]!.objectValue!["url"]!.stringValue!)
-            world.identifiers = [partner, tenant, domain, batch, link["link"]!.objectValue!["id"]!.stringValue!]
+                              batch: batch, uploadBatch: uploadBatch, linkURL: link["link"]!.objectValue!["url"]!.stringValue!)
+            world.identifiers = [partner, tenant, domain, batch, uploadBatch, link["link"]!.objectValue!["id"]!.stringValue!]
             let devices = Subject.allCases.map { subject -> JSONValue in
                 .object(["serialNumber": .string("\(partner)-\(subject.rawValue)"), "manufacturer": "Contoso", "model": "M3"])
             }
@@ -236,6 +240,11 @@ import Varlink
         both("AddDevices") { w, t in
             ["batch": .string(w.batch), "devices": [.object(["serialNumber": .string("\(me)-\(t.rawValue)"),
                                                              "manufacturer": "Contoso", "model": "M3"])]]
+        }
+        both("UploadDeviceCsv") { w, t in
+            ["batch": .string(w.uploadBatch),
+             "csv": .string("Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\n"
+                 + "\(me)-\(t.rawValue)-upload,,,Contoso,M3\n")]
         }
         both("GetBatch") { w, _ in ["batch": .string(w.batch)] }
         add("ListBatches")

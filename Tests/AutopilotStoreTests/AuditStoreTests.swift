@@ -1,5 +1,6 @@
 import AutopilotDomain
 import AutopilotStore
+import AutopilotTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -30,10 +31,10 @@ private func makeDirectory(_ store: RegistryStore) async throws {
                                         oemDirectApi: true, id: "litware")
 }
 
-/// A well-formed 4K hardware hash: base64 of 3,001 random bytes (so it ends with `==` padding).
-private func randomHardwareHash() -> String {
-    var rng = SystemRandomNumberGenerator()
-    return Data((0..<3001).map { _ in UInt8.random(in: .min ... .max, using: &rng) }).base64EncodedString()
+/// A well-formed 4K hardware hash of the machine with serial number `serial`: base64 of 3,001 bytes (so it ends with
+/// `==` padding).
+private func hardwareHash(serial: String) -> String {
+    Base64.encode(SyntheticHardwareHash(seed: 0xA0D17, serialNumber: serial, byteCount: 3001).bytes())
 }
 
 /// The number of events in the log.
@@ -109,11 +110,11 @@ private func text(_ value: DatabaseValue?) -> String? { value.flatMap { String.f
                                 target: "account:admin@fabrikam.onmicrosoft.com")
 
         let batch = try await store.createDeviceBatch(context(woodgroveUser, .createDeviceBatch), partner: "woodgrove",
-                                                      tenant: "contoso", name: "Spring laptops", channel: .upload)
+                                                      tenant: "contoso", name: "Spring laptops", channel: .api)
         try await expectOneMore("CreateDeviceBatch", outcome: "ok", role: "partner", uid: 1001, partner: "woodgrove",
                                 target: "partner:woodgrove tenant:contoso batch:\(batch.id)")
         _ = try await store.addDevices(context(woodgroveUser, .addDevices), batch: batch.id,
-                                       devices: [DeviceInput(serialNumber: "SN-1", hardwareHash: randomHardwareHash())])
+                                       devices: [DeviceInput(serialNumber: "SN-1", hardwareHash: hardwareHash(serial: "SN-1"))])
         try await expectOneMore("AddDevices", outcome: "ok", role: "partner", uid: 1001, partner: "woodgrove",
                                 target: "batch:\(batch.id) partner:woodgrove tenant:contoso")
         await expectError(.consentRequired(partner: "woodgrove", tenant: "fabrikam")) {
@@ -198,15 +199,15 @@ private func text(_ value: DatabaseValue?) -> String? { value.flatMap { String.f
         secrets.append(wrong)
         _ = try await store.revokeLink(context(woodgroveUser, .revokeLink), link: reseller.url!)
 
-        let hash = randomHardwareHash()
+        let hash = hardwareHash(serial: "SN-1")
         let unpadded = String(hash.prefix { $0 != "=" })
         #expect(unpadded.count == hash.count - 2)
         secrets += [hash, unpadded, String(hash.prefix(64))]
         let batch = try await store.createDeviceBatch(context(woodgroveUser, .createDeviceBatch), partner: "woodgrove",
-                                                      tenant: "contoso", name: "b", channel: .upload)
+                                                      tenant: "contoso", name: "b", channel: .api)
         let added = try await store.addDevices(context(woodgroveUser, .addDevices), batch: batch.id, devices: [
             DeviceInput(serialNumber: "SN-1", hardwareHash: hash),
-            DeviceInput(serialNumber: "SN-2", hardwareHash: unpadded),  // the same device: ZtdDeviceDuplicated
+            DeviceInput(serialNumber: "SN-1", hardwareHash: unpadded),  // the same device: ZtdDeviceDuplicated
         ])
         #expect(added.results.map(\.status) == [.registered, .failed])
         await expectError(.deviceError(.ztdDeviceIsNotRegistered)) {

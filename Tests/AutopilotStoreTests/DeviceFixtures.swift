@@ -1,5 +1,6 @@
 import AutopilotDomain
 import AutopilotStore
+import AutopilotTestSupport
 import Foundation
 import GRDB
 
@@ -19,25 +20,35 @@ final class SteppingClock: @unchecked Sendable {
     }
 }
 
-/// Deterministic pseudo-random bytes (splitmix64), so that a hash is the same from one run to the next.
-func hashBytes(_ seed: Int, count: Int) -> [UInt8] {
-    var state = UInt64(truncatingIfNeeded: seed) &+ 0x9E37_79B9_7F4A_7C15
-    var out = [UInt8]()
-    out.reserveCapacity(count + 8)
-    while out.count < count {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        withUnsafeBytes(of: z) { out.append(contentsOf: $0) }
-    }
-    return Array(out.prefix(count))
+/// Machine `seed` as its hardware hash describes it: serial number `SN-H<seed>` (what `DeviceInput.byHash(seed)`
+/// submits), manufacturer Contoso, model Laptop 7, no product key; `bytes` bytes, without a TPM when that is too few
+/// for one.
+func sampleMachine(_ seed: Int, serialNumber: String? = nil, manufacturer: String = "Contoso", model: String = "Laptop 7",
+                   bytes: Int = SyntheticHardwareHash.realByteCount) -> SyntheticHardwareHash {
+    var machine = SyntheticHardwareHash(seed: UInt64(truncatingIfNeeded: seed), serialNumber: serialNumber ?? "SN-H\(seed)",
+                                        manufacturer: manufacturer, model: model, byteCount: bytes)
+    if machine.minimumByteCount > bytes { machine.tpm = nil }
+    return machine
 }
 
-/// A hardware hash as a file carries it: base64 (with padding) of `bytes` bytes, about 4,000 characters by default.
-func sampleHash(_ seed: Int, bytes: Int = 3000) -> String {
-    Base64.encode(hashBytes(seed, count: bytes))
+/// The decoded bytes of `sampleHash`. Fewer bytes than a hash's records need are the start of a whole hash: a hash
+/// cut short.
+func sampleHashBytes(_ seed: Int, bytes: Int = SyntheticHardwareHash.realByteCount, serialNumber: String? = nil) -> [UInt8] {
+    let machine = sampleMachine(seed, serialNumber: serialNumber, bytes: bytes)
+    guard machine.minimumByteCount > bytes else { return machine.bytes() }
+    return Array(sampleMachine(seed, serialNumber: serialNumber).bytes().prefix(bytes))
+}
+
+/// A hardware hash as a file carries it: base64 without padding of `sampleHashBytes` (4,000 characters by default).
+func sampleHash(_ seed: Int, bytes: Int = SyntheticHardwareHash.realByteCount, serialNumber: String? = nil) -> String {
+    SyntheticHardwareHash.base64(sampleHashBytes(seed, bytes: bytes, serialNumber: serialNumber))
+}
+
+/// A hash of machine `seed` that says what `input` says of the machine: its serial number, manufacturer and model
+/// (the registry refuses a device whose values contradict its hash).
+func sampleHash(_ seed: Int, for input: DeviceInput) -> String {
+    sampleMachine(seed, serialNumber: input.serialNumber, manufacturer: input.manufacturer ?? "Contoso",
+                  model: input.model ?? "Laptop 7").text()
 }
 
 /// A product key (PKID) in the `00329-00000-0003-AA606` style, distinct for each seed.
@@ -46,7 +57,7 @@ func sampleProductKey(_ seed: Int) -> String {
 }
 
 extension DeviceInput {
-    /// A device named by its hardware hash (and a serial number, as the Intune form carries).
+    /// A device named by its hardware hash (and the serial number inside it, as the Intune form carries).
     static func byHash(_ seed: Int) -> DeviceInput {
         DeviceInput(serialNumber: "SN-H\(seed)", hardwareHash: sampleHash(seed))
     }

@@ -114,7 +114,7 @@ private let oem = DeviceWorld.oem
         let world = try await DeviceWorld()
         try await world.consent(oem, contoso)
         var withHash = DeviceInput.byTuple(4)
-        withHash.hardwareHash = sampleHash(4)
+        withHash.hardwareHash = sampleHash(4, for: withHash)
         var keyAndHash = DeviceInput.byProductKey(5)
         keyAndHash.hardwareHash = sampleHash(5)
         let results = try await world.register(oem, contoso, [
@@ -186,7 +186,7 @@ private let oem = DeviceWorld.oem
     @Test func hashWithoutPaddingIsNormalisedAndStoredDecodedWithItsSHA256() async throws {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)
-        let bytes = hashBytes(11, count: 1024)  // 1,024 = 3 × 341 + 1: the text ends in "=="
+        let bytes = sampleHashBytes(11, bytes: 1024, serialNumber: "SN-1")  // 1,024 = 3 × 341 + 1: the text ends in "=="
         let padded = Base64.encode(bytes)
         #expect(padded.hasSuffix("=="))
         let unpadded = String(padded.dropLast(2))
@@ -252,11 +252,12 @@ private let oem = DeviceWorld.oem
         var keyAndTuple = DeviceInput.byTuple(4)
         keyAndTuple.productKey = sampleProductKey(4)
         try await world.register(csp, contoso, [.byHash(1), .byProductKey(2), .byTuple(3), keyAndTuple])
-        var otherSerial = DeviceInput.byHash(1)
-        otherSerial.serialNumber = "SN-OTHER"
+        // The hash alone, without the serial number column (a serial number that contradicts it would be 801).
+        var hashAlone = DeviceInput.byHash(1)
+        hashAlone.serialNumber = nil
         var tupleWithNewKey = DeviceInput.byTuple(4)
         tupleWithNewKey.productKey = sampleProductKey(99)
-        let again = [otherSerial, .byProductKey(2), .byTuple(3), tupleWithNewKey]
+        let again = [hashAlone, .byProductKey(2), .byTuple(3), tupleWithNewKey]
         let byTheSamePartner = try await world.register(csp, contoso, again)
         #expect(byTheSamePartner.map(\.outcome) == Array(repeating: "ZtdDeviceAlreadyAssigned", count: 4))
         #expect(byTheSamePartner.allSatisfy { $0.error?.code == 806 })
@@ -315,11 +316,11 @@ private let oem = DeviceWorld.oem
     @Test func repeatsWithinOneCallAreDuplicatedAndTheFirstIsProcessed() async throws {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)
-        var sameHashOtherSerial = DeviceInput.byHash(1)
-        sameHashOtherSerial.serialNumber = "SN-X"
+        var sameHashNoSerial = DeviceInput.byHash(1)
+        sameHashNoSerial.serialNumber = nil
         let sharesKeyWithSecond = DeviceInput(productKey: sampleProductKey(2), hardwareHash: sampleHash(3))
         let first = try await world.register(csp, contoso, [
-            .byHash(1), .byProductKey(2), sameHashOtherSerial, sharesKeyWithSecond, .byTuple(4), .byTuple(4),
+            .byHash(1), .byProductKey(2), sameHashNoSerial, sharesKeyWithSecond, .byTuple(4), .byTuple(4),
         ])
         #expect(first.map(\.outcome) == ["registered", "registered", "ZtdDeviceDuplicated", "ZtdDeviceDuplicated",
                                          "registered", "ZtdDeviceDuplicated"])
@@ -362,7 +363,7 @@ private let oem = DeviceWorld.oem
         try await world.consent(csp, contoso)
         var full = DeviceInput.byTuple(3)
         full.productKey = sampleProductKey(2)
-        full.hardwareHash = sampleHash(1)
+        full.hardwareHash = sampleHash(1, for: full)
         let registered = try await world.register(csp, contoso, [full])
         let deviceID = try #require(registered.first?.device)
         try await world.store.withDatabaseForTesting { db in
@@ -373,10 +374,12 @@ private let oem = DeviceWorld.oem
                         deregistered: Bool = false) throws {
                 try db.execute(sql: """
                     INSERT INTO devices (id, tenant_id, partner_id, batch_id, serial_number, product_key, manufacturer,
-                                         model, hardware_hash_sha256, status, registered_at, deregistered_at)
-                    VALUES (?, 'fabrikam', 'woodgrove', ?, ?, ?, ?, ?, ?, ?, 't', ?)
+                                         model, hardware_hash_sha256, status, registered_at, deregistered_at,
+                                         tuple_identifies)
+                    VALUES (?, 'fabrikam', 'woodgrove', ?, ?, ?, ?, ?, ?, ?, 't', ?, ?)
                     """, arguments: [id, batch, tuple?.serialNumber, key, tuple?.manufacturer, tuple?.model, hash,
-                                     deregistered ? "deregistered" : "registered", deregistered ? "t" : nil])
+                                     deregistered ? "deregistered" : "registered", deregistered ? "t" : nil,
+                                     tuple == nil ? 0 : 1])
             }
             let tuple = DeviceTuple(manufacturer: "Contoso", model: "Laptop 7", serialNumber: "SN-T3")
             for (name, attempt) in [
@@ -784,7 +787,7 @@ private let oem = DeviceWorld.oem
         #expect(plans == [
             ["SEARCH devices USING INDEX devices_registered_hash (hardware_hash_sha256=?)"],
             ["SEARCH devices USING INDEX devices_registered_product_key (product_key=?)"],
-            ["SEARCH devices USING INDEX devices_registered_tuple (manufacturer=? AND model=? AND serial_number=?)"],
+            ["SEARCH devices USING INDEX devices_registered_machine (manufacturer=? AND model=? AND serial_number=?)"],
         ])
     }
 }

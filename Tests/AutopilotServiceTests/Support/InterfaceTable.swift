@@ -65,6 +65,7 @@ enum InterfaceTable {
             p("partner", .string), p("tenant", .string), p("name", .string), p("channel", .enumeration(["api", "upload"])),
         ]),
         Method(name: "AddDevices", parameters: [p("batch", .string), p("devices", .deviceInputArray)]),
+        Method(name: "UploadDeviceCsv", parameters: [p("batch", .string), p("csv", .string), o("line", .int)]),
         Method(name: "GetBatch", parameters: [p("batch", .string)]),
         Method(name: "ListBatches", parameters: [o("partner", .string), o("tenant", .string)]),
         Method(name: "ListDevices", parameters: [
@@ -140,7 +141,8 @@ enum InterfaceTable {
         case "ListCustomers": (auditor, partner, tenant) = (true, .own, .no)
         case "ValidateSubmission": (auditor, partner, tenant) = (false, .own, .no)
         case "ListGrants", "ListRevocationRequests": (auditor, partner, tenant) = (true, .own, .own)
-        case "CreateDeviceBatch", "AddDevices", "DeregisterDevice": (auditor, partner, tenant) = (false, .own, .no)
+        case "CreateDeviceBatch", "AddDevices", "UploadDeviceCsv", "DeregisterDevice":
+            (auditor, partner, tenant) = (false, .own, .no)
         case "GetBatch", "ListBatches", "ListDevices": (auditor, partner, tenant) = (true, .own, .own)
         case "ListAuditEvents", "VerifyAudit": (auditor, partner, tenant) = (true, .no, .no)
         case "GetStatus", "WhoAmI", "org.varlink.service.GetInfo", "org.varlink.service.GetInterfaceDescription":

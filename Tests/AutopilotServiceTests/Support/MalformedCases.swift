@@ -1,3 +1,4 @@
+import AutopilotTestSupport
 import Foundation
 import Varlink
 
@@ -96,10 +97,10 @@ struct MalformedCaseGenerator {
 
     let maxFrameSize: Int
     let targets: Targets
-    var random: SeededGenerator
+    var random: SplitMix64
 
     init(seed: UInt64, maxFrameSize: Int, targets: Targets) {
-        random = SeededGenerator(seed: seed)
+        random = SplitMix64(seed: seed)
         self.maxFrameSize = maxFrameSize
         self.targets = targets
     }
@@ -110,6 +111,12 @@ struct MalformedCaseGenerator {
     private mutating func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &random)] }
     private mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &random) < p }
     private mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
+
+    /// A structurally valid hardware hash of `bytes` bytes (some below the 1,024 allowed): a machine without a TPM,
+    /// so that its records fit.
+    static func hash(bytes: Int) -> String {
+        SyntheticHardwareHash(seed: UInt64(bytes), serialNumber: "FUZZ-\(bytes)", tpm: nil, byteCount: bytes).text()
+    }
 
     static func frame(_ message: JSONObject) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -151,7 +158,7 @@ struct MalformedCaseGenerator {
                 var device = JSONObject()
                 for field in InterfaceTable.deviceInputFields where chance(0.4) {
                     device[field] = .string(field == "hardwareHash" && chance(0.5)
-                        ? Data((0..<int(1000...1200)).map { UInt8(truncatingIfNeeded: $0 &* 31) }).base64EncodedString()
+                        ? Self.hash(bytes: int(1000...1200))
                         : randomText())
                 }
                 return .object(device)

@@ -1,4 +1,5 @@
 import AutopilotClient
+import AutopilotTestSupport
 import Foundation
 import Varlink
 
@@ -53,30 +54,26 @@ func sqlite(_ database: String, _ statement: String) throws -> String {
     return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// Device CSV files in the Intune form with realistic hardware hashes: 3,000 random bytes, 4,000 base64 characters.
+/// Device CSV files in the Intune form with realistic hardware hashes: structurally valid, 3,000 bytes, 4,000 base64
+/// characters, each of the machine its row's serial number names.
 enum DeviceCSVFixture {
     static let header = "Device Serial Number,Windows Product ID,Hardware Hash"
 
     /// The serial number of row `row` (counting data rows from 0).
     static func serial(_ row: Int) -> String { String(format: "SN-%07d", row) }
 
-    /// Writes `rows` devices to `path`; rows for which `invalid` holds get a hash too short to be valid (802).
-    /// The same `seed` gives the same file.
+    /// Writes `rows` devices to `path`; rows for which `invalid` holds get a hash too short to be valid (802): the
+    /// first 300 bytes of one. The same `seed` gives the same file.
     static func write(rows: Int, to path: String, seed: UInt64 = 1, invalid: (Int) -> Bool = { _ in false }) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil),
               let handle = FileHandle(forWritingAtPath: path)
         else { throw TestFailure("cannot create \(path)") }
         defer { try? handle.close() }
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         var text = header + "\n"
-        var bytes = [UInt8](repeating: 0, count: 3000)
         for row in 0..<rows {
-            bytes.withUnsafeMutableBytes { raw in
-                for offset in stride(from: 0, to: raw.count, by: 8) {
-                    raw.storeBytes(of: random.next(), toByteOffset: offset, as: UInt64.self)
-                }
-            }
-            let hash = invalid(row) ? Data(bytes.prefix(300)).base64EncodedString() : Data(bytes).base64EncodedString()
+            let bytes = SyntheticHardwareHash(seed: random.next(), serialNumber: serial(row)).bytes()
+            let hash = SyntheticHardwareHash.base64(invalid(row) ? Array(bytes.prefix(300)) : bytes)
             text += "\(serial(row)),,\(hash)\n"
             if text.utf8.count > 1 << 20 {
                 handle.write(Data(text.utf8))
@@ -84,19 +81,6 @@ enum DeviceCSVFixture {
             }
         }
         handle.write(Data(text.utf8))
-    }
-}
-
-/// A small, fast, seeded pseudo-random generator (SplitMix64), so failing cases can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
