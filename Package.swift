@@ -86,10 +86,12 @@ let package = Package(
 
         .testTarget(name: "AutopilotDomainTests", dependencies: ["AutopilotDomain", "AutopilotTestSupport"]),
         .testTarget(name: "VarlinkTests", dependencies: ["Varlink"]),
+        // The interface's declarations: the permission table, the generated description, every record's codec.
+        .testTarget(name: "AutopilotInterfaceTests", dependencies: ["AutopilotInterface", "AutopilotDomain", "Varlink"]),
         .testTarget(
             name: "AutopilotStoreTests",
             dependencies: [
-                "AutopilotStore", "AutopilotDomain", "AutopilotTestSupport",
+                "AutopilotStore", "AutopilotDomain", "AutopilotInterface", "AutopilotTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -22,18 +22,18 @@ enum Dataset {
         var admins: [(tenant: String, upn: String)] = []
         for t in 0..<tenants {
             let domain = "benchtenant\(t).onmicrosoft.com"
-            let tenant = try client.createTenant(name: "Bench Tenant \(t)", domain: domain)
+            let tenant = try client.call(Registry.CreateTenant.self, .init(name: "Bench Tenant \(t)", domain: domain)).tenant
             let upn = "admin@\(domain)"
-            _ = try client.addAccount(tenant: tenant.id, upn: upn, roles: [AccountRole.globalAdministrator.rawValue])
+            _ = try client.call(Registry.AddAccount.self, .init(tenant: tenant.id, upn: upn, roles: [AccountRole.globalAdministrator.rawValue]))
             admins.append((tenant.id, upn))
         }
         var result: [Consent] = []
         for p in 0..<partners {
-            let partner = try client.registerPartner(name: "Bench Partner \(p)", kind: .directCsp)
-            let request = try client.requestResellerRelationship(partner: partner.id, delegatedAdmin: false)
+            let partner = try client.call(Registry.RegisterPartner.self, .init(name: "Bench Partner \(p)", kind: .directCsp)).partner
+            let request = try client.call(Registry.RequestResellerRelationship.self, .init(partner: partner.id, delegatedAdmin: false))
             guard let url = request.link.url else { throw BenchError("RequestResellerRelationship returned no URL") }
             for admin in admins {
-                _ = try client.acceptLink(url, account: admin.upn)
+                _ = try client.call(Registry.AcceptLink.self, .init(link: url, account: admin.upn))
                 result.append(Consent(partner: partner.id, tenant: admin.tenant))
             }
         }
@@ -57,9 +57,10 @@ enum Dataset {
         let client = try RegistryClient(path: socket)
         defer { client.close() }
         let start = monotonicNanoseconds()
-        let batch = try client.createDeviceBatch(partner: consent.partner, tenant: consent.tenant,
-                                                 name: "bench \(range.lowerBound)-\(range.upperBound)", channel: .api)
-        let method = RegistryClient.qualified(.addDevices)
+        let batch = try client.call(Registry.CreateDeviceBatch.self, .init(
+            partner: consent.partner, tenant: consent.tenant, name: "bench \(range.lowerBound)-\(range.upperBound)",
+            channel: .api)).batch
+        let method = Registry.AddDevices.qualifiedName
         let chunks = stride(from: range.lowerBound, to: range.upperBound, by: DeviceRules.maxDevicesPerCall).map {
             $0..<min($0 + DeviceRules.maxDevicesPerCall, range.upperBound)
         }
@@ -73,9 +74,8 @@ enum Dataset {
         }
         for chunk in chunks {
             let devices = chunk.map(device)
-            try client.connection.send(VarlinkCall(method: method, parameters: [
-                "batch": .string(batch.id), "devices": devices.wire,
-            ]))
+            try client.connection.send(VarlinkCall(
+                method: method, parameters: Registry.AddDevices.Parameters(batch: batch.id, devices: devices).parametersObject))
             inFlight += 1
             if inFlight == 2 { try receiveOne() }
         }

@@ -27,7 +27,7 @@ final class EchoServer: @unchecked Sendable {
             link: "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", delegatedAdmin: false, roles: [],
             grantedBy: "admin@benchtenant0.onmicrosoft.com", grantedAt: Timestamp(millisecondsSinceEpoch: 1_790_000_000_000),
             status: .active, endedAt: nil)
-        return VarlinkReply(parameters: ["consented": .bool(true), "grant": .object(grant.wire), "results": .array([])])
+        return VarlinkReply(parameters: ["consented": .bool(true), "grant": grant.wire, "results": .array([])])
             .encoded()
     }()
 

@@ -82,7 +82,7 @@ enum Scenarios {
                                    polled: PolledCalls(frames: [validateFrame(partner: "p", tenant: "t")],
                                                        expect: consentedTrue)) { _ in
                 let client = try RegistryClient(path: socket)
-                return { _ = try client.validateSubmission(partner: "p", tenant: "t") }
+                return { _ = try client.call(Registry.ValidateSubmission.self, .init(partner: "p", tenant: "t")) }
             }
             let ref = reference(redis, c)
             run.report.add(Figure(id: "echo.c\(c).calls_per_s", label: "echo calls/s, \(connectionsLabel(c))",
@@ -172,11 +172,11 @@ enum Scenarios {
     /// database work. No method can be faster; it bounds every other figure.
     static func measureFloor(daemon: DaemonUnderTest, connections: Int, load: LoadOptions) throws -> LoadResult {
         let socket = daemon.socket
-        let whoAmI = VarlinkCall(method: RegistryInterface.name + "." + RegistryMethod.whoAmI.rawValue).encoded()
+        let whoAmI = VarlinkCall(method: Registry.WhoAmI.qualifiedName).encoded()
         return try drive(load, "WhoAmI", connections: connections, socket: socket, serverCPU: { daemon.cpuSeconds },
                          polled: PolledCalls(frames: [whoAmI], expect: Array(#""role":"operator""#.utf8))) { _ in
             let client = try RegistryClient(path: socket)
-            return { _ = try client.whoAmI() }
+            return { _ = try client.call(Registry.WhoAmI.self) }
         }
     }
 
@@ -209,7 +209,8 @@ enum Scenarios {
                         return Dataset.device(fresh + freshNext)
                     }
                 }
-                let check = try client.validateSubmission(partner: consent.partner, tenant: consent.tenant, devices: devices)
+                let check = try client.call(Registry.ValidateSubmission.self,
+                                             .init(partner: consent.partner, tenant: consent.tenant, devices: devices))
                 guard check.consented, check.results.count == devicesPerCall else {
                     throw BenchError("unexpected ValidateSubmission answer: consented \(check.consented), "
                         + "\(check.results.count) results")
@@ -252,7 +253,7 @@ enum Scenarios {
             let client = try daemon.client()
             defer { client.close() }
             consent = try Dataset.consents(client, tenants: 1, partners: 1)[0]
-            _ = try client.status()
+            _ = try client.call(Registry.GetStatus.self)
         }
         let idle = daemon.residentBytes ?? 0
         let cpuBefore = daemon.cpuSeconds
@@ -356,8 +357,9 @@ enum Scenarios {
 
     /// A `ValidateSubmission` call without devices, as a frame.
     static func validateFrame(partner: String, tenant: String) -> [UInt8] {
-        VarlinkCall(method: RegistryInterface.name + "." + RegistryMethod.validateSubmission.rawValue,
-                    parameters: ["partner": .string(partner), "tenant": .string(tenant)]).encoded()
+        VarlinkCall(method: Registry.ValidateSubmission.qualifiedName,
+                    parameters: Registry.ValidateSubmission.Parameters(partner: partner, tenant: tenant).parametersObject)
+            .encoded()
     }
 
     /// What every answer of a consented pair contains.

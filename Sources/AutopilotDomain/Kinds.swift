@@ -46,11 +46,19 @@ public enum AccountRole: String, Sendable, CaseIterable, Comparable {
     public static let namesList = allCases.map(\.rawValue).joined(separator: ", ")
 }
 
-public enum LinkKind: String, Sendable { case resellerRelationship, oemConsent }
-public enum LinkStatus: String, Sendable { case active, revoked, expired }
-public enum GrantBasis: String, Sendable { case direct, viaReseller, oem }
+/// Whether a link asks for a reseller relationship (CSP) or is an OEM's consent link.
+public enum LinkKind: String, Sendable, CaseIterable { case resellerRelationship, oemConsent }
+/// Whether a link can still be accepted.
+public enum LinkStatus: String, Sendable, CaseIterable { case active, revoked, expired }
+/// How a partner holds a grant: its own link, an indirect reseller's acceptance, or an OEM link.
+public enum GrantBasis: String, Sendable, CaseIterable { case direct, viaReseller, oem }
+/// Whether a grant is in force, ended by the tenant, or revoked by the operator.
 public enum GrantStatus: String, Sendable, CaseIterable { case active, ended, revoked }
+/// Where a revocation request stands.
 public enum RevocationStatus: String, Sendable, CaseIterable { case open, approved, rejected }
-public enum BatchStatus: String, Sendable { case processing, finished, finishedWithErrors }
-public enum DeviceStatus: String, Sendable { case registered, deregistered }
-public enum DeviceResultStatus: String, Sendable { case registered, valid, failed }
+/// Where a batch stands: no devices yet, or its results final.
+public enum BatchStatus: String, Sendable, CaseIterable { case processing, finished, finishedWithErrors }
+/// Whether a device is registered now.
+public enum DeviceStatus: String, Sendable, CaseIterable { case registered, deregistered }
+/// The outcome of one submitted device.
+public enum DeviceResultStatus: String, Sendable, CaseIterable { case registered, valid, failed }

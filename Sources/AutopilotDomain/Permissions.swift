@@ -1,86 +1,18 @@
-/// Every method of `io.autopilotd.registry`, by its wire name.
-public enum RegistryMethod: String, Sendable, CaseIterable {
-    // directory
-    case createTenant = "CreateTenant", addTenantDomain = "AddTenantDomain", addAccount = "AddAccount"
-    case setAccountRoles = "SetAccountRoles", getTenant = "GetTenant", listTenants = "ListTenants"
-    case registerPartner = "RegisterPartner", setOemEligibility = "SetOemEligibility"
-    case getPartner = "GetPartner", listPartners = "ListPartners"
-    // consent
-    case requestResellerRelationship = "RequestResellerRelationship", issueOemLink = "IssueOemLink"
-    case revokeLink = "RevokeLink", describeLink = "DescribeLink", acceptLink = "AcceptLink"
-    case listCustomers = "ListCustomers", listGrants = "ListGrants", validateSubmission = "ValidateSubmission"
-    case removeDelegatedAdmin = "RemoveDelegatedAdmin", endRelationship = "EndRelationship"
-    case fileRevocationRequest = "FileRevocationRequest", listRevocationRequests = "ListRevocationRequests"
-    case decideRevocationRequest = "DecideRevocationRequest"
-    // devices
-    case createDeviceBatch = "CreateDeviceBatch", addDevices = "AddDevices", uploadDeviceCsv = "UploadDeviceCsv"
-    case getBatch = "GetBatch"
-    case listBatches = "ListBatches", listDevices = "ListDevices", deregisterDevice = "DeregisterDevice"
-    // access
-    case addAccessRule = "AddAccessRule", removeAccessRule = "RemoveAccessRule", listAccessRules = "ListAccessRules"
-    // audit and service
-    case listAuditEvents = "ListAuditEvents", verifyAudit = "VerifyAudit", backup = "Backup"
-    case getStatus = "GetStatus", whoAmI = "WhoAmI"
-
-    /// The method with this wire name, or nil; one hash lookup, where `init(rawValue:)` compares the name with
-    /// every case in turn.
-    public init?(wireName: Substring) {
-        guard let method = Self.byWireName[wireName] else { return nil }
-        self = method
-    }
-
-    private static let byWireName: [Substring: RegistryMethod] =
-        Dictionary(uniqueKeysWithValues: allCases.map { (Substring($0.rawValue), $0) })
-
+/// What the permission table, the store and the audit log need to know of a method of `io.autopilotd.registry`.
+/// Each method's declaration (in AutopilotInterface) gives its own; nothing here lists the methods.
+public struct MethodInfo: Sendable, Hashable {
+    /// The method's name, as the audit log records it: `AcceptLink`.
+    public let name: String
+    /// Its row of "Who may call what".
+    public let policy: MethodPolicy
     /// Whether a successful call changes state (and so is recorded in the audit log even when it succeeds).
-    public var changesState: Bool {
-        switch self {
-        case .createTenant, .addTenantDomain, .addAccount, .setAccountRoles, .registerPartner, .setOemEligibility,
-             .requestResellerRelationship, .issueOemLink, .revokeLink, .acceptLink, .removeDelegatedAdmin,
-             .endRelationship, .fileRevocationRequest, .decideRevocationRequest, .createDeviceBatch, .addDevices,
-             .uploadDeviceCsv, .deregisterDevice, .addAccessRule, .removeAccessRule, .backup:
-            true
-        default:
-            false
-        }
-    }
+    public let changesState: Bool
+    /// Whether it is answered with a stream of replies (and so requires `"more": true`).
+    public let streams: Bool
 
-    /// Methods answered as a stream of replies; they require `"more": true`.
-    public var streams: Bool { self == .listDevices || self == .listAuditEvents }
-
-    /// Who may call this method (the table "Who may call what" of interface.md).
-    public var policy: MethodPolicy {
-        switch self {
-        case .createTenant, .addTenantDomain, .addAccount, .setAccountRoles, .registerPartner, .setOemEligibility,
-             .addAccessRule, .removeAccessRule, .issueOemLink, .decideRevocationRequest:
-            .operatorOnly
-        case .getTenant, .listTenants, .getPartner, .listPartners:
-            MethodPolicy(auditor: true, partner: .own, tenant: .own)
-        case .listAccessRules:
-            MethodPolicy(auditor: true)
-        case .backup:
-            .operatorOnly
-        case .requestResellerRelationship, .revokeLink:
-            MethodPolicy(partner: .own)
-        case .describeLink:
-            MethodPolicy(auditor: true, partner: .own, tenant: .any)
-        case .acceptLink, .removeDelegatedAdmin, .endRelationship, .fileRevocationRequest:
-            MethodPolicy(tenant: .own)
-        case .listCustomers:
-            MethodPolicy(auditor: true, partner: .own)
-        case .validateSubmission:
-            MethodPolicy(partner: .own)
-        case .listGrants, .listRevocationRequests:
-            MethodPolicy(auditor: true, partner: .own, tenant: .own)
-        case .createDeviceBatch, .addDevices, .uploadDeviceCsv, .deregisterDevice:
-            MethodPolicy(partner: .own)
-        case .getBatch, .listBatches, .listDevices:
-            MethodPolicy(auditor: true, partner: .own, tenant: .own)
-        case .listAuditEvents, .verifyAudit:
-            MethodPolicy(auditor: true)
-        case .getStatus, .whoAmI:
-            .everyone
-        }
+    /// The facts of one method.
+    public init(name: String, policy: MethodPolicy, changesState: Bool, streams: Bool) {
+        self.name = name; self.policy = policy; self.changesState = changesState; self.streams = streams
     }
 }
 
@@ -152,36 +84,57 @@ public struct Caller: Sendable, Hashable {
         return Caller(uid: uid, gid: gid, pid: pid, role: rule.role, partner: rule.partner, tenant: rule.tenant)
     }
 
+    /// A refusal of `method` for this caller's role.
+    public func refusal(_ method: MethodInfo) -> RegistryError { .permissionDenied(method: method.name, role: role) }
+
     /// Refuses the call when the role may not make it at all.
-    public func authorize(_ method: RegistryMethod) throws(RegistryError) {
-        if method.policy.reach(for: role) == .no { throw .permissionDenied(method: method.rawValue, role: role) }
+    public func authorize(_ method: MethodInfo) throws(RegistryError) {
+        if method.policy.reach(for: role) == .no { throw .permissionDenied(method: method.name, role: role) }
     }
 
     /// Refuses a partner caller acting for a partner other than its own. Other roles pass.
-    public func requirePartner(_ partner: String, _ method: RegistryMethod) throws(RegistryError) {
+    public func requirePartner(_ partner: String, _ method: MethodInfo) throws(RegistryError) {
         if role == .partner && method.policy.partner == .own && partner != self.partner {
-            throw .permissionDenied(method: method.rawValue, role: role)
+            throw .permissionDenied(method: method.name, role: role)
         }
     }
 
     /// Refuses a tenant caller acting for a tenant other than its own. Other roles pass.
-    public func requireTenant(_ tenant: String, _ method: RegistryMethod) throws(RegistryError) {
+    public func requireTenant(_ tenant: String, _ method: MethodInfo) throws(RegistryError) {
         if role == .tenant && method.policy.tenant == .own && tenant != self.tenant {
-            throw .permissionDenied(method: method.rawValue, role: role)
+            throw .permissionDenied(method: method.name, role: role)
         }
     }
 
     /// For list filters: a partner caller that omits the partner gets its own; naming another is refused.
-    public func partnerFilter(_ requested: String?, _ method: RegistryMethod) throws(RegistryError) -> String? {
+    public func partnerFilter(_ requested: String?, _ method: MethodInfo) throws(RegistryError) -> String? {
         guard role == .partner else { return requested }
         if let requested { try requirePartner(requested, method) }
         return self.partner
     }
 
     /// For list filters: a tenant caller that omits the tenant gets its own; naming another is refused.
-    public func tenantFilter(_ requested: String?, _ method: RegistryMethod) throws(RegistryError) -> String? {
+    public func tenantFilter(_ requested: String?, _ method: MethodInfo) throws(RegistryError) -> String? {
         guard role == .tenant else { return requested }
         if let requested { try requireTenant(requested, method) }
         return self.tenant
+    }
+}
+
+/// A refused call (`PermissionDenied`) with the ids it named, as `kind:id`, and the tenant account it acted as: what
+/// its audit event records.
+public struct Refusal: Error, Sendable {
+    /// The refusal itself.
+    public var error: RegistryError
+    /// `kind:id` of what the call named (its partner and tenant, or the records its ids reached).
+    public var targets: [String]
+    /// The tenant account the call named, as given.
+    public var account: String?
+
+    /// A refusal of a call that named `targets` and `account`.
+    public init(_ error: RegistryError, targets: [String] = [], account: String? = nil) {
+        self.error = error
+        self.targets = targets
+        self.account = account
     }
 }

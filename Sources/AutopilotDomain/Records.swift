@@ -235,3 +235,61 @@ public struct RegistryCounts: Sendable, Hashable {
         self.tenants = tenants; self.partners = partners; self.grants = grants; self.devices = devices
     }
 }
+
+/// A batch with the results of its devices, in index order: what `AddDevices`, `UploadDeviceCsv` and `GetBatch`
+/// answer.
+public struct BatchResults: Sendable, Hashable {
+    /// The batch as it stands after the call.
+    public var batch: Batch
+    /// The results, in index order.
+    public var results: [DeviceResult]
+    /// A batch and its results.
+    public init(batch: Batch, results: [DeviceResult]) { self.batch = batch; self.results = results }
+}
+
+/// What `ValidateSubmission` answers: whether the partner holds consent, its first active grant, and what each
+/// device would get from a real submission.
+public struct SubmissionCheck: Sendable, Hashable {
+    /// Whether the partner holds an active grant from the tenant.
+    public var consented: Bool
+    /// The first active grant, when consented.
+    public var grant: Grant?
+    /// Each device's outcome (`valid` or the error), in submission order.
+    public var results: [DeviceResult]
+    /// A check's answer.
+    public init(consented: Bool, grant: Grant?, results: [DeviceResult]) {
+        self.consented = consented; self.grant = grant; self.results = results
+    }
+}
+
+/// Where `Backup` wrote the copy of the database, and its size.
+public struct BackupResult: Sendable, Hashable {
+    /// The absolute path written.
+    public var path: String
+    /// Its size in bytes.
+    public var bytes: Int
+    /// A backup's result.
+    public init(path: String, bytes: Int) { self.path = path; self.bytes = bytes }
+}
+
+/// Which devices `ListDevices` lists; nil means no filter. The service narrows it to what the caller may see.
+public struct DeviceFilter: Sendable, Hashable {
+    /// Only this tenant's devices.
+    public var tenant: String?
+    /// Only devices this partner registered.
+    public var partner: String?
+    /// Only the devices of this batch.
+    public var batch: String?
+    /// Only devices with this serial number.
+    public var serialNumber: String?
+    /// Deregistered devices too.
+    public var includeDeregistered: Bool
+    /// Only the device with this id.
+    public var device: String?
+    /// A filter; the defaults filter nothing.
+    public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
+                includeDeregistered: Bool = false, device: String? = nil) {
+        self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
+        self.includeDeregistered = includeDeregistered; self.device = device
+    }
+}

@@ -5,8 +5,9 @@ import Foundation
 import Logging
 import Varlink
 
-/// Turns varlink calls into registry operations: routes by method, lets each handler decode and authorise,
-/// maps errors through the one error table, and logs one line per call.
+/// Turns varlink calls into registry operations: finds the method's binding, decodes the parameters its declaration
+/// declares, applies the permission table and the "own" rule of its scope, runs its store operation, maps errors
+/// through the one error table, and logs one line per call.
 final class Dispatcher: VarlinkCallHandler {
     let store: RegistryStore
     let identity: IdentityResolver
@@ -14,6 +15,8 @@ final class Dispatcher: VarlinkCallHandler {
     let logger: Logger
     let startedAt: Timestamp
     let config: DaemonConfig
+    /// Every method's binding, by name.
+    private let bindings: [Substring: Binding]
 
     init(store: RegistryStore, config: DaemonConfig, logger: Logger, startedAt: Timestamp) throws {
         self.store = store
@@ -25,6 +28,13 @@ final class Dispatcher: VarlinkCallHandler {
             info: VarlinkServiceInfo(vendor: "autopilotd", product: "autopilotd", version: AutopilotVersion.current,
                                      url: "https://autopilot.invalid/autopilotd"),
             interfaces: [try VarlinkInterfaceDescription(RegistryInterface.description)])
+        let table = Self.bindings
+        bindings = Dictionary(uniqueKeysWithValues: table.map { (Substring($0.info.name), $0) })
+        let declared = Set(RegistryInterface.methods.map { $0.name }), bound = Set(table.map { $0.info.name })
+        guard declared == bound else {
+            throw StartupError(description: "methods declared but not bound: \(declared.subtracting(bound).sorted()); "
+                + "bound but not declared: \(bound.subtracting(declared).sorted())")
+        }
     }
 
     func handle(_ call: VarlinkCall, peer: PeerCredentials, replies: any VarlinkReplySink) async {
@@ -39,10 +49,11 @@ final class Dispatcher: VarlinkCallHandler {
             try? await replies.send(VarlinkReply(error: .interfaceNotFound(String(call.interfaceName))))
             return
         }
-        guard let method = RegistryMethod(wireName: call.memberName) else {
+        guard let binding = bindings[call.memberName] else {
             try? await replies.send(VarlinkReply(error: .methodNotFound(call.method)))
             return
         }
+        let method = binding.info
         if method.streams && !call.more && !call.oneway {
             try? await replies.send(VarlinkReply(error: .expectedMore))
             return
@@ -53,17 +64,7 @@ final class Dispatcher: VarlinkCallHandler {
         do {
             let who = try await identity.caller(uid: peer.uid, gid: peer.gid, pid: peer.pid)
             caller = who
-            let request = Request(method: method, parameters: call.parameters, caller: who, store: store,
-                                  replies: replies)
-            let result = try await route(request)
-            guard request.authorized else {
-                logger.critical("handler answered without a permission check", metadata: ["method": "\(method.rawValue)"])
-                throw RegistryErrors.internalError
-            }
-            switch result {
-            case let .reply(parameters): try await replies.send(VarlinkReply(parameters: parameters))
-            case let .streamEnd(parameters): try await replies.send(VarlinkReply(parameters: parameters))
-            }
+            try await binding.run(self, call.parameters, who, replies)
         } catch let error as VarlinkError {
             outcome = error.name
             try? await replies.send(VarlinkReply(error: error))
@@ -77,58 +78,97 @@ final class Dispatcher: VarlinkCallHandler {
             outcome = "disconnected"
         } catch {
             outcome = "InternalError"
-            logger.error("call failed", metadata: ["method": "\(method.rawValue)", "error": "\(String(reflecting: error))"])
+            logger.error("call failed", metadata: ["method": "\(method.name)", "error": "\(String(reflecting: error))"])
             try? await replies.send(VarlinkReply(error: RegistryErrors.internalError))
         }
         let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
         let level: Logger.Level = method.changesState || outcome != "ok" ? .info : .debug
         logger.log(level: level, "call", metadata: [
-            "method": "\(method.rawValue)", "uid": "\(peer.uid)", "pid": "\(peer.pid)",
+            "method": "\(method.name)", "uid": "\(peer.uid)", "pid": "\(peer.pid)",
             "role": "\(caller?.role.rawValue ?? "?")", "outcome": "\(outcome)", "us": "\(micros)",
         ])
     }
+}
 
-    /// The one routing table: method name to handler.
-    func route(_ r: Request) async throws -> HandlerResult {
-        switch r.method {
-        case .createTenant: try await createTenant(r)
-        case .addTenantDomain: try await addTenantDomain(r)
-        case .addAccount: try await addAccount(r)
-        case .setAccountRoles: try await setAccountRoles(r)
-        case .getTenant: try await getTenant(r)
-        case .listTenants: try await listTenants(r)
-        case .registerPartner: try await registerPartner(r)
-        case .setOemEligibility: try await setOemEligibility(r)
-        case .getPartner: try await getPartner(r)
-        case .listPartners: try await listPartners(r)
-        case .requestResellerRelationship: try await requestResellerRelationship(r)
-        case .issueOemLink: try await issueOemLink(r)
-        case .revokeLink: try await revokeLink(r)
-        case .describeLink: try await describeLink(r)
-        case .acceptLink: try await acceptLink(r)
-        case .listCustomers: try await listCustomers(r)
-        case .listGrants: try await listGrants(r)
-        case .validateSubmission: try await validateSubmission(r)
-        case .removeDelegatedAdmin: try await removeDelegatedAdmin(r)
-        case .endRelationship: try await endRelationship(r)
-        case .fileRevocationRequest: try await fileRevocationRequest(r)
-        case .listRevocationRequests: try await listRevocationRequests(r)
-        case .decideRevocationRequest: try await decideRevocationRequest(r)
-        case .createDeviceBatch: try await createDeviceBatch(r)
-        case .addDevices: try await addDevices(r)
-        case .uploadDeviceCsv: try await uploadDeviceCsv(r)
-        case .getBatch: try await getBatch(r)
-        case .listBatches: try await listBatches(r)
-        case .listDevices: try await listDevices(r)
-        case .deregisterDevice: try await deregisterDevice(r)
-        case .addAccessRule: try await addAccessRule(r)
-        case .removeAccessRule: try await removeAccessRule(r)
-        case .listAccessRules: try await listAccessRules(r)
-        case .listAuditEvents: try await listAuditEvents(r)
-        case .verifyAudit: try await verifyAudit(r)
-        case .backup: try await backup(r)
-        case .getStatus: try await getStatus(r)
-        case .whoAmI: try await whoAmI(r)
+/// One method bound to the code that answers it.
+struct Binding: Sendable {
+    /// The method, from its declaration.
+    let info: MethodInfo
+    /// Decodes, authorises and answers one call (all replies sent), or throws the error to answer.
+    let run: @Sendable (Dispatcher, JSONObject, Caller, any VarlinkReplySink) async throws -> Void
+}
+
+/// One call of method `M`, authorised: what a binding's store operation is called with.
+struct Call<M: MethodDeclaration>: Sendable {
+    /// The parameters, list filters narrowed to the caller's own.
+    let parameters: M.Parameters
+    /// The partner the scope limits the call to (named, filtered, or the caller's own); nil for any.
+    let partner: String?
+    /// The tenant the scope limits the call to; nil for any.
+    let tenant: String?
+    /// The caller and the method, for the store and its audit events.
+    let context: OperationContext
+    /// Who is calling.
+    var caller: Caller { context.caller }
+}
+
+/// The replies of a streaming call: each is sent once the next is known, so that the last goes without `continues`.
+final class ReplyStream<Reply: WireRecord>: @unchecked Sendable {
+    private let replies: any VarlinkReplySink
+    private var pending: JSONObject?
+
+    init(_ replies: any VarlinkReplySink) { self.replies = replies }
+
+    /// Adds one reply to the stream.
+    func send(_ reply: Reply) async throws {
+        if let previous = pending { try await replies.send(VarlinkReply(parameters: previous, continues: true)) }
+        pending = reply.wireObject
+    }
+
+    /// Sends the final reply: the last record, or an empty reply when there was none.
+    func finish() async throws {
+        try await replies.send(VarlinkReply(parameters: pending ?? [:]))
+        pending = nil
+    }
+}
+
+extension Dispatcher {
+    /// Decodes the parameters `M` declares (unknown and mistyped members are `InvalidParameter`), then applies its
+    /// scope: the permission table and the "own" rule, with every refusal recorded in the audit log by the store's
+    /// one path for refusals.
+    static func authorized<M: MethodDeclaration>(_ method: M.Type, _ dispatcher: Dispatcher, _ object: JSONObject,
+                                                 _ caller: Caller) async throws -> Call<M> {
+        let parameters = try M.Parameters(object: object, strict: true)
+        let context = OperationContext(caller: caller, method: M.info)
+        do {
+            let scoped = try M.scope.apply(parameters, caller: caller, method: M.info)
+            return Call(parameters: scoped.parameters, partner: scoped.partner, tenant: scoped.tenant, context: context)
+        } catch {
+            await dispatcher.store.recordRefusal(context, error)
+            throw error.error
+        }
+    }
+
+    /// Binds `M` to `answer`, which runs its store operation and returns the reply.
+    static func bind<M: MethodDeclaration>(
+        _ method: M.Type, _ answer: @escaping @Sendable (Dispatcher, Call<M>) async throws -> M.Reply
+    ) -> Binding {
+        Binding(info: M.info) { dispatcher, object, caller, replies in
+            let call = try await authorized(M.self, dispatcher, object, caller)
+            let reply = try await answer(dispatcher, call)
+            try await replies.send(VarlinkReply(parameters: reply.wireObject))
+        }
+    }
+
+    /// Binds a streaming `M` to `answer`, which sends each reply to the stream it is given.
+    static func bindStream<M: MethodDeclaration>(
+        _ method: M.Type, _ answer: @escaping @Sendable (Dispatcher, Call<M>, ReplyStream<M.Reply>) async throws -> Void
+    ) -> Binding {
+        Binding(info: M.info) { dispatcher, object, caller, replies in
+            let call = try await authorized(M.self, dispatcher, object, caller)
+            let stream = ReplyStream<M.Reply>(replies)
+            try await answer(dispatcher, call, stream)
+            try await stream.finish()
         }
     }
 }

@@ -46,7 +46,7 @@ enum AuditLog {
         let caller = tx.caller
         let fields = Fields(
             seq: seq, at: tx.now.rfc3339, uid: Int64(caller.uid), role: caller.role.rawValue,
-            partner: caller.partner, tenant: caller.tenant, account: tx.account.map(bounded), method: tx.method.rawValue,
+            partner: caller.partner, tenant: caller.tenant, account: tx.account.map(bounded), method: tx.method.name,
             target: tx.targets.isEmpty ? nil : tx.targets.map(bounded).joined(separator: " "), outcome: outcome)
         try tx.db.cachedStatement(sql: """
             INSERT INTO audit_events (seq, at, actor_uid, actor_role, actor_partner, actor_tenant, actor_account,

@@ -218,8 +218,9 @@ public final class RegistryStore: Sendable {
 
     /// Runs `body` as one write transaction with `now` pinned, and appends the audit event for it in the same
     /// transaction: `ok` when it returns, or the error's name when it throws a `RegistryError` (the changes are then
-    /// rolled back, the event kept). Any other error rolls back everything; the call is then recorded as
-    /// `InternalError` in a transaction of its own, when the database still takes writes.
+    /// rolled back, the event kept). A `PermissionDenied` rolls back everything and is recorded as every refusal is,
+    /// by `recordRefusal`. Any other error rolls back everything; the call is then recorded as `InternalError` in a
+    /// transaction of its own, when the database still takes writes.
     public func change<T: Sendable>(_ context: OperationContext,
                                     _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
         let clock = configuration.clock
@@ -237,11 +238,15 @@ public final class RegistryStore: Sendable {
                         try AuditLog.append(tx, outcome: "ok")
                         return .success(value!)
                     } catch let error as RegistryError {
+                        if case .permissionDenied = error { throw Refusal(error, targets: tx.targets, account: tx.account) }
                         try AuditLog.append(tx, outcome: error.name)
                         return .failure(error)
                     }
                 }
             }
+        } catch let refusal as Refusal {
+            await recordRefusal(context, refusal)
+            throw refusal.error
         } catch let error as RegistryError {
             throw error
         } catch {
@@ -251,9 +256,9 @@ public final class RegistryStore: Sendable {
         return try outcome.get()
     }
 
-    /// Runs `body` as a read, on the calling thread. A `PermissionDenied` it throws is recorded in the audit log,
-    /// with the targets and account the body had named, before it is rethrown; successful reads and other failures
-    /// are not recorded.
+    /// Runs `body` as a read, on the calling thread. A `PermissionDenied` it throws is recorded in the audit log
+    /// (`recordRefusal`), with the targets and account the body had named, before it is rethrown; successful reads
+    /// and other failures are not recorded.
     ///
     /// The store's reads are short (a few indexed lookups, or one bounded page), so running them where the call
     /// already is costs less than GRDB's asynchronous read, which hops to a reader queue and back: two thread
@@ -286,26 +291,19 @@ public final class RegistryStore: Sendable {
     private func audited<T>(_ context: OperationContext, _ run: () async throws -> T) async throws -> T {
         do {
             return try await mapStorage(run)
-        } catch let refused as RefusedRead {
-            try? await record(context, outcome: refused.error.name, targets: refused.targets, account: refused.account)
-            throw refused.error
+        } catch let refusal as Refusal {
+            await recordRefusal(context, refusal)
+            throw refusal.error
         }
     }
 
-    /// A read refused inside its transaction, carrying what the audit event should name.
-    private struct RefusedRead: Error {
-        var error: RegistryError
-        var targets: [String]
-        var account: String?
-    }
-
-    /// Runs a read's body, turning a `PermissionDenied` into a `RefusedRead` with what the transaction named.
+    /// Runs a read's body, turning a `PermissionDenied` into a `Refusal` with what the transaction named.
     private static func refusable<T>(_ body: (Transaction) throws -> T, _ tx: Transaction) throws -> T {
         do {
             return try body(tx)
         } catch let error as RegistryError {
             guard case .permissionDenied = error else { throw error }
-            throw RefusedRead(error: error, targets: tx.targets, account: tx.account)
+            throw Refusal(error, targets: tx.targets, account: tx.account)
         }
     }
 
@@ -337,11 +335,14 @@ public final class RegistryStore: Sendable {
         return try writer.unsafeReentrantRead(run)
     }
 
-    /// Records a call refused before it reached the store (by the permission table), with the ids it named
-    /// (`kind:id`) and, for a tenant-side call, the acting account.
-    public func recordRefusal(_ context: OperationContext, _ error: RegistryError, targets: [String] = [],
-                              account: String? = nil) async throws {
-        try await record(context, outcome: error.name, targets: targets, account: account)
+    /// Records a refused call: the one path every `PermissionDenied` takes into the audit log, whether the
+    /// permission table refused it before the store ran or the store found the caller does not own what an id names.
+    /// The event names the ids the call named (`kind:id`) and the tenant account it acted as. The refusal stands even
+    /// when it cannot be recorded (a full disk): the caller gets `PermissionDenied` either way, never an error that
+    /// tells it more.
+    public func recordRefusal(_ context: OperationContext, _ refusal: Refusal) async {
+        try? await record(context, outcome: refusal.error.name, targets: refusal.targets,
+                          account: refusal.account.map(Validate.accountKey))
     }
 
     /// Appends one event in a transaction of its own.
@@ -396,8 +397,8 @@ public final class RegistryStore: Sendable {
 /// Who is calling which method; the store records it with every event.
 public struct OperationContext: Sendable {
     public var caller: Caller
-    public var method: RegistryMethod
-    public init(caller: Caller, method: RegistryMethod) { self.caller = caller; self.method = method }
+    public var method: MethodInfo
+    public init(caller: Caller, method: MethodInfo) { self.caller = caller; self.method = method }
 }
 
 /// One transaction: the database, the `now` pinned for it, the caller, and what the audit event will name.
@@ -416,7 +417,7 @@ public final class Transaction {
     }
 
     public var caller: Caller { context.caller }
-    public var method: RegistryMethod { context.method }
+    public var method: MethodInfo { context.method }
 
     /// Adds `kind:id` to the audit event's target (once).
     public func target(_ kind: String, _ id: String) {

@@ -3,12 +3,6 @@ import Foundation
 import GRDB
 
 /// What `Backup` wrote: the file and its size in bytes.
-public struct BackupResult: Sendable, Hashable {
-    public var path: String
-    public var bytes: Int
-    public init(path: String, bytes: Int) { self.path = path; self.bytes = bytes }
-}
-
 /// The database files could not be given to the auditors group, so auditors could not read them.
 public struct DatabaseFileGroupError: Error, CustomStringConvertible, Sendable {
     public var file: String

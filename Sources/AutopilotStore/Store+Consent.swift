@@ -321,7 +321,7 @@ extension RegistryStore {
             let domain = key.split(separator: "@", omittingEmptySubsequences: false).last.map(String.init) ?? ""
             let owner = try account?.tenant ?? Fetch.tenantID(owningDomain: domain, tx.db)
             guard let owner, owner == tx.caller.tenant else {
-                throw RegistryError.permissionDenied(method: tx.method.rawValue, role: tx.caller.role)
+                throw tx.caller.refusal(tx.method)
             }
         }
         return account

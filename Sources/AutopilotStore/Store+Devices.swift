@@ -3,22 +3,6 @@ import Crypto
 import Foundation
 import GRDB
 
-/// Filters of `ListDevices`, already narrowed to what the caller may see.
-public struct DeviceListFilter: Sendable, Hashable {
-    public var tenant: String?
-    public var partner: String?
-    public var batch: String?
-    public var serialNumber: String?
-    public var includeDeregistered: Bool
-    /// One device by id.
-    public var device: String?
-    public init(tenant: String? = nil, partner: String? = nil, batch: String? = nil, serialNumber: String? = nil,
-                includeDeregistered: Bool = false, device: String? = nil) {
-        self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
-        self.includeDeregistered = includeDeregistered; self.device = device
-    }
-}
-
 /// Where the next page of `listDevices` starts: the last row sent, by registration time and row id.
 public struct DeviceCursor: Sendable, Hashable {
     var registeredAt: String
@@ -57,7 +41,7 @@ extension RegistryStore {
     ///   batch), `OemNotEligible`, `ConsentRequired` (consent ended since the batch was opened), `BatchTooLarge`,
     ///   `InvalidInput(devices)`.
     public func addDevices(_ context: OperationContext, batch id: String,
-                           devices: [DeviceInput]) async throws -> (batch: Batch, results: [DeviceResult]) {
+                           devices: [DeviceInput]) async throws -> BatchResults {
         try await register(context, batch: id, channel: .api) {
             try DeviceRules.checkCount(devices.count)
             return devices.map { SubmissionEntry(input: .success($0), line: nil) }
@@ -70,7 +54,7 @@ extension RegistryStore {
     /// - Throws: as `addDevices`, with `ChannelNotAllowed` for an `api` batch, `InvalidInput(csv)` for a missing or
     ///   unknown header or no data rows, `InvalidInput(line)` for a line below 1.
     public func uploadDeviceCsv(_ context: OperationContext, batch id: String, csv: String,
-                                line: Int?) async throws -> (batch: Batch, results: [DeviceResult]) {
+                                line: Int?) async throws -> BatchResults {
         try await register(context, batch: id, channel: .upload) {
             let headerLine = line ?? 1
             guard headerLine >= 1 else { throw RegistryError.invalidInput(field: "line", reason: "must be 1 or more") }
@@ -97,7 +81,7 @@ extension RegistryStore {
     /// breaks comes after the state checks, as interface.md orders errors).
     private func register(_ context: OperationContext, batch id: String, channel: Channel,
                           _ entries: @escaping @Sendable () throws -> [SubmissionEntry]) async throws
-        -> (batch: Batch, results: [DeviceResult])
+        -> BatchResults
     {
         try await change(context) { tx in
             var batch = try Self.requireBatch(tx, id)
@@ -161,7 +145,7 @@ extension RegistryStore {
             batch.failed += submitted.count - registered
             try db.execute(sql: "UPDATE batches SET submitted = ?, registered = ?, failed = ? WHERE id = ?",
                            arguments: [batch.submitted, batch.registered, batch.failed, batch.id])
-            return (batch, results)
+            return BatchResults(batch: batch, results: results)
         }
     }
 
@@ -170,7 +154,7 @@ extension RegistryStore {
     /// - Throws: `NotFound(batch)`, `PermissionDenied`, `InvalidInput(from, limit)` for a negative start or a limit
     ///   below 1.
     public func getBatch(_ context: OperationContext, batch id: String, from: Int? = nil,
-                         limit: Int? = nil) async throws -> (batch: Batch, results: [DeviceResult]) {
+                         limit: Int? = nil) async throws -> BatchResults {
         try await read(context) { tx in
             let batch = try Self.requireBatch(tx, id)
             try tx.caller.requirePartner(batch.partner, tx.method)
@@ -191,7 +175,7 @@ extension RegistryStore {
                     device: row["device_id"], error: (row["error_name"] as String?).flatMap(DeviceErrorCode.init(rawValue:)),
                     message: row["message"], line: row["line"]))
             }
-            return (batch, results)
+            return BatchResults(batch: batch, results: results)
         }
     }
 
@@ -210,7 +194,7 @@ extension RegistryStore {
     ///
     /// Each page is its own short read, so a stream over a million devices holds neither memory nor the database.
     /// Hash bytes are never read.
-    public func listDevices(_ context: OperationContext, filter: DeviceListFilter, after cursor: DeviceCursor?,
+    public func listDevices(_ context: OperationContext, filter: DeviceFilter, after cursor: DeviceCursor?,
                             limit: Int = deviceListPageSize) async throws -> (devices: [Device], next: DeviceCursor?) {
         try await read(context) { tx in
             let query = Self.deviceListQuery(filter, after: cursor, limit: limit)
@@ -228,7 +212,7 @@ extension RegistryStore {
     /// Its order is the order of the index that serves the most selective filter, so that SQLite reads the page
     /// straight from that index and never sorts: id, serial and batch indexes are ordered by rowid within a value; the
     /// tenant, partner, and tenant + partner indexes by registration time (rowid breaks ties within a call).
-    static func deviceListQuery(_ filter: DeviceListFilter, after cursor: DeviceCursor?,
+    static func deviceListQuery(_ filter: DeviceFilter, after cursor: DeviceCursor?,
                                 limit: Int) -> (sql: String, arguments: StatementArguments) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
@@ -307,11 +291,13 @@ extension RegistryStore {
     /// - Throws: `NotFound` (partner, tenant), `BatchTooLarge`.
     public func validateSubmission(_ context: OperationContext, partner: String, tenant: String,
                                    devices: [DeviceInput]) async throws
-        -> (consented: Bool, grant: Grant?, results: [DeviceResult])
+        -> SubmissionCheck
     {
         guard devices.isEmpty else { return try await evaluateSubmission(context, partner: partner, tenant: tenant,
                                                                          devices: devices) }
-        if let known = consentCache.answer(partner: partner, tenant: tenant) { return (known.consented, known.grant, []) }
+        if let known = consentCache.answer(partner: partner, tenant: tenant) {
+            return SubmissionCheck(consented: known.consented, grant: known.grant, results: [])
+        }
         let generation = consentCache.generation
         let check = try await evaluateSubmission(context, partner: partner, tenant: tenant, devices: [])
         consentCache.remember(ConsentCache.Answer(consented: check.consented, grant: check.grant), partner: partner,
@@ -321,7 +307,7 @@ extension RegistryStore {
 
     private func evaluateSubmission(_ context: OperationContext, partner: String, tenant: String,
                                     devices: [DeviceInput]) async throws
-        -> (consented: Bool, grant: Grant?, results: [DeviceResult])
+        -> SubmissionCheck
     {
         try await read(context) { tx in
             let p = try tx.requirePartner(partner)
@@ -339,7 +325,7 @@ extension RegistryStore {
                     results.append(DeviceResult(index: index, status: .failed, error: f.code, message: f.message))
                 }
             }
-            return (grant != nil, grant, results)
+            return SubmissionCheck(consented: grant != nil, grant: grant, results: results)
         }
     }
 

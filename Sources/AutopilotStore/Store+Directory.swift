@@ -109,7 +109,7 @@ extension RegistryStore {
             let customer = try Bool.fetchOne(tx.db, sql: """
                 SELECT EXISTS (SELECT 1 FROM grants WHERE tenant_id = ? AND partner_id = ? AND status = 'active')
                 """, arguments: [id, caller.partner]) ?? false
-            if !customer { throw RegistryError.permissionDenied(method: tx.method.rawValue, role: caller.role) }
+            if !customer { throw caller.refusal(tx.method) }
         case .tenant:
             try caller.requireTenant(id, tx.method)
         default:
@@ -187,7 +187,7 @@ extension RegistryStore {
             let visible = try Bool.fetchOne(tx.db, sql: """
                 SELECT EXISTS (SELECT 1 FROM grants WHERE tenant_id = ? AND partner_id = ? AND status = 'active')
                 """, arguments: [caller.tenant, id]) ?? false
-            if !visible { throw RegistryError.permissionDenied(method: tx.method.rawValue, role: caller.role) }
+            if !visible { throw caller.refusal(tx.method) }
         default:
             break
         }

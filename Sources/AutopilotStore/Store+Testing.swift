@@ -29,7 +29,7 @@ extension RegistryStore {
 extension RegistryStore {
     /// SQLite's plan (the `detail` lines of EXPLAIN QUERY PLAN) for one `listDevices` page, so that tests can prove
     /// every filter is served by an index and no page is sorted.
-    public func deviceListQueryPlanForTesting(_ filter: DeviceListFilter, after cursor: DeviceCursor?) async throws
+    public func deviceListQueryPlanForTesting(_ filter: DeviceFilter, after cursor: DeviceCursor?) async throws
         -> [String]
     {
         let query = Self.deviceListQuery(filter, after: cursor, limit: Self.deviceListPageSize)

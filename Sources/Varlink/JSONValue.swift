@@ -149,6 +149,12 @@ public struct JSONObject: Sendable {
         }
     }
 
+    /// Builds an object from parallel arrays the caller guarantees hold distinct keys (a record's members), without
+    /// checking each key against the others as `init(_:)` does.
+    public init(uniqueKeys keys: [String], values: [JSONValue]) {
+        self.init(uncheckedKeys: keys, values: values)
+    }
+
     /// Builds an object from parallel arrays the caller guarantees hold distinct keys.
     init(uncheckedKeys keys: [String], values: [JSONValue]) {
         storedKeys = keys

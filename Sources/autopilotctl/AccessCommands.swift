@@ -6,6 +6,7 @@ import Darwin
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 
 struct AccessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,9 +55,9 @@ struct AccessCommand: ParsableCommand {
                 throw ExitStatus.report(error, socket: global.socketPath)
             }
             try global.run { s in
-                let rule = try s.client.addAccessRule(uid: uid, gid: gid, role: role.callerRole, partner: partner,
-                                                      tenant: tenant)
-                if !s.printJSONReply() { Render.print(block(rule)) }
+                let reply = try s.call(Registry.AddAccessRule.self, .init(
+                    uid: uid.map(Int.init), gid: gid.map(Int.init), role: role.callerRole, partner: partner, tenant: tenant))
+                if !s.printJSON(reply) { Render.print(block(reply.rule)) }
             }
         }
 
@@ -79,8 +80,8 @@ struct AccessCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                try s.client.removeAccessRule(rule)
-                if !s.printJSONReply() { Output.out("removed access rule \(rule)") }
+                let reply = try s.call(Registry.RemoveAccessRule.self, .init(rule: rule))
+                if !s.printJSON(reply) { Output.out("removed access rule \(rule)") }
             }
         }
     }
@@ -92,10 +93,10 @@ struct AccessCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let rules = try s.client.listAccessRules()
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.ListAccessRules.self)
+                if s.printJSON(reply) { return }
                 var table = TextTable(["ID", "USER", "GROUP", "ROLE", "PARTNER", "TENANT", "CREATED"])
-                for r in rules {
+                for r in reply.rules {
                     table.append([r.id, r.uid.map(UnixNames.describeUser) ?? "-", r.gid.map(UnixNames.describeGroup) ?? "-",
                                   r.role.rawValue, Render.text(r.partner), Render.text(r.tenant), r.createdAt.rfc3339])
                 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 import Varlink
 
 struct BatchCommand: ParsableCommand {
@@ -19,11 +20,11 @@ struct BatchCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let batches = try s.client.listBatches(partner: partner, tenant: tenant)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.ListBatches.self, .init(partner: partner, tenant: tenant))
+                if s.printJSON(reply) { return }
                 var table = TextTable(["ID", "NAME", "PARTNER", "TENANT", "CHANNEL", "STATUS", "SUBMITTED", "REGISTERED",
                                        "FAILED", "CREATED"], right: [6, 7, 8])
-                for b in batches {
+                for b in reply.batches {
                     table.append([b.id, b.name, b.partner, b.tenant, b.channel.rawValue, b.status.rawValue,
                                   String(b.submitted), String(b.registered), String(b.failed), b.createdAt.rfc3339])
                 }
@@ -47,9 +48,8 @@ struct BatchCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let first = try s.client.getBatch(batch, from: 0, limit: Self.pageSize)
+                let first = try s.call(Registry.GetBatch.self, .init(batch: batch, from: 0, limit: Self.pageSize))
                 var json: [JSONValue] = []
-                let batchJSON = s.client.lastReply["batch"] ?? .null
                 var table = StreamingTable(Render.resultHeaders, right: [0, 1, 4]) { Output.write($0) }
                 if !s.json {
                     Render.print(Render.block(first.batch))
@@ -57,13 +57,14 @@ struct BatchCommand: ParsableCommand {
                 }
                 var page = first.results
                 while true {
-                    if s.json { json += s.client.lastReply["results"]?.arrayValue ?? [] }
+                    if s.json { json += page.map(\.wire) }
                     else { for r in page { table.append(Render.row(r)) } }
                     guard page.count == Self.pageSize, let last = page.last else { break }
-                    page = try s.client.getBatch(batch, from: last.index + 1, limit: Self.pageSize).results
+                    page = try s.call(Registry.GetBatch.self, .init(batch: batch, from: last.index + 1, limit: Self.pageSize))
+                        .results
                 }
                 if s.json {
-                    Output.out(JSON.prettyPrint(.object(["batch": batchJSON, "results": .array(json)])))
+                    Output.out(JSON.prettyPrint(.object(["batch": first.batch.wire, "results": .array(json)])))
                 } else {
                     table.finish()
                 }

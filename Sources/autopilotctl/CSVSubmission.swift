@@ -5,6 +5,7 @@ import Darwin
 #endif
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 import Varlink
 
 /// Sends a device CSV file to the daemon in calls of at most 1,000 devices while reading it, and reports every failed
@@ -19,10 +20,9 @@ final class CSVSubmission {
     /// Devices per call: the interface's limit.
     static let chunkSize = DeviceRules.maxDevicesPerCall
 
-    /// One call's outcome: results (decoded and as received) in the order the daemon sent them.
+    /// One call's outcome: the results in the order the daemon sent them.
     struct Sent {
         var results: [DeviceResult]
-        var raw: [JSONObject]
     }
 
     let file: DeviceCSVFile
@@ -67,8 +67,7 @@ final class CSVSubmission {
                 let outcome = try send(devices, sent)
                 for (position, result) in outcome.results.enumerated() {
                     let p = Self.position(of: result.index, at: position, sentBefore: sent, count: lines.count)
-                    count(result, line: lines[p], raw: position < outcome.raw.count ? outcome.raw[position] : nil,
-                          into: &report)
+                    count(result, line: lines[p], into: &report)
                 }
                 sent += devices.count
                 devices.removeAll(keepingCapacity: true)
@@ -113,11 +112,7 @@ final class CSVSubmission {
             local.removeAll(keepingCapacity: true)
             if rows > 0 {
                 let outcome = try send(file.header + "\n" + text, headerLine, sent)
-                for (position, result) in outcome.results.enumerated() {
-                    let line = result.line ?? 0
-                    count(result, line: line, raw: position < outcome.raw.count ? outcome.raw[position] : nil,
-                          into: &report)
-                }
+                for result in outcome.results { count(result, line: result.line ?? 0, into: &report) }
                 sent += rows
             }
             text = ""
@@ -155,16 +150,16 @@ final class CSVSubmission {
     }
 
     /// Counts one result from the daemon, adds a failure to `report` and keeps the result for --json.
-    private func count(_ result: DeviceResult, line: Int, raw: JSONObject?, into report: inout [(line: Int, text: String)]) {
+    private func count(_ result: DeviceResult, line: Int, into report: inout [(line: Int, text: String)]) {
         if result.status == success {
             succeeded += 1
         } else {
             failed += 1
             report.append((line, Render.failure(result)))
         }
-        if json, let raw {
+        if json {
             var object: JSONObject = ["line": .int(line)]
-            for (key, value) in raw where key != "line" { object[key] = value }
+            for (key, value) in result.wireObject where key != "line" { object[key] = value }
             jsonResults.append(.object(object))
         }
     }

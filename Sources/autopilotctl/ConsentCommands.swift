@@ -1,6 +1,7 @@
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 
 struct ConsentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,9 +36,9 @@ struct ConsentCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let request = try s.client.requestResellerRelationship(
-                    partner: partner, delegatedAdmin: dap, roles: dap ? splitRoles(roles) : nil)
-                if s.printJSONReply() { return }
+                let request = try s.call(Registry.RequestResellerRelationship.self, .init(
+                    partner: partner, delegatedAdmin: dap, roles: dap ? splitRoles(roles) : nil))
+                if s.printJSON(request) { return }
                 Output.out(request.link.url ?? "(the daemon sent no URL; link id \(request.link.id))")
                 Output.out("")
                 Output.out(request.email)
@@ -55,8 +56,9 @@ struct ConsentCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let link = try s.client.issueOemLink(partner: partner)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.IssueOemLink.self, .init(partner: partner))
+                if s.printJSON(reply) { return }
+                let link = reply.link
                 Output.out(link.url ?? "(the daemon sent no URL; link id \(link.id))")
                 Output.out("")
                 Output.out("This is \(Names(client: s.client).partner(link.partner))'s only consent link: any earlier one no "
@@ -74,13 +76,13 @@ struct ConsentCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let d = try s.client.describeLink(link)
-                if s.printJSONReply() { return }
+                let d = try s.call(Registry.DescribeLink.self, .init(link: link))
+                if s.printJSON(d) { return }
                 Output.write(describe(d))
             }
         }
 
-        func describe(_ d: LinkDescription) -> String {
+        func describe(_ d: ConsentPage) -> String {
             let p = d.partner
             var lines: [String] = []
             switch d.link.kind {
@@ -139,8 +141,9 @@ struct ConsentCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let grants = try s.client.acceptLink(link, account: account)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.AcceptLink.self, .init(link: link, account: account))
+                if s.printJSON(reply) { return }
+                let grants = reply.grants
                 Output.out(Names(client: s.client).sentence(accepted: grants))
                 var table = TextTable(Render.grantHeaders)
                 for g in grants { table.append(Render.row(g)) }
@@ -158,8 +161,8 @@ struct ConsentCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let l = try s.client.revokeLink(link)
-                if !s.printJSONReply() { Render.print(Render.block(l)) }
+                let reply = try s.call(Registry.RevokeLink.self, .init(link: link))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.link)) }
             }
         }
     }
@@ -176,9 +179,9 @@ struct ConsentCommand: ParsableCommand {
         func run() throws {
             var consented = true
             try global.run { s in
-                let check = try s.client.validateSubmission(partner: partner, tenant: tenant)
+                let check = try s.call(Registry.ValidateSubmission.self, .init(partner: partner, tenant: tenant))
                 consented = check.consented
-                if s.printJSONReply() { return }
+                if s.printJSON(check) { return }
                 if let grant = check.grant {
                     let names = Names(client: s.client)
                     let how = grant.basis == .viaReseller ? ", implicitly, through one of its indirect resellers" : ""
@@ -211,8 +214,9 @@ struct ConsentCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let grant = try s.client.removeDelegatedAdmin(partner: partner, account: account)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.RemoveDelegatedAdmin.self, .init(partner: partner, account: account))
+                if s.printJSON(reply) { return }
+                let grant = reply.grant
                 let names = Names(client: s.client)
                 let provider = names.record(grant.partner)?.provider.map(names.partner)
                 Output.out("\(names.partner(grant.partner)) no longer holds delegated admin privileges from "
@@ -242,8 +246,9 @@ struct ConsentCommand: ParsableCommand {
                 // A tenant caller stops seeing the partners once their consent ends: read their names first.
                 let names = Names(client: s.client)
                 if !s.json { names.load() }
-                let grants = try s.client.endRelationship(partner: partner, account: account)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.EndRelationship.self, .init(partner: partner, account: account))
+                if s.printJSON(reply) { return }
+                let grants = reply.grants
                 let tenant = grants.first.map { names.tenant($0.tenant) } ?? "The tenant"
                 Output.out("\(tenant) no longer authorises \(names.partners(grants)) to register devices.")
                 var table = TextTable(Render.grantHeaders)
@@ -269,10 +274,12 @@ final class Names {
     /// Reads the names now, before a call that hides them from the caller (ending a relationship).
     func load() {
         if partnerRecords == nil {
-            partnerRecords = Dictionary(((try? client.listPartners()) ?? []).map { ($0.id, $0) }) { first, _ in first }
+            let partners = (try? client.call(Registry.ListPartners.self).partners) ?? []
+            partnerRecords = Dictionary(partners.map { ($0.id, $0) }) { first, _ in first }
         }
         if tenantNames == nil {
-            tenantNames = Dictionary(((try? client.listTenants()) ?? []).map { ($0.id, $0.name) }) { first, _ in first }
+            let tenants = (try? client.call(Registry.ListTenants.self).tenants) ?? []
+            tenantNames = Dictionary(tenants.map { ($0.id, $0.name) }) { first, _ in first }
         }
     }
 
@@ -331,10 +338,10 @@ struct CustomersCommand: ParsableCommand {
 
     func run() throws {
         try global.run { s in
-            let customers = try s.client.listCustomers(partner: partner)
-            if s.printJSONReply() { return }
+            let reply = try s.call(Registry.ListCustomers.self, .init(partner: partner))
+            if s.printJSON(reply) { return }
             var table = TextTable(["TENANT", "NAME", "DOMAIN", "BASIS", "DAP", "ROLES", "GRANTED BY", "GRANTED"])
-            for c in customers {
+            for c in reply.customers {
                 table.append([c.tenant.id, c.tenant.name, c.tenant.domain, c.grant.basis.rawValue,
                               Render.yesNo(c.grant.delegatedAdmin), Render.roles(c.grant.roles), c.grant.grantedBy,
                               c.grant.grantedAt.rfc3339])
@@ -355,10 +362,10 @@ struct GrantsCommand: ParsableCommand {
 
     func run() throws {
         try global.run { s in
-            let grants = try s.client.listGrants(tenant: tenant, partner: partner, status: status)
-            if s.printJSONReply() { return }
+            let reply = try s.call(Registry.ListGrants.self, .init(tenant: tenant, partner: partner, status: status))
+            if s.printJSON(reply) { return }
             var table = TextTable(Render.grantHeaders)
-            for g in grants { table.append(Render.row(g)) }
+            for g in reply.grants { table.append(Render.row(g)) }
             Render.print(table)
         }
     }
@@ -383,8 +390,10 @@ struct RevocationCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let request = try s.client.fileRevocationRequest(partner: partner, account: account, reason: reason)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.FileRevocationRequest.self,
+                                       .init(partner: partner, account: account, reason: reason))
+                if s.printJSON(reply) { return }
+                let request = reply.request
                 let names = Names(client: s.client)
                 Output.out("\(names.tenant(request.tenant)) asked the operator to remove \(names.partner(request.partner))'s "
                     + "consent. Until the operator approves or rejects the request, \(names.partner(request.partner)) "
@@ -402,10 +411,10 @@ struct RevocationCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let requests = try s.client.listRevocationRequests(status: status)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.ListRevocationRequests.self, .init(status: status))
+                if s.printJSON(reply) { return }
                 var table = TextTable(["ID", "TENANT", "PARTNER", "REQUESTED BY", "STATUS", "CREATED", "REASON"])
-                for r in requests {
+                for r in reply.requests {
                     table.append([r.id, r.tenant, r.partner, r.requestedBy, r.status.rawValue, r.createdAt.rfc3339,
                                   r.reason])
                 }
@@ -423,8 +432,9 @@ struct RevocationCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let r = try s.client.decideRevocationRequest(request, approve: true, note: note)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.DecideRevocationRequest.self, .init(request: request, approve: true, note: note))
+                if s.printJSON(reply) { return }
+                let r = reply.request
                 let names = Names(client: s.client)
                 let provider = names.record(r.partner)?.provider.map(names.partner)
                 Output.out("Approved: \(names.tenant(r.tenant)) no longer authorises \(names.partner(r.partner)) to "
@@ -444,8 +454,9 @@ struct RevocationCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let r = try s.client.decideRevocationRequest(request, approve: false, note: note)
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.DecideRevocationRequest.self, .init(request: request, approve: false, note: note))
+                if s.printJSON(reply) { return }
+                let r = reply.request
                 let names = Names(client: s.client)
                 Output.out("Rejected: \(names.partner(r.partner)) keeps its consent from \(names.tenant(r.tenant)).")
                 Output.out("")

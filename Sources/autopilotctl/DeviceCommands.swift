@@ -6,6 +6,7 @@ import Darwin
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 import Varlink
 
 struct DevicesCommand: ParsableCommand {
@@ -74,10 +75,9 @@ struct DevicesCommand: ParsableCommand {
             try global.run { s in
                 let submission = CSVSubmission(file: csv, json: s.json, success: .registered)
                 var batch: Batch?
-                var batchJSON: JSONValue = .null
                 if let existingBatch {
                     // Checked before any row is sent: a typo in the id, or the wrong partner or tenant, sends nothing.
-                    let found = try s.client.getBatch(existingBatch, from: 0, limit: 1).batch
+                    let found = try s.call(Registry.GetBatch.self, .init(batch: existingBatch, from: 0, limit: 1)).batch
                     if let partner, partner != found.partner {
                         throw CLIError("batch \(found.id) belongs to partner \(found.partner), not \(partner); nothing was sent")
                     }
@@ -85,34 +85,31 @@ struct DevicesCommand: ParsableCommand {
                         throw CLIError("batch \(found.id) registers devices to tenant \(found.tenant), not \(tenant); nothing was sent")
                     }
                     batch = found
-                    batchJSON = s.client.lastReply["batch"] ?? .null
                 }
                 // An upload batch takes the file's text (UploadDeviceCsv), an api batch parsed devices (AddDevices).
                 // A new batch uploads, unless the partner is an OEM, whose only channel is the API.
-                let channel = try batch?.channel ?? channel ?? (s.client.getPartner(partner!).kind == .oem ? .api : .upload)
+                let channel = try batch?.channel ?? channel
+                    ?? (s.call(Registry.GetPartner.self, .init(partner: partner!)).partner.kind == .oem ? .api : .upload)
                 func openBatch() throws -> Batch {
                     if let batch { return batch }
-                    let created = try s.client.createDeviceBatch(
-                        partner: partner!, tenant: tenant!, name: name ?? baseName(file), channel: channel)
-                    batchJSON = s.client.lastReply["batch"] ?? .null
-                    return created
+                    return try s.call(Registry.CreateDeviceBatch.self, .init(
+                        partner: partner!, tenant: tenant!, name: name ?? baseName(file), channel: channel)).batch
                 }
                 func sent(_ reply: BatchResults) -> CSVSubmission.Sent {
                     batch = reply.batch
-                    batchJSON = s.client.lastReply["batch"] ?? .null
-                    return CSVSubmission.Sent(results: reply.results,
-                                              raw: s.client.lastReply["results"]?.arrayValue?.compactMap(\.objectValue) ?? [])
+                    return CSVSubmission.Sent(results: reply.results)
                 }
                 do {
                     if channel == .upload {
                         try submission.runUpload { csv, headerLine, _ in
                             batch = try openBatch()
-                            return sent(try s.client.uploadDeviceCsv(batch: batch!.id, csv: csv, line: headerLine))
+                            return sent(try s.call(Registry.UploadDeviceCsv.self,
+                                                   .init(batch: batch!.id, csv: csv, line: headerLine)))
                         }
                     } else {
                         try submission.run { devices, _ in
                             batch = try openBatch()
-                            return sent(try s.client.addDevices(batch: batch!.id, devices: devices))
+                            return sent(try s.call(Registry.AddDevices.self, .init(batch: batch!.id, devices: devices)))
                         }
                     }
                 } catch {
@@ -125,7 +122,7 @@ struct DevicesCommand: ParsableCommand {
                 }
                 if s.json {
                     Output.out(JSON.prettyPrint(.object([
-                        "batch": batchJSON, "results": .array(submission.jsonResults),
+                        "batch": batch?.wire ?? .null, "results": .array(submission.jsonResults),
                         "localErrors": .array(submission.jsonLocalErrors),
                     ])))
                 } else if let batch {
@@ -163,22 +160,19 @@ struct DevicesCommand: ParsableCommand {
             try global.run { s in
                 let submission = CSVSubmission(file: csv, json: s.json, success: .valid)
                 var check: SubmissionCheck?
-                var grantJSON: JSONValue = .null
                 try submission.run { devices, _ in
-                    let reply = try s.client.validateSubmission(partner: partner, tenant: tenant, devices: devices)
-                    if check == nil { grantJSON = s.client.lastReply["grant"] ?? .null }
+                    let reply = try s.call(Registry.ValidateSubmission.self,
+                                           .init(partner: partner, tenant: tenant, devices: devices))
                     check = reply
-                    return CSVSubmission.Sent(results: reply.results,
-                                              raw: s.client.lastReply["results"]?.arrayValue?.compactMap(\.objectValue) ?? [])
+                    return CSVSubmission.Sent(results: reply.results)
                 }
                 if check == nil && !submission.nothingSent {
-                    check = try s.client.validateSubmission(partner: partner, tenant: tenant)
-                    grantJSON = s.client.lastReply["grant"] ?? .null
+                    check = try s.call(Registry.ValidateSubmission.self, .init(partner: partner, tenant: tenant))
                 }
                 let consented = check?.consented
                 if s.json {
                     Output.out(JSON.prettyPrint(.object([
-                        "consented": consented.map(JSONValue.bool) ?? .null, "grant": grantJSON,
+                        "consented": consented.map(JSONValue.bool) ?? .null, "grant": check?.grant.wire ?? .null,
                         "results": .array(submission.jsonResults), "localErrors": .array(submission.jsonLocalErrors),
                     ])))
                 } else {
@@ -216,8 +210,9 @@ struct DevicesCommand: ParsableCommand {
                                           includeDeregistered: all)
                 var table = StreamingTable(Render.deviceHeaders) { Output.write($0) }
                 var array = JSONArrayWriter()
-                try s.client.listDevices(filter) { device in
-                    if s.json { array.append(s.client.lastReply) } else { table.append(Render.row(device)) }
+                try s.client.stream(Registry.ListDevices.self, filter) { reply in
+                    guard let device = reply.device else { return }
+                    if s.json { array.append(reply.wireObject) } else { table.append(Render.row(device)) }
                 }
                 if s.json { array.finish() } else { table.finish() }
             }
@@ -232,14 +227,14 @@ struct DevicesCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                var found: (device: Device, reply: JSONObject)?
-                try s.client.listDevices(DeviceFilter(includeDeregistered: true, device: device)) { d in
-                    found = (d, s.client.lastReply)
+                var found: Registry.ListDevices.Reply?
+                try s.client.stream(Registry.ListDevices.self, DeviceFilter(includeDeregistered: true, device: device)) { reply in
+                    if reply.device != nil { found = reply }
                 }
                 guard let found else {
                     throw CLIError("no device '\(device)' among the devices you may see", code: ExitStatus.refused)
                 }
-                if s.json { Output.out(JSON.prettyPrint(.object(found.reply))) } else { Render.print(Render.block(found.device)) }
+                if !s.printJSON(found), let device = found.device { Render.print(Render.block(device)) }
             }
         }
     }
@@ -262,28 +257,26 @@ struct DevicesCommand: ParsableCommand {
 
         func validate() throws { _ = try selector() }
 
-        func selector() throws -> DeviceSelector {
-            let tuple = [serial, manufacturer, model]
-            let tupleCount = tuple.compactMap { $0 }.count
-            let ways = (device != nil ? 1 : 0) + (tupleCount > 0 ? 1 : 0) + (productKey != nil ? 1 : 0)
-            guard ways == 1 else {
-                throw ValidationError("name the device one way: --device ID, or --serial with --manufacturer and --model, or --product-key")
-            }
-            if let device { return .id(device) }
-            if let productKey { return .productKey(productKey) }
-            guard let serial, let manufacturer, let model else {
+        /// The device as the options name it, by the domain's rule for naming a device, in the options' words.
+        func selector() throws -> DeregistrationTarget {
+            do {
+                return try DeregistrationTarget.from(device: device, serialNumber: serial, manufacturer: manufacturer,
+                                                     model: model, productKey: productKey)
+            } catch {
+                guard case let .invalidInput(field, _) = error, field != "device" else {
+                    throw ValidationError("name the device one way: --device ID, or --serial with --manufacturer and --model, or --product-key")
+                }
                 throw ValidationError("--serial, --manufacturer and --model go together")
             }
-            return .tuple(serialNumber: serial, manufacturer: manufacturer, model: model)
         }
 
         func run() throws {
             let selector = try selector()
             try global.run { s in
-                let d = try s.client.deregisterDevice(partner: partner, selector, tenant: tenant)
-                if s.printJSONReply() { return }
-                Output.out("deregistered device \(d.id)")
-                Render.print(Render.block(d))
+                let reply = try s.call(Registry.DeregisterDevice.self, .init(partner: partner, selector, tenant: tenant))
+                if s.printJSON(reply) { return }
+                Output.out("deregistered device \(reply.device.id)")
+                Render.print(Render.block(reply.device))
             }
         }
     }
@@ -317,7 +310,8 @@ struct DevicesCommand: ParsableCommand {
                 var skipped: [JSONValue] = []
                 do {
                     sink.write(DeviceCSV.exportHeader + "\n")
-                    try s.client.listDevices(DeviceFilter(tenant: tenant, partner: partner)) { device in
+                    try s.client.stream(Registry.ListDevices.self, DeviceFilter(tenant: tenant, partner: partner)) { reply in
+                        guard let device = reply.device else { return }
                         do {
                             sink.write(try DeviceCSV.exportRow(device) + "\n")
                             exported += 1

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 
 struct TenantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,8 +21,8 @@ struct TenantCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let tenant = try s.client.createTenant(name: name, domain: domain, id: id)
-                if !s.printJSONReply() { Render.print(Render.block(tenant)) }
+                let reply = try s.call(Registry.CreateTenant.self, .init(name: name, domain: domain, id: id))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.tenant)) }
             }
         }
     }
@@ -36,8 +37,8 @@ struct TenantCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let t = try s.client.addTenantDomain(tenant: tenant, domain: domain)
-                if !s.printJSONReply() { Render.print(Render.block(t)) }
+                let reply = try s.call(Registry.AddTenantDomain.self, .init(tenant: tenant, domain: domain))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.tenant)) }
             }
         }
     }
@@ -49,8 +50,8 @@ struct TenantCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let t = try s.client.getTenant(tenant)
-                if !s.printJSONReply() { Render.print(Render.block(t)) }
+                let reply = try s.call(Registry.GetTenant.self, .init(tenant: tenant))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.tenant)) }
             }
         }
     }
@@ -63,10 +64,10 @@ struct TenantCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let tenants = try s.client.listTenants()
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.ListTenants.self)
+                if s.printJSON(reply) { return }
                 var table = TextTable(["ID", "NAME", "DOMAIN", "OTHER DOMAINS", "CREATED"])
-                for t in tenants {
+                for t in reply.tenants {
                     let others = t.domains.filter { $0 != t.domain }
                     table.append([t.id, t.name, t.domain, others.isEmpty ? "-" : others.joined(separator: ","),
                                   t.createdAt.rfc3339])
@@ -99,8 +100,8 @@ struct AccountCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let account = try s.client.addAccount(tenant: tenant, upn: upn, roles: splitRoles(roles))
-                if !s.printJSONReply() { Render.print(Render.block(account)) }
+                let reply = try s.call(Registry.AddAccount.self, .init(tenant: tenant, upn: upn, roles: splitRoles(roles)))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.account)) }
             }
         }
     }
@@ -116,8 +117,8 @@ struct AccountCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let account = try s.client.setAccountRoles(upn: upn, roles: splitRoles(roles))
-                if !s.printJSONReply() { Render.print(Render.block(account)) }
+                let reply = try s.call(Registry.SetAccountRoles.self, .init(upn: upn, roles: splitRoles(roles)))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.account)) }
             }
         }
     }
@@ -147,9 +148,9 @@ struct PartnerCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let partner = try s.client.registerPartner(
-                    name: name, kind: kind, provider: provider, oemDirectApi: oemDirectApi ? true : nil, id: id)
-                if !s.printJSONReply() { Render.print(Render.block(partner)) }
+                let reply = try s.call(Registry.RegisterPartner.self, .init(
+                    name: name, kind: kind, provider: provider, oemDirectApi: oemDirectApi ? true : nil, id: id))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.partner)) }
             }
         }
     }
@@ -164,8 +165,8 @@ struct PartnerCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let p = try s.client.setOemEligibility(partner: partner, eligible: eligible)
-                if !s.printJSONReply() { Render.print(Render.block(p)) }
+                let reply = try s.call(Registry.SetOemEligibility.self, .init(partner: partner, eligible: eligible))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.partner)) }
             }
         }
     }
@@ -177,8 +178,8 @@ struct PartnerCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let p = try s.client.getPartner(partner)
-                if !s.printJSONReply() { Render.print(Render.block(p)) }
+                let reply = try s.call(Registry.GetPartner.self, .init(partner: partner))
+                if !s.printJSON(reply) { Render.print(Render.block(reply.partner)) }
             }
         }
     }
@@ -189,10 +190,10 @@ struct PartnerCommand: ParsableCommand {
 
         func run() throws {
             try global.run { s in
-                let partners = try s.client.listPartners()
-                if s.printJSONReply() { return }
+                let reply = try s.call(Registry.ListPartners.self)
+                if s.printJSON(reply) { return }
                 var table = TextTable(["ID", "NAME", "KIND", "PROVIDER", "OEM DIRECT API", "CREATED"])
-                for p in partners {
+                for p in reply.partners {
                     table.append([p.id, p.name, p.kind.rawValue, Render.text(p.provider), Render.yesNo(p.oemDirectApi),
                                   p.createdAt.rfc3339])
                 }

@@ -6,6 +6,7 @@ import Darwin
 import ArgumentParser
 import AutopilotClient
 import AutopilotDomain
+import AutopilotInterface
 import Varlink
 
 struct StatusCommand: ParsableCommand {
@@ -16,8 +17,8 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         try global.run { s in
-            let st = try s.client.status()
-            if s.printJSONReply() { return }
+            let st = try s.call(Registry.GetStatus.self)
+            if s.printJSON(st) { return }
             Render.print(KeyValueBlock([
                 ("socket", global.socketPath), ("version", st.version), ("schema version", String(st.schemaVersion)),
                 ("database", st.database), ("started", st.startedAt), ("tenants", String(st.counts.tenants)),
@@ -36,8 +37,8 @@ struct WhoAmICommand: ParsableCommand {
 
     func run() throws {
         try global.run { s in
-            let me = try s.client.whoAmI()
-            if s.printJSONReply() { return }
+            let me = try s.call(Registry.WhoAmI.self)
+            if s.printJSON(me) { return }
             var b = KeyValueBlock([("uid", UnixNames.describeUser(UInt32(truncatingIfNeeded: me.uid))),
                                    ("role", me.role.rawValue)])
             b.append("partner", me.partner, ifPresent: true)
@@ -61,8 +62,8 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         let path = absolutePath(file)
         try global.run { s in
-            let result = try s.client.backup(path: path)
-            if s.printJSONReply() { return }
+            let result = try s.call(Registry.Backup.self, .init(path: path))
+            if s.printJSON(result) { return }
             Output.out("wrote \(result.bytes) bytes to \(result.path)")
         }
     }
@@ -107,11 +108,12 @@ struct AuditCommand: ParsableCommand {
                 }
                 var array = JSONArrayWriter()
                 func fetch(limit: Int?) throws {
-                    try s.client.listAuditEvents(after: last, limit: limit) { event in
+                    try s.client.stream(Registry.ListAuditEvents.self, .init(after: last, limit: limit)) { reply in
+                        guard let event = reply.event else { return }
                         last = max(last, Int(event.seq))
                         if s.json {
-                            if follow { Output.out(JSON.serialize(.object(s.client.lastReply))) }
-                            else { array.append(s.client.lastReply) }
+                            if follow { Output.out(JSON.serialize(reply.wire)) }
+                            else { array.append(reply.wireObject) }
                         } else {
                             table.append([String(event.seq), event.at.rfc3339, event.actor, event.method,
                                           Render.text(event.target), event.outcome])
@@ -142,9 +144,9 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             var ok = true
             try global.run { s in
-                let v = try s.client.verifyAudit()
+                let v = try s.call(Registry.VerifyAudit.self)
                 ok = v.ok
-                if s.printJSONReply() { return }
+                if s.printJSON(v) { return }
                 if v.ok {
                     Output.out("ok: the audit chain of \(v.events) events verifies")
                 } else {

@@ -17,7 +17,7 @@ struct GlobalOptions: ParsableArguments {
             valueName: "path"))
     var socket: String?
 
-    @Flag(name: .long, help: "Print the daemon's reply parameters as JSON, exactly as received.")
+    @Flag(name: .long, help: "Print the daemon's reply as JSON: the method's declared reply, every member present.")
     var json = false
 
     /// The socket to connect to.
@@ -136,11 +136,21 @@ struct Session {
     let client: RegistryClient
     let json: Bool
 
-    /// Prints the most recent reply as pretty JSON when --json is set; returns whether it did.
+    /// Calls method `M` with `parameters`.
+    func call<M: MethodDeclaration>(_ method: M.Type, _ parameters: M.Parameters) throws(VarlinkClientError) -> M.Reply {
+        try client.call(method, parameters)
+    }
+
+    /// Calls method `M`, which takes no parameters.
+    func call<M: MethodDeclaration>(_ method: M.Type) throws(VarlinkClientError) -> M.Reply where M.Parameters == Empty {
+        try client.call(method)
+    }
+
+    /// Prints `reply` as pretty JSON when --json is set; returns whether it did.
     @discardableResult
-    func printJSONReply() -> Bool {
+    func printJSON(_ reply: some WireRecord) -> Bool {
         guard json else { return false }
-        Output.out(JSON.prettyPrint(.object(client.lastReply)))
+        Output.out(JSON.prettyPrint(reply.wire))
         return true
     }
 }

@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import AutopilotStore
 import Foundation
 import GRDB
@@ -21,13 +22,13 @@ import Testing
     @Test func manyConcurrentReadsShareAtMostTheConfiguredConnections() async throws {
         // One connection for reads from every thread of the pool: reads wait for it rather than opening another.
         try await withFileStore(readers: 1) { store in
-            _ = try await store.createTenant(asOperator(.createTenant), name: "Contoso",
+            _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: "Contoso",
                                              domain: "contoso.onmicrosoft.com", id: "contoso")
             let found = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<16 {
                     group.addTask {
                         var count = 0
-                        for _ in 0..<50 where try await store.getTenant(asOperator(.getTenant), id: "contoso").id == "contoso" {
+                        for _ in 0..<50 where try await store.getTenant(asOperator(Registry.GetTenant.info), id: "contoso").id == "contoso" {
                             count += 1
                         }
                         return count
@@ -43,12 +44,12 @@ import Testing
     @Test func aReadCannotWrite() async throws {
         try await withFileStore(readers: 1) { store in
             await #expect(throws: DatabaseError.self) {
-                try await store.read(asOperator(.getStatus)) { tx in
+                try await store.read(asOperator(Registry.GetStatus.info)) { tx in
                     try tx.db.execute(sql: "INSERT INTO partners (id, name, kind, created_at) VALUES ('x', 'X', 'directCsp', '')")
                 }
             }
             // The connection went back to the list in a usable state: the next read on it works.
-            let tenants = try await store.listTenants(asOperator(.listTenants))
+            let tenants = try await store.listTenants(asOperator(Registry.ListTenants.info))
             #expect(tenants.isEmpty && store.readConnectionsOpenedForTesting == 1)
         }
     }
@@ -56,9 +57,9 @@ import Testing
     @Test func aReadSeesEveryChangeAcknowledgedBeforeIt() async throws {
         try await withFileStore(readers: 2) { store in
             for index in 0..<20 {
-                _ = try await store.createTenant(asOperator(.createTenant), name: "T\(index)",
+                _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: "T\(index)",
                                                  domain: "t\(index).onmicrosoft.com", id: "t\(index)")
-                #expect(try await store.listTenants(asOperator(.listTenants)).count == index + 1)
+                #expect(try await store.listTenants(asOperator(Registry.ListTenants.info)).count == index + 1)
             }
         }
     }

@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import AutopilotStore
 import Foundation
 import Synchronization
@@ -12,7 +13,7 @@ import Testing
     func check(_ w: W, _ partner: String = "fourthcoffee", _ tenant: String = "contoso") async throws
         -> (consented: Bool, grant: Grant?)
     {
-        let answer = try await w.store.validateSubmission(asPartner(partner, .validateSubmission), partner: partner,
+        let answer = try await w.store.validateSubmission(asPartner(partner, Registry.ValidateSubmission.info), partner: partner,
                                                           tenant: tenant, devices: [])
         return (answer.consented, answer.grant)
     }
@@ -23,7 +24,7 @@ import Testing
         #expect(try await check(w).consented == false)
         #expect(try await check(w).consented == false)
 
-        _ = try await w.store.acceptLink(asTenant("contoso", .acceptLink),
+        _ = try await w.store.acceptLink(asTenant("contoso", Registry.AcceptLink.info),
                                          link: try await w.resellerLink("fourthcoffee", dap: true,
                                                                         roles: ["GlobalReader", "IntuneAdministrator"]),
                                          account: W.admin)
@@ -33,12 +34,12 @@ import Testing
         #expect(try await check(w).grant?.id == granted.grant?.id)
 
         // Removing DAP changes the grant's row only; its roles (a table SQLite reports no changes of) go with it.
-        _ = try await w.store.removeDelegatedAdmin(asTenant("contoso", .removeDelegatedAdmin), partner: "fourthcoffee",
+        _ = try await w.store.removeDelegatedAdmin(asTenant("contoso", Registry.RemoveDelegatedAdmin.info), partner: "fourthcoffee",
                                                    account: W.admin)
         let withoutDAP = try await check(w)
         #expect(withoutDAP.consented && withoutDAP.grant?.delegatedAdmin == false && withoutDAP.grant?.roles == [])
 
-        _ = try await w.store.endRelationship(asTenant("contoso", .endRelationship), partner: "fourthcoffee",
+        _ = try await w.store.endRelationship(asTenant("contoso", Registry.EndRelationship.info), partner: "fourthcoffee",
                                               account: W.admin)
         let ended = try await check(w)
         #expect(!ended.consented && ended.grant == nil)
@@ -46,12 +47,12 @@ import Testing
 
     @Test func anApprovedRevocationRequestShowsInTheNextCheck() async throws {
         let w = try await W()
-        _ = try await w.store.acceptLink(asTenant("contoso", .acceptLink), link: try await w.oemLink(), account: W.admin)
+        _ = try await w.store.acceptLink(asTenant("contoso", Registry.AcceptLink.info), link: try await w.oemLink(), account: W.admin)
         #expect(try await check(w, "litware").consented)
-        let request = try await w.store.fileRevocationRequest(asTenant("contoso", .fileRevocationRequest),
+        let request = try await w.store.fileRevocationRequest(asTenant("contoso", Registry.FileRevocationRequest.info),
                                                               partner: "litware", account: W.admin, reason: "contract ended")
         #expect(try await check(w, "litware").consented, "a request alone revokes nothing")
-        _ = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: request.id,
+        _ = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: request.id,
                                                       approve: true, note: nil)
         #expect(try await check(w, "litware").consented == false)
     }
@@ -62,25 +63,25 @@ import Testing
         let before = w.store.consentGenerationForTesting
         // A link, an account, a refused acceptance (its audit event commits; the grant it would make does not exist).
         _ = try await w.resellerLink("woodgrove")
-        _ = try await w.store.addAccount(asOperator(.addAccount), tenant: "contoso", upn: "eve@contoso.onmicrosoft.com",
+        _ = try await w.store.addAccount(asOperator(Registry.AddAccount.info), tenant: "contoso", upn: "eve@contoso.onmicrosoft.com",
                                          roles: ["GlobalReader"])
         await #expect(throws: RegistryError.self) {
-            _ = try await w.store.acceptLink(asTenant("contoso", .acceptLink), link: link, account: W.helpdesk)
+            _ = try await w.store.acceptLink(asTenant("contoso", Registry.AcceptLink.info), link: link, account: W.helpdesk)
         }
         #expect(w.store.consentGenerationForTesting == before)
 
-        _ = try await w.store.acceptLink(asTenant("contoso", .acceptLink), link: link, account: W.admin)
+        _ = try await w.store.acceptLink(asTenant("contoso", Registry.AcceptLink.info), link: link, account: W.admin)
         let afterGrant = w.store.consentGenerationForTesting
         #expect(afterGrant > before)
 
         // Registering devices under that consent leaves the answers valid.
-        let batch = try await w.store.createDeviceBatch(asOperator(.createDeviceBatch), partner: "fourthcoffee",
+        let batch = try await w.store.createDeviceBatch(asOperator(Registry.CreateDeviceBatch.info), partner: "fourthcoffee",
                                                         tenant: "contoso", name: "b", channel: .api)
-        _ = try await w.store.addDevices(asOperator(.addDevices), batch: batch.id, devices: [
+        _ = try await w.store.addDevices(asOperator(Registry.AddDevices.info), batch: batch.id, devices: [
             DeviceInput(serialNumber: "S1", manufacturer: "Contoso", model: "Laptop 7"),
         ])
         #expect(w.store.consentGenerationForTesting == afterGrant)
-        _ = try await w.store.createTenant(asOperator(.createTenant), name: "Northwind", domain: "northwind.onmicrosoft.com",
+        _ = try await w.store.createTenant(asOperator(Registry.CreateTenant.info), name: "Northwind", domain: "northwind.onmicrosoft.com",
                                            id: "northwind")
         #expect(w.store.consentGenerationForTesting > afterGrant, "tenants are observed, conservatively")
     }
@@ -92,7 +93,7 @@ import Testing
                 _ = try await check(w, "fourthcoffee", "nowhere")
             }
         }
-        _ = try await w.store.createTenant(asOperator(.createTenant), name: "Nowhere", domain: "nowhere.onmicrosoft.com",
+        _ = try await w.store.createTenant(asOperator(Registry.CreateTenant.info), name: "Nowhere", domain: "nowhere.onmicrosoft.com",
                                            id: "nowhere")
         #expect(try await check(w, "fourthcoffee", "nowhere").consented == false)
     }
@@ -105,7 +106,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for round in 0..<20 {
             let w = try await W(path: directory + "/registry-\(round).sqlite")
-            _ = try await w.store.acceptLink(asTenant("contoso", .acceptLink), link: try await w.resellerLink("fourthcoffee"),
+            _ = try await w.store.acceptLink(asTenant("contoso", Registry.AcceptLink.info), link: try await w.resellerLink("fourthcoffee"),
                                              account: W.admin)
             let ended = Flag()
             let stale = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -121,7 +122,7 @@ import Testing
                 }
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(2))
-                    _ = try await w.store.endRelationship(asTenant("contoso", .endRelationship), partner: "fourthcoffee",
+                    _ = try await w.store.endRelationship(asTenant("contoso", Registry.EndRelationship.info), partner: "fourthcoffee",
                                                           account: W.admin)
                     ended.set()
                     return 0

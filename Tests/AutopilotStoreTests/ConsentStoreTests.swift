@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import AutopilotStore
 import Crypto
 import Foundation
@@ -53,7 +54,7 @@ import Testing
         let result: Result<ResellerInvitation, RegistryError>
         do {
             result = .success(try await w.store.requestResellerRelationship(
-                asOperator(.requestResellerRelationship), partner: c.partner, delegatedAdmin: c.dap, roles: c.roles))
+                asOperator(Registry.RequestResellerRelationship.info), partner: c.partner, delegatedAdmin: c.dap, roles: c.roles))
         } catch let error as RegistryError {
             result = .failure(error)
         }
@@ -86,10 +87,10 @@ import Testing
     @Test func anIndirectResellersEmailNamesItsProvider() async throws {
         let w = try await W()
         let invitation = try await w.store.requestResellerRelationship(
-            asOperator(.requestResellerRelationship), partner: "woodgrove", delegatedAdmin: true, roles: ["GlobalReader"])
+            asOperator(Registry.RequestResellerRelationship.info), partner: "woodgrove", delegatedAdmin: true, roles: ["GlobalReader"])
         #expect(invitation.email.contains("Tailspin"), "\(invitation.email)")
         let direct = try await w.store.requestResellerRelationship(
-            asOperator(.requestResellerRelationship), partner: "fourthcoffee", delegatedAdmin: false, roles: [])
+            asOperator(Registry.RequestResellerRelationship.info), partner: "fourthcoffee", delegatedAdmin: false, roles: [])
         #expect(!direct.email.contains("Tailspin") && direct.email.contains("least-privilege"))
     }
 
@@ -130,7 +131,7 @@ import Testing
             }
             #expect(leaks.isEmpty)
             // The link is found by its token and given back without it.
-            let page = try await w.store.describeLink(asOperator(.describeLink), link: token)
+            let page = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: token)
             #expect(page.link.url == nil)
         }
         #expect(Self.token(reseller) != Self.token(oem))
@@ -148,16 +149,16 @@ import Testing
         let w = try await W(resellerLinkLifetimeSeconds: c.configured)
         let created = w.clock.now
         let url = try await w.resellerLink("fourthcoffee")
-        let page = try await w.store.describeLink(asOperator(.describeLink), link: url)
+        let page = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url)
         #expect(page.link.expiresAt == created.adding(seconds: c.expectedSeconds))
 
         // One millisecond before expiry the link is still good.
         w.clock.advance(milliseconds: c.expectedSeconds * 1000 - 1)
-        #expect(try await w.store.describeLink(asOperator(.describeLink), link: url).link.status == .active)
+        #expect(try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link.status == .active)
         try await w.accept(url)
         // From the expiry instant on, it cannot be accepted; the grant already given stays.
         w.clock.advance(milliseconds: 1)
-        let expired = try await w.store.describeLink(asOperator(.describeLink), link: url).link
+        let expired = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link
         #expect(expired.status == .expired)
         await expectError(.linkExpired(link: expired.id)) { try await w.accept(url, as: W.fabrikamAdmin) }
         #expect(try await w.activeGrants("fourthcoffee").count == 1)
@@ -167,9 +168,9 @@ import Testing
     @Test func oemLinksNeverExpire() async throws {
         let w = try await W()
         let url = try await w.oemLink()
-        #expect(try await w.store.describeLink(asOperator(.describeLink), link: url).link.expiresAt == nil)
+        #expect(try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link.expiresAt == nil)
         w.clock.advance(days: 3650)
-        #expect(try await w.store.describeLink(asOperator(.describeLink), link: url).link.status == .active)
+        #expect(try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link.status == .active)
         #expect(try await w.accept(url).map(\.basis) == [.oem])
     }
 
@@ -195,7 +196,7 @@ import Testing
             let links = try await w.store.queryForTesting { try Int.fetchOne($0, sql: "SELECT count(*) FROM links") }
             #expect(links == 0)
         } else {
-            let link = try await w.store.issueOemLink(asOperator(.issueOemLink), partner: c.partner)
+            let link = try await w.store.issueOemLink(asOperator(Registry.IssueOemLink.info), partner: c.partner)
             #expect(link.kind == .oemConsent && !link.delegatedAdmin && link.roles.isEmpty && link.expiresAt == nil)
             #expect(link.status == .active && link.url != nil)
         }
@@ -206,7 +207,7 @@ import Testing
         let first = try await w.oemLink()
         w.clock.advance(milliseconds: 5000)
         let second = try await w.oemLink()
-        let old = try await w.store.describeLink(asOperator(.describeLink), link: first).link
+        let old = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: first).link
         #expect(old.status == .revoked && old.revokedAt == w.clock.now)
         await expectError(.linkRevoked(link: old.id)) { try await w.accept(first) }
         #expect(try await w.accept(second).count == 1)
@@ -240,14 +241,14 @@ import Testing
         let granted = try await w.accept(url)
         let id = try #require(granted.first?.link)
         w.clock.advance(milliseconds: 1000)
-        let revoked = try await w.store.revokeLink(asOperator(.revokeLink), link: c.form(url, id))
+        let revoked = try await w.store.revokeLink(asOperator(Registry.RevokeLink.info), link: c.form(url, id))
         #expect(revoked.id == id && revoked.status == .revoked && revoked.revokedAt == w.clock.now)
         await expectError(.linkRevoked(link: id)) { try await w.accept(url, as: W.fabrikamAdmin) }
         #expect(try await w.activeGrants("woodgrove").map(\.id) == [granted[0].id])
         #expect(try await w.activeGrants("tailspin").count == 1)
         // Revoking again changes nothing.
         w.clock.advance(milliseconds: 1000)
-        let again = try await w.store.revokeLink(asOperator(.revokeLink), link: c.form(url, id))
+        let again = try await w.store.revokeLink(asOperator(Registry.RevokeLink.info), link: c.form(url, id))
         #expect(again.revokedAt == revoked.revokedAt)
     }
 
@@ -255,33 +256,33 @@ import Testing
         let w = try await W()
         let url = try await w.resellerLink("woodgrove")
         await expectError(.permissionDenied(method: "DescribeLink", role: .partner)) {
-            _ = try await w.store.describeLink(asPartner("fourthcoffee", .describeLink), link: url)
+            _ = try await w.store.describeLink(asPartner("fourthcoffee", Registry.DescribeLink.info), link: url)
         }
         await expectError(.permissionDenied(method: "RevokeLink", role: .partner)) {
-            _ = try await w.store.revokeLink(asPartner("fourthcoffee", .revokeLink), link: url)
+            _ = try await w.store.revokeLink(asPartner("fourthcoffee", Registry.RevokeLink.info), link: url)
         }
-        #expect(try await w.store.describeLink(asOperator(.describeLink), link: url).link.status == .active)
-        #expect(try await w.store.describeLink(asPartner("woodgrove", .describeLink), link: url).partner.id == "woodgrove")
-        #expect(try await w.store.revokeLink(asPartner("woodgrove", .revokeLink), link: url).status == .revoked)
+        #expect(try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link.status == .active)
+        #expect(try await w.store.describeLink(asPartner("woodgrove", Registry.DescribeLink.info), link: url).partner.id == "woodgrove")
+        #expect(try await w.store.revokeLink(asPartner("woodgrove", Registry.RevokeLink.info), link: url).status == .revoked)
         // Any customer may open a consent page.
-        #expect(try await w.store.describeLink(asTenant("fabrikam", .describeLink), link: url).link.status == .revoked)
+        #expect(try await w.store.describeLink(asTenant("fabrikam", Registry.DescribeLink.info), link: url).link.status == .revoked)
     }
 
     @Test func theConsentPageShowsPartnerKindDapAndRoles() async throws {
         let w = try await W()
         let dap = try await w.resellerLink("woodgrove", dap: true, roles: ["IntuneAdministrator", "GlobalReader"])
-        let page = try await w.store.describeLink(asTenant("contoso", .describeLink), link: dap)
+        let page = try await w.store.describeLink(asTenant("contoso", Registry.DescribeLink.info), link: dap)
         #expect(page.partner.name == "Woodgrove" && page.partner.kind == .indirectReseller)
         #expect(page.link.kind == .resellerRelationship && page.link.delegatedAdmin)
         #expect(page.link.roles == [.globalReader, .intuneAdministrator] && page.link.url == nil)
         #expect(page.provider?.name == "Tailspin", "the provider the customer also authorises is shown")
-        let oem = try await w.store.describeLink(asTenant("contoso", .describeLink), link: try await w.oemLink())
+        let oem = try await w.store.describeLink(asTenant("contoso", Registry.DescribeLink.info), link: try await w.oemLink())
         #expect(oem.partner.id == "litware" && oem.link.kind == .oemConsent && !oem.link.delegatedAdmin)
         #expect(oem.provider == nil)
-        await expectInvalid("link") { _ = try await w.store.describeLink(asOperator(.describeLink), link: "not a link") }
+        await expectInvalid("link") { _ = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: "not a link") }
         await expectError(.notFound(kind: "link", id: "sha256:" + String(SHA256.hash(data: Data(String(repeating: "A", count: 43).utf8))
             .map { String(format: "%02x", $0) }.joined().prefix(8)))) {
-            _ = try await w.store.describeLink(asOperator(.describeLink), link: String(repeating: "A", count: 43))
+            _ = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: String(repeating: "A", count: 43))
         }
     }
 
@@ -292,7 +293,7 @@ import Testing
         /// Prepares the link to accept: returns the string given as `link`.
         var link: @Sendable (ConsentWorld) async throws -> String
         var account: String
-        var context: OperationContext = asOperator(.acceptLink)
+        var context: OperationContext = asOperator(Registry.AcceptLink.info)
         /// The expected error; the link id in it is filled in by `expectedError`.
         var expected: @Sendable (_ linkID: String) -> RegistryError
         var testDescription: String { name }
@@ -302,7 +303,7 @@ import Testing
     static let oem: @Sendable (ConsentWorld) async throws -> String = { try await $0.oemLink() }
     static let revokedReseller: @Sendable (ConsentWorld) async throws -> String = { w in
         let url = try await w.resellerLink("fourthcoffee")
-        _ = try await w.store.revokeLink(asOperator(.revokeLink), link: url)
+        _ = try await w.store.revokeLink(asOperator(Registry.RevokeLink.info), link: url)
         return url
     }
     static let revokedOem: @Sendable (ConsentWorld) async throws -> String = { w in
@@ -337,7 +338,7 @@ import Testing
               expected: { _ in .cloudNativeAccountRequired(account: W.customDomainAdmin) }),
         .init(name: "an OEM that lost its Direct API eligibility", link: { w in
                   let url = try await w.oemLink()
-                  _ = try await w.store.setOemEligibility(asOperator(.setOemEligibility), partner: "litware", eligible: false)
+                  _ = try await w.store.setOemEligibility(asOperator(Registry.SetOemEligibility.info), partner: "litware", eligible: false)
                   return url
               }, account: W.admin, expected: { _ in .oemNotEligible(partner: "litware") }),
         .init(name: "unknown account", link: reseller, account: "ghost@contoso.onmicrosoft.com",
@@ -348,17 +349,17 @@ import Testing
               expected: { _ in .notFound(kind: "link", id: unknownTokenID) }),
         .init(name: "a link id is not a secret and cannot accept", link: { w in
                   let url = try await w.resellerLink("fourthcoffee")
-                  return try await w.store.describeLink(asOperator(.describeLink), link: url).link.id
+                  return try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link.id
               }, account: W.admin,
               expected: { _ in .invalidInput(field: "link", reason: "a link id cannot be used to accept consent; open the consent URL the partner sent, or give its token") }),
         .init(name: "another tenant's account", link: reseller, account: W.admin,
-              context: asTenant("fabrikam", .acceptLink),
+              context: asTenant("fabrikam", Registry.AcceptLink.info),
               expected: { _ in .permissionDenied(method: "AcceptLink", role: .tenant) }),
         .init(name: "permission is checked before the link", link: unknownToken, account: W.helpdesk,
-              context: asTenant("fabrikam", .acceptLink),
+              context: asTenant("fabrikam", Registry.AcceptLink.info),
               expected: { _ in .permissionDenied(method: "AcceptLink", role: .tenant) }),
         .init(name: "an unknown account of a domain another tenant owns", link: reseller,
-              account: "ghost@contoso.com", context: asTenant("fabrikam", .acceptLink),
+              account: "ghost@contoso.com", context: asTenant("fabrikam", Registry.AcceptLink.info),
               expected: { _ in .permissionDenied(method: "AcceptLink", role: .tenant) }),
     ]
 
@@ -386,7 +387,7 @@ import Testing
     @Test func aTenantCallerAcceptsWithItsOwnAccount() async throws {
         let w = try await W()
         let url = try await w.resellerLink("fourthcoffee")
-        let grants = try await w.store.acceptLink(asTenant("contoso", .acceptLink), link: url, account: "Admin@Contoso.onmicrosoft.com")
+        let grants = try await w.store.acceptLink(asTenant("contoso", Registry.AcceptLink.info), link: url, account: "Admin@Contoso.onmicrosoft.com")
         #expect(grants.map(\.tenant) == ["contoso"] && grants.map(\.grantedBy) == [W.admin])
     }
 
@@ -416,7 +417,7 @@ import Testing
     func acceptanceCreatesTheGrantsTheLinkAsksFor(_ c: GrantShapeCase) async throws {
         let w = try await W()
         let url = try await c.link(w)
-        let linkID = try await w.store.describeLink(asOperator(.describeLink), link: url).link.id
+        let linkID = try await w.store.describeLink(asOperator(Registry.DescribeLink.info), link: url).link.id
         let grants = try await w.accept(url)
         #expect(grants.count == c.grants.count)
         for (grant, shape) in zip(grants, c.grants) {
@@ -445,7 +446,7 @@ import Testing
         let other = try await w.accept(url, as: W.fabrikamAdmin)
         #expect(other.map(\.tenant) == ["fabrikam", "fabrikam"] && Set(other.map(\.id)).isDisjoint(with: first.map(\.id)))
         // Once ended, accepting again creates new grants.
-        _ = try await w.store.endRelationship(asOperator(.endRelationship), partner: "woodgrove", account: W.admin)
+        _ = try await w.store.endRelationship(asOperator(Registry.EndRelationship.info), partner: "woodgrove", account: W.admin)
         let renewed = try await w.accept(url)
         #expect(renewed.count == 2 && Set(renewed.map(\.id)).isDisjoint(with: first.map(\.id)))
     }
@@ -456,11 +457,11 @@ import Testing
         defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
         let store = try RegistryStore(configuration: StoreConfiguration(path: path))
         defer { try? store.close() }
-        _ = try await store.createTenant(asOperator(.createTenant), name: "Contoso", domain: "contoso.onmicrosoft.com", id: "contoso")
-        _ = try await store.addAccount(asOperator(.addAccount), tenant: "contoso", upn: W.admin, roles: ["GlobalAdministrator"])
-        _ = try await store.registerPartner(asOperator(.registerPartner), name: "Tailspin", kind: .indirectProvider, provider: nil, oemDirectApi: false, id: "tailspin")
-        _ = try await store.registerPartner(asOperator(.registerPartner), name: "Woodgrove", kind: .indirectReseller, provider: "tailspin", oemDirectApi: false, id: "woodgrove")
-        let url = try await store.requestResellerRelationship(asOperator(.requestResellerRelationship), partner: "woodgrove",
+        _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: "Contoso", domain: "contoso.onmicrosoft.com", id: "contoso")
+        _ = try await store.addAccount(asOperator(Registry.AddAccount.info), tenant: "contoso", upn: W.admin, roles: ["GlobalAdministrator"])
+        _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: "Tailspin", kind: .indirectProvider, provider: nil, oemDirectApi: false, id: "tailspin")
+        _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: "Woodgrove", kind: .indirectReseller, provider: "tailspin", oemDirectApi: false, id: "woodgrove")
+        let url = try await store.requestResellerRelationship(asOperator(Registry.RequestResellerRelationship.info), partner: "woodgrove",
                                                               delegatedAdmin: false, roles: []).link.url ?? ""
         let side = try DatabaseQueue(path: path)
         try await side.write { db in
@@ -470,41 +471,41 @@ import Testing
                 """)
         }
         await #expect(throws: (any Error).self) {
-            _ = try await store.acceptLink(asOperator(.acceptLink), link: url, account: W.admin)
+            _ = try await store.acceptLink(asOperator(Registry.AcceptLink.info), link: url, account: W.admin)
         }
-        let grants = try await store.listGrants(asOperator(.listGrants), tenant: nil, partner: nil, status: nil)
+        let grants = try await store.listGrants(asOperator(Registry.ListGrants.info), tenant: nil, partner: nil, status: nil)
         #expect(grants.isEmpty)
         try await side.write { try $0.execute(sql: "DROP TRIGGER test_fail_provider") }
         try side.close()
-        #expect(try await store.acceptLink(asOperator(.acceptLink), link: url, account: W.admin).count == 2)
+        #expect(try await store.acceptLink(asOperator(Registry.AcceptLink.info), link: url, account: W.admin).count == 2)
     }
 
     // MARK: verification
 
     @Test func customersAndValidationShowActiveConsentOnly() async throws {
         let w = try await W()
-        let ctx = asOperator(.validateSubmission)
+        let ctx = asOperator(Registry.ValidateSubmission.info)
         let before = try await w.store.validateSubmission(ctx, partner: "tailspin", tenant: "contoso", devices: [])
         #expect(!before.consented && before.grant == nil && before.results.isEmpty)
-        #expect(try await w.store.listCustomers(asOperator(.listCustomers), partner: "tailspin").isEmpty)
+        #expect(try await w.store.listCustomers(asOperator(Registry.ListCustomers.info), partner: "tailspin").isEmpty)
 
         // Two resellers of the same provider: the provider lists the customer once.
         let viaWoodgrove = try await w.accept(try await w.resellerLink("woodgrove"))
         w.clock.advance(milliseconds: 10)
         _ = try await w.accept(try await w.resellerLink("adatum"))
         _ = try await w.accept(try await w.resellerLink("fourthcoffee"), as: W.fabrikamAdmin)
-        let customers = try await w.store.listCustomers(asOperator(.listCustomers), partner: "tailspin")
+        let customers = try await w.store.listCustomers(asOperator(Registry.ListCustomers.info), partner: "tailspin")
         #expect(customers.map(\.tenant.id) == ["contoso"] && customers.first?.grant.id == viaWoodgrove[1].id)
         #expect(customers.first?.tenant.name == "Contoso")
-        #expect(try await w.store.listCustomers(asOperator(.listCustomers), partner: "fourthcoffee").map(\.tenant.id) == ["fabrikam"])
+        #expect(try await w.store.listCustomers(asOperator(Registry.ListCustomers.info), partner: "fourthcoffee").map(\.tenant.id) == ["fabrikam"])
         let check = try await w.store.validateSubmission(ctx, partner: "tailspin", tenant: "contoso", devices: [])
         #expect(check.consented && check.grant?.basis == .viaReseller)
 
-        _ = try await w.store.endRelationship(asOperator(.endRelationship), partner: "fourthcoffee", account: W.fabrikamAdmin)
-        #expect(try await w.store.listCustomers(asOperator(.listCustomers), partner: "fourthcoffee").isEmpty)
+        _ = try await w.store.endRelationship(asOperator(Registry.EndRelationship.info), partner: "fourthcoffee", account: W.fabrikamAdmin)
+        #expect(try await w.store.listCustomers(asOperator(Registry.ListCustomers.info), partner: "fourthcoffee").isEmpty)
         #expect(try await !w.store.validateSubmission(ctx, partner: "fourthcoffee", tenant: "fabrikam", devices: []).consented)
         await expectError(.notFound(kind: "partner", id: "ghost")) {
-            _ = try await w.store.listCustomers(asOperator(.listCustomers), partner: "ghost")
+            _ = try await w.store.listCustomers(asOperator(Registry.ListCustomers.info), partner: "ghost")
         }
     }
 
@@ -514,10 +515,10 @@ import Testing
         let w = try await W()
         let granted = try await w.accept(try await w.resellerLink("fourthcoffee", dap: true, roles: ["GlobalReader", "IntuneAdministrator"]))
         w.clock.advance(milliseconds: 1000)
-        let grant = try await w.store.removeDelegatedAdmin(asTenant("contoso", .removeDelegatedAdmin), partner: "fourthcoffee",
+        let grant = try await w.store.removeDelegatedAdmin(asTenant("contoso", Registry.RemoveDelegatedAdmin.info), partner: "fourthcoffee",
                                                            account: W.customDomainAdmin)
         #expect(grant.id == granted[0].id && !grant.delegatedAdmin && grant.roles.isEmpty && grant.status == .active)
-        #expect(try await w.store.validateSubmission(asOperator(.validateSubmission), partner: "fourthcoffee",
+        #expect(try await w.store.validateSubmission(asOperator(Registry.ValidateSubmission.info), partner: "fourthcoffee",
                                                      tenant: "contoso", devices: []).consented)
         // Who removed DAP and when is on record, and the roles once granted stay for history.
         let row = try await w.store.queryForTesting { db in
@@ -528,14 +529,14 @@ import Testing
         }
         #expect(row == [w.clock.now.rfc3339, W.customDomainAdmin, "2"])
         // Removing it again is harmless.
-        #expect(try await w.store.removeDelegatedAdmin(asOperator(.removeDelegatedAdmin), partner: "fourthcoffee", account: W.admin) == grant)
+        #expect(try await w.store.removeDelegatedAdmin(asOperator(Registry.RemoveDelegatedAdmin.info), partner: "fourthcoffee", account: W.admin) == grant)
     }
 
     @Test func removingAResellersDapAlsoRemovesItsProvidersThroughIt() async throws {
         let w = try await W()
         let woodgrove = try await w.accept(try await w.resellerLink("woodgrove", dap: true, roles: ["GlobalReader"]))
         let adatum = try await w.accept(try await w.resellerLink("adatum", dap: true, roles: ["UserAdministrator"]))
-        let grant = try await w.store.removeDelegatedAdmin(asOperator(.removeDelegatedAdmin), partner: "woodgrove", account: W.admin)
+        let grant = try await w.store.removeDelegatedAdmin(asOperator(Registry.RemoveDelegatedAdmin.info), partner: "woodgrove", account: W.admin)
         #expect(grant.id == woodgrove[0].id && !grant.delegatedAdmin)
         // The provider's privileges that came with Woodgrove's request go too; those through Adatum stay.
         let provider = try await w.activeGrants("tailspin")
@@ -543,7 +544,7 @@ import Testing
         #expect(provider.map(\.delegatedAdmin) == [false, true] && provider[1].roles == [.userAdministrator])
         #expect(try await w.activeGrants("adatum").first?.delegatedAdmin == true)
         // Removing the provider's own clears every grant it holds.
-        _ = try await w.store.removeDelegatedAdmin(asOperator(.removeDelegatedAdmin), partner: "tailspin", account: W.admin)
+        _ = try await w.store.removeDelegatedAdmin(asOperator(Registry.RemoveDelegatedAdmin.info), partner: "tailspin", account: W.admin)
         #expect(try await w.activeGrants("tailspin").allSatisfy { !$0.delegatedAdmin && $0.status == .active })
     }
 
@@ -553,7 +554,7 @@ import Testing
         let adatum = try await w.accept(try await w.resellerLink("adatum"))
         let direct = try await w.accept(try await w.resellerLink("fourthcoffee"))
         w.clock.advance(milliseconds: 1000)
-        let ended = try await w.store.endRelationship(asTenant("contoso", .endRelationship), partner: "woodgrove", account: W.admin)
+        let ended = try await w.store.endRelationship(asTenant("contoso", Registry.EndRelationship.info), partner: "woodgrove", account: W.admin)
         #expect(ended.map(\.id) == woodgrove.map(\.id))
         #expect(ended.allSatisfy { $0.status == .ended && $0.endedAt == w.clock.now })
         let reasons = try await w.store.queryForTesting { db in
@@ -564,9 +565,9 @@ import Testing
         // The provider keeps the consent that came through the other reseller; the direct CSP is untouched.
         #expect(try await w.activeGrants("tailspin").map(\.id) == [adatum[1].id])
         #expect(try await w.activeGrants("fourthcoffee").map(\.id) == direct.map(\.id))
-        #expect(try await w.store.listCustomers(asOperator(.listCustomers), partner: "tailspin").count == 1)
+        #expect(try await w.store.listCustomers(asOperator(Registry.ListCustomers.info), partner: "tailspin").count == 1)
         // Ending a direct CSP ends only its grant.
-        #expect(try await w.store.endRelationship(asOperator(.endRelationship), partner: "fourthcoffee", account: W.admin).map(\.id)
+        #expect(try await w.store.endRelationship(asOperator(Registry.EndRelationship.info), partner: "fourthcoffee", account: W.admin).map(\.id)
                 == direct.map(\.id))
         #expect(try await w.activeGrants("adatum").count == 1)
     }
@@ -575,10 +576,10 @@ import Testing
         let w = try await W()
         let grant = try await w.accept(try await w.oemLink())
         await expectError(.oemRemovalRequiresRequest(partner: "litware")) {
-            _ = try await w.store.endRelationship(asOperator(.endRelationship), partner: "litware", account: W.admin)
+            _ = try await w.store.endRelationship(asOperator(Registry.EndRelationship.info), partner: "litware", account: W.admin)
         }
         #expect(try await w.activeGrants("litware") == grant)
-        let request = try await w.store.fileRevocationRequest(asTenant("contoso", .fileRevocationRequest), partner: "litware",
+        let request = try await w.store.fileRevocationRequest(asTenant("contoso", Registry.FileRevocationRequest.info), partner: "litware",
                                                               account: W.admin, reason: "  We no longer buy Litware devices ")
         #expect(request.status == .open && request.reason == "We no longer buy Litware devices")
         #expect(request.tenant == "contoso" && request.partner == "litware" && request.requestedBy == W.admin)
@@ -603,10 +604,10 @@ import Testing
         let w = try await W()
         let link = c.partner == "litware" ? try await w.oemLink() : try await w.resellerLink(c.partner)
         let granted = try await w.accept(link)
-        let request = try await w.store.fileRevocationRequest(asOperator(.fileRevocationRequest), partner: c.partner,
+        let request = try await w.store.fileRevocationRequest(asOperator(Registry.FileRevocationRequest.info), partner: c.partner,
                                                               account: W.admin, reason: "please remove")
         w.clock.advance(milliseconds: 3_600_000)
-        let decided = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: request.id,
+        let decided = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: request.id,
                                                                 approve: c.approve, note: c.note)
         #expect(decided.status == (c.approve ? .approved : .rejected))
         #expect(decided.decidedBy == "uid=0" && decided.decidedAt == w.clock.now)
@@ -620,34 +621,34 @@ import Testing
                 try String.fetchOne(db, sql: "SELECT revocation_request_id FROM grants WHERE id = ?", arguments: [granted[0].id])
             }
             #expect(linked == request.id)
-            #expect(try await !w.store.validateSubmission(asOperator(.validateSubmission), partner: c.partner,
+            #expect(try await !w.store.validateSubmission(asOperator(Registry.ValidateSubmission.info), partner: c.partner,
                                                           tenant: "contoso", devices: []).consented)
         } else {
             #expect(after == granted, "rejecting leaves consent as it was")
         }
         for approve in [true, false] {
             await expectError(.alreadyDecided(request: request.id)) {
-                _ = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: request.id,
+                _ = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: request.id,
                                                               approve: approve, note: String(repeating: "n", count: 5000))
             }
         }
-        #expect(try await w.store.listRevocationRequests(asOperator(.listRevocationRequests), tenant: nil, partner: nil,
+        #expect(try await w.store.listRevocationRequests(asOperator(Registry.ListRevocationRequests.info), tenant: nil, partner: nil,
                                                          status: nil) == [decided])
     }
 
     @Test func decisionErrors() async throws {
         let w = try await W()
         await expectError(.notFound(kind: "request", id: "ghost")) {
-            _ = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: "ghost", approve: true, note: nil)
+            _ = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: "ghost", approve: true, note: nil)
         }
         _ = try await w.accept(try await w.oemLink())
-        let request = try await w.store.fileRevocationRequest(asOperator(.fileRevocationRequest), partner: "litware",
+        let request = try await w.store.fileRevocationRequest(asOperator(Registry.FileRevocationRequest.info), partner: "litware",
                                                               account: W.admin, reason: "remove")
         await expectInvalid("note") {
-            _ = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: request.id,
+            _ = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: request.id,
                                                           approve: true, note: String(repeating: "n", count: 2001))
         }
-        let still = try await w.store.listRevocationRequests(asOperator(.listRevocationRequests), tenant: nil, partner: nil, status: .open)
+        let still = try await w.store.listRevocationRequests(asOperator(Registry.ListRevocationRequests.info), tenant: nil, partner: nil, status: .open)
         #expect(still.map(\.id) == [request.id])
         #expect(try await w.activeGrants("litware").count == 1)
     }
@@ -657,11 +658,11 @@ import Testing
     enum TenantCall: String, Sendable, CaseIterable {
         case removeDelegatedAdmin, endRelationship, fileRevocationRequest
 
-        var method: RegistryMethod {
+        var method: MethodInfo {
             switch self {
-            case .removeDelegatedAdmin: .removeDelegatedAdmin
-            case .endRelationship: .endRelationship
-            case .fileRevocationRequest: .fileRevocationRequest
+            case .removeDelegatedAdmin: Registry.RemoveDelegatedAdmin.info
+            case .endRelationship: Registry.EndRelationship.info
+            case .fileRevocationRequest: Registry.FileRevocationRequest.info
             }
         }
 
@@ -685,11 +686,11 @@ import Testing
         if state != .neverGranted {
             _ = try await w.accept(try await w.resellerLink("fourthcoffee", dap: true, roles: ["GlobalReader"]))
             if state == .ended {
-                _ = try await w.store.endRelationship(asOperator(.endRelationship), partner: "fourthcoffee", account: W.admin)
+                _ = try await w.store.endRelationship(asOperator(Registry.EndRelationship.info), partner: "fourthcoffee", account: W.admin)
             } else {
-                let r = try await w.store.fileRevocationRequest(asOperator(.fileRevocationRequest), partner: "fourthcoffee",
+                let r = try await w.store.fileRevocationRequest(asOperator(Registry.FileRevocationRequest.info), partner: "fourthcoffee",
                                                                 account: W.admin, reason: "remove")
-                _ = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: r.id, approve: true, note: nil)
+                _ = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: r.id, approve: true, note: nil)
             }
         }
         let before = try await w.allGrants()
@@ -712,7 +713,7 @@ import Testing
 
     /// interface.md, "Which error wins": permission → NotFound → the acting account → state → value rules.
     static let orderCases: [OrderCase] = TenantCall.allCases.flatMap { call -> [OrderCase] in
-        let denied = RegistryError.permissionDenied(method: call.method.rawValue, role: .tenant)
+        let denied = RegistryError.permissionDenied(method: call.method.name, role: .tenant)
         return [
             .init(name: "another tenant's account, unknown partner", call: call, context: asTenant("fabrikam", call.method),
                   partner: "ghost", account: W.helpdesk, reason: "", expected: denied),
@@ -750,7 +751,7 @@ import Testing
             try await c.call.run(w, c.context, partner: c.partner, account: c.account, reason: c.reason)
         }
         #expect(try await w.allGrants() == grants)
-        #expect(try await w.store.listRevocationRequests(asOperator(.listRevocationRequests), tenant: nil, partner: nil, status: nil).isEmpty)
+        #expect(try await w.store.listRevocationRequests(asOperator(Registry.ListRevocationRequests.info), tenant: nil, partner: nil, status: nil).isEmpty)
         #expect(try await w.store.auditEventsForTesting().last?.outcome == c.expected.name)
     }
 
@@ -758,7 +759,7 @@ import Testing
         let w = try await W()
         _ = try await w.accept(try await w.resellerLink("fourthcoffee", dap: true, roles: ["GlobalReader"]))
         for call in TenantCall.allCases {
-            await expectError(.permissionDenied(method: call.method.rawValue, role: .tenant)) {
+            await expectError(.permissionDenied(method: call.method.name, role: .tenant)) {
                 try await call.run(w, asTenant("fabrikam", call.method), partner: "fourthcoffee", account: W.admin)
             }
         }
@@ -777,13 +778,13 @@ import Testing
         let reseller = try await w.accept(try await w.resellerLink("woodgrove", dap: true, roles: ["GlobalReader"]))
         let tBefore = w.clock.now
         w.clock.advance(milliseconds: 1000)
-        _ = try await w.store.removeDelegatedAdmin(asOperator(.removeDelegatedAdmin), partner: "woodgrove", account: W.admin)
-        _ = try await w.store.endRelationship(asOperator(.endRelationship), partner: "woodgrove", account: W.admin)
+        _ = try await w.store.removeDelegatedAdmin(asOperator(Registry.RemoveDelegatedAdmin.info), partner: "woodgrove", account: W.admin)
+        _ = try await w.store.endRelationship(asOperator(Registry.EndRelationship.info), partner: "woodgrove", account: W.admin)
         let oem = try await w.accept(try await w.oemLink())
-        let request = try await w.store.fileRevocationRequest(asOperator(.fileRevocationRequest), partner: "litware",
+        let request = try await w.store.fileRevocationRequest(asOperator(Registry.FileRevocationRequest.info), partner: "litware",
                                                               account: W.admin, reason: "remove")
         w.clock.advance(milliseconds: 1000)
-        _ = try await w.store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: request.id, approve: true, note: nil)
+        _ = try await w.store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: request.id, approve: true, note: nil)
         _ = try await w.oemLink()
 
         let grants = try await w.allGrants()

@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import AutopilotStore
 import AutopilotTestSupport
 import Foundation
@@ -89,18 +90,18 @@ struct DeviceWorld {
         let clock = SteppingClock()
         store = try RegistryStore(configuration: StoreConfiguration(path: path, clock: { clock.now() }))
         for tenant in [Self.contoso, Self.fabrikam] {
-            _ = try await store.createTenant(asOperator(.createTenant), name: tenant.capitalized,
+            _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: tenant.capitalized,
                                              domain: "\(tenant).onmicrosoft.com", id: tenant)
-            _ = try await store.addAccount(asOperator(.addAccount), tenant: tenant, upn: Self.admin(tenant),
+            _ = try await store.addAccount(asOperator(Registry.AddAccount.info), tenant: tenant, upn: Self.admin(tenant),
                                            roles: ["GlobalAdministrator"])
         }
-        _ = try await store.registerPartner(asOperator(.registerPartner), name: "Woodgrove", kind: .directCsp,
+        _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: "Woodgrove", kind: .directCsp,
                                             provider: nil, oemDirectApi: false, id: Self.csp)
-        _ = try await store.registerPartner(asOperator(.registerPartner), name: "Tailspin", kind: .indirectProvider,
+        _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: "Tailspin", kind: .indirectProvider,
                                             provider: nil, oemDirectApi: false, id: Self.provider)
-        _ = try await store.registerPartner(asOperator(.registerPartner), name: "Adatum", kind: .indirectReseller,
+        _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: "Adatum", kind: .indirectReseller,
                                             provider: Self.provider, oemDirectApi: false, id: Self.reseller)
-        _ = try await store.registerPartner(asOperator(.registerPartner), name: "Litware", kind: .oem,
+        _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: "Litware", kind: .oem,
                                             provider: nil, oemDirectApi: true, id: Self.oem)
     }
 
@@ -113,16 +114,16 @@ struct DeviceWorld {
         let url: String?
         switch partner {
         case Self.oem:
-            url = try await store.issueOemLink(asOperator(.issueOemLink), partner: partner).url
+            url = try await store.issueOemLink(asOperator(Registry.IssueOemLink.info), partner: partner).url
         case Self.provider:
-            url = try await store.requestResellerRelationship(asOperator(.requestResellerRelationship),
+            url = try await store.requestResellerRelationship(asOperator(Registry.RequestResellerRelationship.info),
                                                               partner: Self.reseller, delegatedAdmin: false,
                                                               roles: []).link.url
         default:
-            url = try await store.requestResellerRelationship(asOperator(.requestResellerRelationship),
+            url = try await store.requestResellerRelationship(asOperator(Registry.RequestResellerRelationship.info),
                                                               partner: partner, delegatedAdmin: false, roles: []).link.url
         }
-        _ = try await store.acceptLink(asOperator(.acceptLink), link: url!, account: Self.admin(tenant))
+        _ = try await store.acceptLink(asOperator(Registry.AcceptLink.info), link: url!, account: Self.admin(tenant))
     }
 
     /// Ends the partner's consent: the tenant ends a CSP relationship (for the indirect provider, its reseller's);
@@ -130,15 +131,15 @@ struct DeviceWorld {
     func endConsent(_ partner: String, _ tenant: String) async throws {
         switch partner {
         case Self.oem:
-            let request = try await store.fileRevocationRequest(asOperator(.fileRevocationRequest), partner: partner,
+            let request = try await store.fileRevocationRequest(asOperator(Registry.FileRevocationRequest.info), partner: partner,
                                                                 account: Self.admin(tenant), reason: "contract over")
-            _ = try await store.decideRevocationRequest(asOperator(.decideRevocationRequest), request: request.id,
+            _ = try await store.decideRevocationRequest(asOperator(Registry.DecideRevocationRequest.info), request: request.id,
                                                         approve: true, note: nil)
         case Self.provider:
-            _ = try await store.endRelationship(asOperator(.endRelationship), partner: Self.reseller,
+            _ = try await store.endRelationship(asOperator(Registry.EndRelationship.info), partner: Self.reseller,
                                                 account: Self.admin(tenant))
         default:
-            _ = try await store.endRelationship(asOperator(.endRelationship), partner: partner,
+            _ = try await store.endRelationship(asOperator(Registry.EndRelationship.info), partner: partner,
                                                 account: Self.admin(tenant))
         }
     }
@@ -147,13 +148,13 @@ struct DeviceWorld {
     func openBatch(_ partner: String, _ tenant: String, channel: Channel? = nil,
                    name: String = "batch") async throws -> Batch {
         let channel = channel ?? (partner == Self.reseller ? .upload : .api)
-        return try await store.createDeviceBatch(asOperator(.createDeviceBatch), partner: partner, tenant: tenant,
+        return try await store.createDeviceBatch(asOperator(Registry.CreateDeviceBatch.info), partner: partner, tenant: tenant,
                                                  name: name, channel: channel)
     }
 
     /// One AddDevices call.
-    func add(_ batch: String, _ devices: [DeviceInput]) async throws -> (batch: Batch, results: [DeviceResult]) {
-        try await store.addDevices(asOperator(.addDevices), batch: batch, devices: devices)
+    func add(_ batch: String, _ devices: [DeviceInput]) async throws -> BatchResults {
+        try await store.addDevices(asOperator(Registry.AddDevices.info), batch: batch, devices: devices)
     }
 
     /// Opens a batch and submits the devices in one call; returns the results.
@@ -165,21 +166,21 @@ struct DeviceWorld {
 
     /// The dry run of a submission.
     func validate(_ partner: String, _ tenant: String, _ devices: [DeviceInput]) async throws
-        -> (consented: Bool, grant: Grant?, results: [DeviceResult])
+        -> SubmissionCheck
     {
-        try await store.validateSubmission(asOperator(.validateSubmission), partner: partner, tenant: tenant,
+        try await store.validateSubmission(asOperator(Registry.ValidateSubmission.info), partner: partner, tenant: tenant,
                                            devices: devices)
     }
 
     /// Every device matching `filter`, read page by page as ListDevices streams them; also returns the page count.
-    func list(_ filter: DeviceListFilter = DeviceListFilter(), pageSize: Int = RegistryStore.deviceListPageSize)
+    func list(_ filter: DeviceFilter = DeviceFilter(), pageSize: Int = RegistryStore.deviceListPageSize)
         async throws -> (devices: [Device], pages: Int)
     {
         var devices: [Device] = []
         var cursor: DeviceCursor?
         var pages = 0
         repeat {
-            let page = try await store.listDevices(asOperator(.listDevices), filter: filter, after: cursor,
+            let page = try await store.listDevices(asOperator(Registry.ListDevices.info), filter: filter, after: cursor,
                                                    limit: pageSize)
             devices += page.devices
             cursor = page.next
@@ -192,7 +193,7 @@ struct DeviceWorld {
     @discardableResult
     func deregister(_ partner: String, device: String? = nil, tuple: DeviceTuple? = nil, productKey: String? = nil,
                     tenant: String? = nil) async throws -> Device {
-        try await store.deregisterDevice(asOperator(.deregisterDevice), partner: partner, device: device,
+        try await store.deregisterDevice(asOperator(Registry.DeregisterDevice.info), partner: partner, device: device,
                                          serialNumber: tuple?.serialNumber, manufacturer: tuple?.manufacturer,
                                          model: tuple?.model, productKey: productKey, tenant: tenant)
     }

@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import AutopilotStore
 import Crypto
 import Foundation
@@ -42,7 +43,7 @@ private let oem = DeviceWorld.oem
         await expectError(.consentRequired(partner: partner, tenant: contoso)) {
             _ = try await world.openBatch(partner, contoso)
         }
-        let after = try await world.store.getBatch(asOperator(.getBatch), batch: batch.id)
+        let after = try await world.store.getBatch(asOperator(Registry.GetBatch.info), batch: batch.id)
         #expect(after.batch.submitted == 1 && after.results.count == 1)
         #expect(try await world.rowCounts().devices == 1)
     }
@@ -51,7 +52,7 @@ private let oem = DeviceWorld.oem
         let world = try await DeviceWorld()
         try await world.consent(oem, contoso)
         let batch = try await world.openBatch(oem, contoso)
-        _ = try await world.store.setOemEligibility(asOperator(.setOemEligibility), partner: oem, eligible: false)
+        _ = try await world.store.setOemEligibility(asOperator(Registry.SetOemEligibility.info), partner: oem, eligible: false)
         await expectError(.oemNotEligible(partner: oem)) { _ = try await world.add(batch.id, [.byProductKey(1)]) }
         await expectError(.oemNotEligible(partner: oem)) { _ = try await world.openBatch(oem, contoso) }
     }
@@ -63,7 +64,7 @@ private let oem = DeviceWorld.oem
     func channelsFollowThePartnerKind(partner: String, channel: Channel, allowed: Bool) async throws {
         let world = try await DeviceWorld()
         try await world.consent(partner, contoso)
-        let kind = try await world.store.getPartner(asOperator(.getPartner), id: partner).kind
+        let kind = try await world.store.getPartner(asOperator(Registry.GetPartner.info), id: partner).kind
         if allowed {
             let batch = try await world.openBatch(partner, contoso, channel: channel)
             #expect(batch.channel == channel && batch.status == .processing)
@@ -82,18 +83,18 @@ private let oem = DeviceWorld.oem
         let batch = try await world.openBatch(csp, contoso)
         let litware = Caller(uid: 1001, gid: 1001, pid: 1, role: .partner, partner: oem)
         await expectError(.permissionDenied(method: "AddDevices", role: .partner)) {
-            _ = try await world.store.addDevices(OperationContext(caller: litware, method: .addDevices),
+            _ = try await world.store.addDevices(OperationContext(caller: litware, method: Registry.AddDevices.info),
                                                  batch: batch.id, devices: [.byProductKey(1)])
         }
         await expectError(.permissionDenied(method: "GetBatch", role: .partner)) {
-            _ = try await world.store.getBatch(OperationContext(caller: litware, method: .getBatch), batch: batch.id)
+            _ = try await world.store.getBatch(OperationContext(caller: litware, method: Registry.GetBatch.info), batch: batch.id)
         }
         let fabrikamReader = Caller(uid: 1002, gid: 1002, pid: 1, role: .tenant, tenant: fabrikam)
         await expectError(.permissionDenied(method: "GetBatch", role: .tenant)) {
-            _ = try await world.store.getBatch(OperationContext(caller: fabrikamReader, method: .getBatch), batch: batch.id)
+            _ = try await world.store.getBatch(OperationContext(caller: fabrikamReader, method: Registry.GetBatch.info), batch: batch.id)
         }
         let contosoReader = Caller(uid: 1003, gid: 1003, pid: 1, role: .tenant, tenant: contoso)
-        #expect(try await world.store.getBatch(OperationContext(caller: contosoReader, method: .getBatch),
+        #expect(try await world.store.getBatch(OperationContext(caller: contosoReader, method: Registry.GetBatch.info),
                                                batch: batch.id).batch.id == batch.id)
         await expectError(.notFound(kind: "batch", id: "ghost")) { _ = try await world.add("ghost", [.byProductKey(1)]) }
         #expect(try await world.rowCounts().devices == 0)
@@ -210,7 +211,7 @@ private let oem = DeviceWorld.oem
     @Test func assignedUserMustBeInADomainOfTheTenant() async throws {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)
-        _ = try await world.store.addTenantDomain(asOperator(.addTenantDomain), tenant: contoso, domain: "contoso.com")
+        _ = try await world.store.addTenantDomain(asOperator(Registry.AddTenantDomain.info), tenant: contoso, domain: "contoso.com")
         func user(_ seed: Int, _ upn: String) -> DeviceInput {
             DeviceInput(productKey: sampleProductKey(seed), groupTag: "Sales", assignedUser: upn)
         }
@@ -353,7 +354,7 @@ private let oem = DeviceWorld.oem
         // And back again once more, in the first tenant: only one registration is ever live.
         try await world.deregister(provider, device: byProvider[0].device)
         #expect(try await world.register(csp, contoso, [.byHash(1)]).map(\.outcome) == ["registered"])
-        let all = try await world.list(DeviceListFilter(includeDeregistered: true)).devices
+        let all = try await world.list(DeviceFilter(includeDeregistered: true)).devices
         #expect(all.filter { $0.serialNumber == "SN-H1" }.map(\.status) == [.deregistered, .deregistered, .registered])
         #expect(try await world.rowCounts().hashes == 1)
     }
@@ -446,7 +447,7 @@ private let oem = DeviceWorld.oem
         let devices: [DeviceInput] = [.byHash(1), .byProductKey(2), DeviceInput(serialNumber: "BOOM", productKey: sampleProductKey(3))]
         await #expect(throws: DatabaseError.self) { _ = try await world.add(batch.id, devices) }
         #expect(try await world.rowCounts() == DeviceRowCounts(batches: 1, devices: 0, results: 0, hashes: 0))
-        let after = try await world.store.getBatch(asOperator(.getBatch), batch: batch.id)
+        let after = try await world.store.getBatch(asOperator(Registry.GetBatch.info), batch: batch.id)
         #expect(after.batch.submitted == 0 && after.results.isEmpty)
         // Nothing of the failed call survives: the same devices register cleanly, numbered from 0.
         let retry = try await world.add(batch.id, Array(devices.prefix(2)))
@@ -461,7 +462,7 @@ private let oem = DeviceWorld.oem
         #expect(first.results.map(\.index) == [0, 1, 2])
         let second = try await world.add(batch.id, [.byProductKey(1), .byHash(3)])
         #expect(second.results.map(\.index) == [3, 4])
-        let stored = try await world.store.getBatch(asOperator(.getBatch), batch: batch.id)
+        let stored = try await world.store.getBatch(asOperator(Registry.GetBatch.info), batch: batch.id)
         #expect(stored.results.map(\.index) == [0, 1, 2, 3, 4])
         #expect(stored.results == first.results + second.results)
         #expect(stored.results.map { $0.error?.code } == [nil, 803, nil, 806, nil])
@@ -479,7 +480,7 @@ private let oem = DeviceWorld.oem
         _ = try await world.add(batch.id, (0..<4).map { .byProductKey($0) })
         _ = try await world.add(batch.id, (3..<6).map { .byProductKey($0) })
         func page(_ from: Int?, _ limit: Int?) async throws -> [Int] {
-            try await world.store.getBatch(asOperator(.getBatch), batch: batch.id, from: from, limit: limit).results
+            try await world.store.getBatch(asOperator(Registry.GetBatch.info), batch: batch.id, from: from, limit: limit).results
                 .map(\.index)
         }
         #expect(try await page(nil, nil) == Array(0..<7))
@@ -490,7 +491,7 @@ private let oem = DeviceWorld.oem
         #expect(try await page(5, nil) == [5, 6])
         await expectInvalid("from") { _ = try await page(-1, nil) }
         await expectInvalid("limit") { _ = try await page(0, 0) }
-        let paged = try await world.store.getBatch(asOperator(.getBatch), batch: batch.id, from: 4, limit: 1)
+        let paged = try await world.store.getBatch(asOperator(Registry.GetBatch.info), batch: batch.id, from: 4, limit: 1)
         #expect(paged.batch.submitted == 7 && paged.results.first?.error == .ztdDeviceAlreadyAssigned)
     }
 
@@ -504,11 +505,11 @@ private let oem = DeviceWorld.oem
         let mixed = try await world.add(batch.id, [.byProductKey(3), .byProductKey(1)]).batch
         #expect(mixed.status == .finishedWithErrors && mixed.submitted == 4 && mixed.registered == 3 && mixed.failed == 1)
         let empty = try await world.openBatch(csp, contoso)
-        let listed = try await world.store.listBatches(asOperator(.listBatches), partner: csp, tenant: contoso)
+        let listed = try await world.store.listBatches(asOperator(Registry.ListBatches.info), partner: csp, tenant: contoso)
         #expect(listed.map(\.id) == [batch.id, empty.id])
         #expect(listed.map(\.status) == [.finishedWithErrors, .processing])
         #expect(listed[0] == mixed)
-        #expect(try await world.store.listBatches(asOperator(.listBatches), partner: nil, tenant: fabrikam).isEmpty)
+        #expect(try await world.store.listBatches(asOperator(Registry.ListBatches.info), partner: nil, tenant: fabrikam).isEmpty)
     }
 }
 
@@ -526,7 +527,7 @@ private let oem = DeviceWorld.oem
         #expect([byID, byKey, byTuple].map(\.id) == results.map(\.device!))
         #expect([byID, byKey, byTuple].allSatisfy { $0.status == .deregistered && $0.deregisteredAt != nil })
         #expect(try await world.list().devices.isEmpty)
-        let history = try await world.list(DeviceListFilter(includeDeregistered: true)).devices
+        let history = try await world.list(DeviceFilter(includeDeregistered: true)).devices
         #expect(history.map(\.id) == before.map(\.id))
         #expect(history.map(\.registeredAt) == before.map(\.registeredAt))
         #expect(history.map(\.deregisteredAt) == [byID, byKey, byTuple].map(\.deregisteredAt))
@@ -571,7 +572,7 @@ private let oem = DeviceWorld.oem
         await expectInvalid("device") { try await world.deregister(csp) }
         await expectInvalid("device") { try await world.deregister(csp, device: results[0].device, productKey: sampleProductKey(1)) }
         await expectInvalid("model") {
-            _ = try await world.store.deregisterDevice(asOperator(.deregisterDevice), partner: csp, device: nil,
+            _ = try await world.store.deregisterDevice(asOperator(Registry.DeregisterDevice.info), partner: csp, device: nil,
                                                        serialNumber: "SN-T1", manufacturer: "Contoso", model: nil,
                                                        productKey: nil, tenant: nil)
         }
@@ -695,15 +696,15 @@ private let oem = DeviceWorld.oem
         return (world, a.id, provided[1].device!)
     }
 
-    static func filters(batch: String, device: String) -> [DeviceListFilter] {
-        var all: [DeviceListFilter] = []
+    static func filters(batch: String, device: String) -> [DeviceFilter] {
+        var all: [DeviceFilter] = []
         for tenant in [nil, contoso, fabrikam] {
             for partner in [nil, csp, provider] {
                 for b in [nil, batch] {
                     for serial in [nil, "SHARED"] {
                         for includeDeregistered in [false, true] {
                             for d in [nil, device] {
-                                all.append(DeviceListFilter(tenant: tenant, partner: partner, batch: b,
+                                all.append(DeviceFilter(tenant: tenant, partner: partner, batch: b,
                                                             serialNumber: serial, includeDeregistered: includeDeregistered,
                                                             device: d))
                             }
@@ -717,7 +718,7 @@ private let oem = DeviceWorld.oem
 
     @Test func everyFilterPagesThroughExactlyTheMatchingDevices() async throws {
         let (world, batch, device) = try await populated()
-        let everything = try await world.list(DeviceListFilter(includeDeregistered: true), pageSize: 1000)
+        let everything = try await world.list(DeviceFilter(includeDeregistered: true), pageSize: 1000)
         #expect(everything.devices.count == 12 && everything.pages == 1)
         for filter in Self.filters(batch: batch, device: device) {
             let expected = everything.devices.filter { d in
@@ -750,7 +751,7 @@ private let oem = DeviceWorld.oem
 
     @Test func everyListQueryIsServedByAnIndexWithoutSorting() async throws {
         let (world, batch, device) = try await populated()
-        let cursor = try #require(try await world.store.listDevices(asOperator(.listDevices), filter: DeviceListFilter(),
+        let cursor = try #require(try await world.store.listDevices(asOperator(Registry.ListDevices.info), filter: DeviceFilter(),
                                                                     after: nil, limit: 1).next)
         for filter in Self.filters(batch: batch, device: device) {
             for after in [nil, cursor] {

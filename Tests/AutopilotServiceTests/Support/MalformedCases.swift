@@ -302,7 +302,9 @@ struct MalformedCaseGenerator {
             for level in 0..<depth { value = level % 2 == 0 ? .array([value]) : .object(["d": value]) }
             let message: JSONObject = ["method": "io.autopilotd.registry.GetStatus", "parameters": ["x-deep": value]]
             // The message and its parameters are two levels; the limit is VarlinkCall.maxNestingDepth (64) in all.
-            return MalformedCase(kind: kind, bytes: Self.frame(message), expect: 2 + depth > 64 ? .closed(answers: 0) : .success)
+            // Within it, the call is answered: GetStatus declares no parameter "x-deep".
+            return MalformedCase(kind: kind, bytes: Self.frame(message), expect: 2 + depth > 64
+                ? .closed(answers: 0) : .error("org.varlink.service.InvalidParameter", parameters: ["x-deep"]))
         case "wrongType", "missing":
             let method = pick(InterfaceTable.methods.filter { !$0.parameters.isEmpty })
             var message = call(method)
@@ -323,13 +325,21 @@ struct MalformedCaseGenerator {
             message["parameters"] = .object(parameters)
             return MalformedCase(kind: kind, bytes: Self.frame(message), expect: .error("org.varlink.service.InvalidParameter", parameters: names))
         case "unknownFields":
+            // Parameters a method does not declare are refused, naming one of them; unknown members of the message
+            // itself are ignored.
             let method = anyMethod()
             var message = call(method)
             var parameters = message["parameters"]!.objectValue!
-            for _ in 0..<int(1...3) { parameters["x-\(int(0...999_999))"] = anyJSON(depth: 6) }
+            var unknown: Set<String> = []
+            for _ in 0..<int(1...3) {
+                let name = "x-\(int(0...999_999))"
+                parameters[name] = anyJSON(depth: 6)
+                unknown.insert(name)
+            }
             message["parameters"] = .object(parameters)
             if chance(0.3) { message["x-envelope"] = anyJSON(depth: 3) }
-            return MalformedCase(kind: kind, bytes: Self.frame(message), expect: .answered(typed: true, single: !method.streams))
+            return MalformedCase(kind: kind, bytes: Self.frame(message),
+                                 expect: .error("org.varlink.service.InvalidParameter", parameters: unknown))
         case "validRandom":
             let method = anyMethod()
             return MalformedCase(kind: kind, bytes: Self.frame(call(method)), expect: .answered(typed: true, single: !method.streams))
@@ -373,7 +383,7 @@ struct MalformedCaseGenerator {
             case 3:
                 return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.GetStatus", "parameters": [
                     "x-array": .array((0..<int(1...(maxFrameSize / 10))).map { .int($0) }),
-                ]]), expect: .success)
+                ]]), expect: .error("org.varlink.service.InvalidParameter", parameters: ["x-array"]))
             case 4:
                 return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.AddAccount", "parameters": [
                     "tenant": .string(targets.stableTenant), "upn": .string("u@\(targets.stableTenant).onmicrosoft.com"),

@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import AutopilotStore
 import Synchronization
 
@@ -15,11 +16,11 @@ final class TestClock: Sendable {
 }
 
 /// A caller context for a method: a partner or tenant caller bound by an access rule.
-func asPartner(_ partner: String, _ method: RegistryMethod) -> OperationContext {
+func asPartner(_ partner: String, _ method: MethodInfo) -> OperationContext {
     OperationContext(caller: Caller(uid: 2001, gid: 2001, pid: 1, role: .partner, partner: partner), method: method)
 }
 
-func asTenant(_ tenant: String, _ method: RegistryMethod) -> OperationContext {
+func asTenant(_ tenant: String, _ method: MethodInfo) -> OperationContext {
     OperationContext(caller: Caller(uid: 3001, gid: 3001, pid: 1, role: .tenant, tenant: tenant), method: method)
 }
 
@@ -47,14 +48,14 @@ struct ConsentWorld: Sendable {
             path: path, clock: { clock.now },
             resellerLinkLifetimeSeconds: resellerLinkLifetimeSeconds ?? ConsentRules.defaultResellerLinkLifetimeSeconds,
             linkBaseURL: "https://consent.example/"))
-        _ = try await store.createTenant(asOperator(.createTenant), name: "Contoso", domain: "contoso.onmicrosoft.com", id: "contoso")
-        _ = try await store.addTenantDomain(asOperator(.addTenantDomain), tenant: "contoso", domain: "contoso.com")
-        _ = try await store.createTenant(asOperator(.createTenant), name: "Fabrikam", domain: "fabrikam.onmicrosoft.com", id: "fabrikam")
+        _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: "Contoso", domain: "contoso.onmicrosoft.com", id: "contoso")
+        _ = try await store.addTenantDomain(asOperator(Registry.AddTenantDomain.info), tenant: "contoso", domain: "contoso.com")
+        _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: "Fabrikam", domain: "fabrikam.onmicrosoft.com", id: "fabrikam")
         for (tenant, upn, roles) in [("contoso", Self.admin, ["GlobalAdministrator"]),
                                      ("contoso", Self.customDomainAdmin, ["GlobalAdministrator"]),
                                      ("contoso", Self.helpdesk, ["HelpdeskAdministrator", "GlobalReader"]),
                                      ("fabrikam", Self.fabrikamAdmin, ["GlobalAdministrator"])] {
-            _ = try await store.addAccount(asOperator(.addAccount), tenant: tenant, upn: upn, roles: roles)
+            _ = try await store.addAccount(asOperator(Registry.AddAccount.info), tenant: tenant, upn: upn, roles: roles)
         }
         for (name, kind, provider, eligible) in [("Fourth Coffee", PartnerKind.directCsp, nil as String?, false),
                                                  ("Tailspin", .indirectProvider, nil, false),
@@ -63,35 +64,35 @@ struct ConsentWorld: Sendable {
                                                  ("Litware", .oem, nil, true),
                                                  ("Proseware", .oem, nil, false)] {
             let id = name.lowercased().filter { $0 != " " }
-            _ = try await store.registerPartner(asOperator(.registerPartner), name: name, kind: kind, provider: provider,
+            _ = try await store.registerPartner(asOperator(Registry.RegisterPartner.info), name: name, kind: kind, provider: provider,
                                                 oemDirectApi: eligible, id: id)
         }
     }
 
     /// A reseller-relationship link's URL, requested by the operator for `partner`.
     func resellerLink(_ partner: String, dap: Bool = false, roles: [String] = []) async throws -> String {
-        try await store.requestResellerRelationship(asOperator(.requestResellerRelationship), partner: partner,
+        try await store.requestResellerRelationship(asOperator(Registry.RequestResellerRelationship.info), partner: partner,
                                                     delegatedAdmin: dap, roles: roles).link.url ?? ""
     }
 
     /// A new OEM consent link's URL.
     func oemLink(_ partner: String = "litware") async throws -> String {
-        try await store.issueOemLink(asOperator(.issueOemLink), partner: partner).url ?? ""
+        try await store.issueOemLink(asOperator(Registry.IssueOemLink.info), partner: partner).url ?? ""
     }
 
     /// Accepts a link as an operator would on the tenant's behalf (no tenant-binding check).
     @discardableResult
     func accept(_ link: String, as account: String = admin) async throws -> [Grant] {
-        try await store.acceptLink(asOperator(.acceptLink), link: link, account: account)
+        try await store.acceptLink(asOperator(Registry.AcceptLink.info), link: link, account: account)
     }
 
     /// Every grant, in creation order.
     func allGrants() async throws -> [Grant] {
-        try await store.listGrants(asOperator(.listGrants), tenant: nil, partner: nil, status: nil)
+        try await store.listGrants(asOperator(Registry.ListGrants.info), tenant: nil, partner: nil, status: nil)
     }
 
     /// The active grants of a partner for a tenant.
     func activeGrants(_ partner: String, _ tenant: String = "contoso") async throws -> [Grant] {
-        try await store.listGrants(asOperator(.listGrants), tenant: tenant, partner: partner, status: .active)
+        try await store.listGrants(asOperator(Registry.ListGrants.info), tenant: tenant, partner: partner, status: .active)
     }
 }

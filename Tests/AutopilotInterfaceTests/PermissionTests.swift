@@ -1,4 +1,5 @@
 import AutopilotDomain
+import AutopilotInterface
 import Testing
 
 @Suite struct PermissionTests {
@@ -8,51 +9,54 @@ import Testing
         Caller(uid: 1000, gid: 1000, pid: 1, role: role, partner: partner, tenant: tenant)
     }
 
+    /// Every method the interface declares, as the permission table sees it.
+    static let allMethods = RegistryInterface.methods.map { $0.info }
+
     @Test func everyMethodIsFoundByItsWireNameAndNothingElseIs() {
-        for method in RegistryMethod.allCases {
-            #expect(RegistryMethod(wireName: Substring(method.rawValue)) == method)
+        for method in Self.allMethods {
+            #expect(RegistryInterface.method(named: Substring(method.name))?.info == method)
         }
         let name = "io.autopilotd.registry.WhoAmI"
-        #expect(RegistryMethod(wireName: name[name.index(name.startIndex, offsetBy: 23)...]) == .whoAmI)
+        #expect(RegistryInterface.method(named: name[name.index(name.startIndex, offsetBy: 23)...])?.info == Registry.WhoAmI.info)
         for unknown in ["", "whoami", "WhoAmI ", "Who\u{0}AmI", "GetStatusX"] {
-            #expect(RegistryMethod(wireName: Substring(unknown)) == nil, "\(unknown)")
+            #expect(RegistryInterface.method(named: Substring(unknown)) == nil, "\(unknown)")
         }
     }
 
     @Test func operatorMayCallEverything() throws {
-        for method in RegistryMethod.allCases { try caller(.operator).authorize(method) }
+        for method in Self.allMethods { try caller(.operator).authorize(method) }
     }
 
     @Test func noneMayOnlyAskWhoItIsAndTheStatus() {
-        for method in RegistryMethod.allCases {
+        for method in Self.allMethods {
             let allowed = (try? caller(.none).authorize(method)) != nil
-            #expect(allowed == (method == .getStatus || method == .whoAmI), "\(method)")
+            #expect(allowed == (method == Registry.GetStatus.info || method == Registry.WhoAmI.info), "\(method)")
         }
     }
 
     @Test func auditorReadsButNeverChangesState() {
-        for method in RegistryMethod.allCases {
+        for method in Self.allMethods {
             let allowed = (try? caller(.auditor).authorize(method)) != nil
             if method.changesState { #expect(!allowed, "\(method)") }
         }
-        #expect((try? caller(.auditor).authorize(.listAuditEvents)) != nil)
-        #expect((try? caller(.auditor).authorize(.validateSubmission)) == nil)
-        #expect((try? caller(.auditor).authorize(.listCustomers)) != nil)
+        #expect((try? caller(.auditor).authorize(Registry.ListAuditEvents.info)) != nil)
+        #expect((try? caller(.auditor).authorize(Registry.ValidateSubmission.info)) == nil)
+        #expect((try? caller(.auditor).authorize(Registry.ListCustomers.info)) != nil)
     }
 
     @Test func tableRowsForPartnersAndTenants() {
-        let partnerAllowed: Set<RegistryMethod> = [
-            .getTenant, .listTenants, .getPartner, .listPartners, .requestResellerRelationship, .revokeLink,
-            .describeLink, .listCustomers, .validateSubmission, .listGrants, .listRevocationRequests,
-            .createDeviceBatch, .addDevices, .uploadDeviceCsv, .deregisterDevice, .getBatch, .listBatches, .listDevices,
-            .getStatus, .whoAmI,
+        let partnerAllowed: Set<MethodInfo> = [
+            Registry.GetTenant.info, Registry.ListTenants.info, Registry.GetPartner.info, Registry.ListPartners.info, Registry.RequestResellerRelationship.info, Registry.RevokeLink.info,
+            Registry.DescribeLink.info, Registry.ListCustomers.info, Registry.ValidateSubmission.info, Registry.ListGrants.info, Registry.ListRevocationRequests.info,
+            Registry.CreateDeviceBatch.info, Registry.AddDevices.info, Registry.UploadDeviceCsv.info, Registry.DeregisterDevice.info, Registry.GetBatch.info, Registry.ListBatches.info, Registry.ListDevices.info,
+            Registry.GetStatus.info, Registry.WhoAmI.info,
         ]
-        let tenantAllowed: Set<RegistryMethod> = [
-            .getTenant, .listTenants, .getPartner, .listPartners, .describeLink, .acceptLink, .removeDelegatedAdmin,
-            .endRelationship, .fileRevocationRequest, .listGrants, .listRevocationRequests, .getBatch, .listBatches,
-            .listDevices, .getStatus, .whoAmI,
+        let tenantAllowed: Set<MethodInfo> = [
+            Registry.GetTenant.info, Registry.ListTenants.info, Registry.GetPartner.info, Registry.ListPartners.info, Registry.DescribeLink.info, Registry.AcceptLink.info, Registry.RemoveDelegatedAdmin.info,
+            Registry.EndRelationship.info, Registry.FileRevocationRequest.info, Registry.ListGrants.info, Registry.ListRevocationRequests.info, Registry.GetBatch.info, Registry.ListBatches.info,
+            Registry.ListDevices.info, Registry.GetStatus.info, Registry.WhoAmI.info,
         ]
-        for method in RegistryMethod.allCases {
+        for method in Self.allMethods {
             #expect(((try? caller(.partner, partner: "a").authorize(method)) != nil) == partnerAllowed.contains(method), "\(method)")
             #expect(((try? caller(.tenant, tenant: "x").authorize(method)) != nil) == tenantAllowed.contains(method), "\(method)")
         }
@@ -60,24 +64,24 @@ import Testing
 
     @Test func partnerActsOnlyForItsOwnPartner() throws {
         let a = caller(.partner, partner: "a")
-        try a.requirePartner("a", .createDeviceBatch)
+        try a.requirePartner("a", Registry.CreateDeviceBatch.info)
         #expect(throws: RegistryError.permissionDenied(method: "CreateDeviceBatch", role: .partner)) {
-            try a.requirePartner("b", .createDeviceBatch)
+            try a.requirePartner("b", Registry.CreateDeviceBatch.info)
         }
-        #expect(try a.partnerFilter(nil, .listBatches) == "a")
-        #expect(throws: RegistryError.self) { try a.partnerFilter("b", .listBatches) }
+        #expect(try a.partnerFilter(nil, Registry.ListBatches.info) == "a")
+        #expect(throws: RegistryError.self) { try a.partnerFilter("b", Registry.ListBatches.info) }
         // A partner filtering by tenant keeps its own partner scope.
-        #expect(try a.tenantFilter("x", .listBatches) == "x")
-        try caller(.operator).requirePartner("b", .createDeviceBatch)
+        #expect(try a.tenantFilter("x", Registry.ListBatches.info) == "x")
+        try caller(.operator).requirePartner("b", Registry.CreateDeviceBatch.info)
     }
 
     @Test func tenantActsOnlyForItsOwnTenant() throws {
         let x = caller(.tenant, tenant: "x")
-        #expect(try x.tenantFilter(nil, .listGrants) == "x")
-        #expect(throws: RegistryError.self) { try x.tenantFilter("y", .listGrants) }
-        #expect(throws: RegistryError.self) { try x.requireTenant("y", .acceptLink) }
+        #expect(try x.tenantFilter(nil, Registry.ListGrants.info) == "x")
+        #expect(throws: RegistryError.self) { try x.tenantFilter("y", Registry.ListGrants.info) }
+        #expect(throws: RegistryError.self) { try x.requireTenant("y", Registry.AcceptLink.info) }
         // The consent page may be opened by any tenant.
-        try x.requireTenant("y", .describeLink)
+        try x.requireTenant("y", Registry.DescribeLink.info)
     }
 
     @Test func rootAndTheDaemonUserAreOperatorsWhateverTheRules() {
@@ -102,6 +106,6 @@ import Testing
     }
 
     @Test func streamingMethodsAreExactlyTheListStreams() {
-        #expect(RegistryMethod.allCases.filter(\.streams) == [.listDevices, .listAuditEvents])
+        #expect(Self.allMethods.filter { $0.streams } == [Registry.ListDevices.info, Registry.ListAuditEvents.info])
     }
 }

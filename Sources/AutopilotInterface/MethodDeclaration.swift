@@ -1,0 +1,166 @@
+import AutopilotDomain
+import Varlink
+
+/// One method of `io.autopilotd.registry`, declared once: its name, comment, parameters and reply (value types that
+/// encode and decode themselves), whether it changes state or streams, who may call it, and which of its parameters
+/// name the partner, tenant or acting account the "own" rule looks at.
+///
+/// The interface description the daemon serves is generated from these declarations (`RegistryInterface`), the
+/// daemon binds one store operation to each (`Bindings.swift`), and the client calls them with one generic `call`.
+public protocol MethodDeclaration: Sendable {
+    /// The call's parameters; decoding refuses unknown and mistyped members (`InvalidParameter`).
+    associatedtype Parameters: WireRecord
+    /// The reply; for a streaming method, each reply of the stream.
+    associatedtype Reply: WireRecord
+
+    /// Its name, comment, policy, kind and errors.
+    static var facts: MethodFacts { get }
+    /// Which parameters name the partner, tenant and acting account the caller must own.
+    static var scope: Scope<Parameters> { get }
+}
+
+/// What a declaration says of its method besides its types.
+public struct MethodFacts: Sendable {
+    /// The method's name, as in `io.autopilotd.registry.<name>`.
+    public var name: String
+    /// Its comment in the interface description.
+    public var doc: String
+    /// Its row of "Who may call what".
+    public var policy: MethodPolicy
+    /// Whether it reads, changes state (and is then always recorded in the audit log), or streams.
+    public var kind: MethodKind
+    /// The errors of this interface it may answer (besides `InvalidParameter`), for the description.
+    public var errors: [RegistryErrorName]
+
+    /// The facts of one method.
+    public init(_ name: String, _ doc: String, policy: MethodPolicy, kind: MethodKind, errors: [RegistryErrorName] = []) {
+        self.name = name; self.doc = doc; self.policy = policy; self.kind = kind; self.errors = errors
+    }
+}
+
+/// Whether a method reads, changes state, or answers with a stream of replies.
+public enum MethodKind: Sendable, Hashable {
+    /// A read; a successful one is not recorded in the audit log.
+    case read
+    /// A state change: one transaction, always recorded in the audit log, whatever its outcome.
+    case change
+    /// A read answered with one reply per record; it needs `"more": true`.
+    case stream
+}
+
+extension MethodDeclaration {
+    /// Nothing named for the "own" rule, unless the declaration says otherwise.
+    public static var scope: Scope<Parameters> { Scope() }
+    /// The method's name.
+    public static var name: String { facts.name }
+    /// Its comment.
+    public static var doc: String { facts.doc }
+    /// Its row of the permission table.
+    public static var policy: MethodPolicy { facts.policy }
+    /// Whether it reads, changes state or streams.
+    public static var kind: MethodKind { facts.kind }
+    /// The errors it may answer.
+    public static var errors: [RegistryErrorName] { facts.errors }
+    /// The fully qualified name, `io.autopilotd.registry.<name>`.
+    public static var qualifiedName: String { RegistryInterface.name + "." + name }
+    /// The parameters' type, for code that holds the method as an existential.
+    public static var parametersType: any WireRecord.Type { Parameters.self }
+    /// The reply's type, for code that holds the method as an existential.
+    public static var replyType: any WireRecord.Type { Reply.self }
+    /// What the store and the permission table need to know of the method.
+    public static var info: MethodInfo {
+        MethodInfo(name: name, policy: policy, changesState: kind == .change, streams: kind == .stream)
+    }
+}
+
+/// Which parameters of a method name the partner, the tenant and the acting account that the "own" rule of
+/// interface.md looks at. The dispatcher decides a partner's or tenant's reach from this and the caller, in one
+/// place, before the store runs; records reached only through an id (a batch, a link) are checked by the store
+/// against the same `Caller` rules.
+public struct Scope<Parameters: Sendable>: Sendable {
+    /// How a call names a partner or a tenant.
+    public enum Naming: Sendable {
+        /// It does not.
+        case none
+        /// A required parameter: a partner or tenant caller must name its own.
+        case named(KeyPath<Parameters, String> & Sendable)
+        /// An optional list filter: a partner or tenant caller that omits it gets its own; naming another is refused.
+        case filter(WritableKeyPath<Parameters, String?> & Sendable)
+        /// No parameter, but the method lists only the caller's own records (a partner's or tenant's).
+        case own
+    }
+
+    /// How the call names a partner.
+    public var partner: Naming
+    /// How the call names a tenant.
+    public var tenant: Naming
+    /// The tenant account the call acts as, recorded with a refusal.
+    public var account: (KeyPath<Parameters, String> & Sendable)?
+
+    /// A scope naming what is given.
+    public init(partner: Naming = .none, tenant: Naming = .none,
+                account: (KeyPath<Parameters, String> & Sendable)? = nil) {
+        self.partner = partner
+        self.tenant = tenant
+        self.account = account
+    }
+}
+
+/// A method's parameters and caller, narrowed by its scope: what a store operation is called with.
+public struct ScopedCall<Parameters: Sendable>: Sendable {
+    /// The parameters, with list filters narrowed to the caller's own partner or tenant.
+    public var parameters: Parameters
+    /// The partner the call is limited to (a named or filtered one, or the caller's own for `.own`); nil for any.
+    public var partner: String?
+    /// The tenant the call is limited to; nil for any.
+    public var tenant: String?
+}
+
+extension Scope {
+    /// Checks the caller against the method's row of the permission table and, for partner and tenant callers, the
+    /// partner and tenant the call names: the one place where "own" is decided for what a call names.
+    /// - Throws: `Refusal` (its error `PermissionDenied`) naming what the call named, for the audit log.
+    public func apply(_ parameters: Parameters, caller: Caller, method: MethodInfo) throws(Refusal)
+        -> ScopedCall<Parameters>
+    {
+        var scoped = ScopedCall(parameters: parameters, partner: nil, tenant: nil)
+        func named(_ naming: Naming) -> String? {
+            switch naming {
+            case .none, .own: nil
+            case let .named(keyPath): parameters[keyPath: keyPath]
+            case let .filter(keyPath): parameters[keyPath: keyPath]
+            }
+        }
+        do throws(RegistryError) {
+            try caller.authorize(method)
+            switch partner {
+            case .none: break
+            case let .named(keyPath):
+                try caller.requirePartner(parameters[keyPath: keyPath], method)
+                scoped.partner = parameters[keyPath: keyPath]
+            case let .filter(keyPath):
+                scoped.partner = try caller.partnerFilter(parameters[keyPath: keyPath], method)
+                scoped.parameters[keyPath: keyPath] = scoped.partner
+            case .own:
+                scoped.partner = try caller.partnerFilter(nil, method)
+            }
+            switch tenant {
+            case .none: break
+            case let .named(keyPath):
+                try caller.requireTenant(parameters[keyPath: keyPath], method)
+                scoped.tenant = parameters[keyPath: keyPath]
+            case let .filter(keyPath):
+                scoped.tenant = try caller.tenantFilter(parameters[keyPath: keyPath], method)
+                scoped.parameters[keyPath: keyPath] = scoped.tenant
+            case .own:
+                scoped.tenant = try caller.tenantFilter(nil, method)
+            }
+        } catch {
+            var targets: [String] = []
+            if let p = named(partner) { targets.append("partner:\(p)") }
+            if let t = named(tenant) { targets.append("tenant:\(t)") }
+            throw Refusal(error, targets: targets, account: account.map { parameters[keyPath: $0] })
+        }
+        return scoped
+    }
+}
