@@ -134,12 +134,12 @@ public enum DeviceRules {
         func agree(_ field: String, _ submitted: String?, _ inHash: String?) -> DeviceRejection? {
             guard let submitted, let inHash, !inHash.isEmpty else { return nil }
             if submitted.lowercased() == Validate.trim(inHash).lowercased() { return nil }
-            return DeviceRejection(.invalidZtdRequestBody, "\(field) '\(submitted)' contradicts the hardware hash, "
+            return DeviceRejection(.invalidZtdRequestBody, "the \(field) '\(submitted)' contradicts the hardware hash, "
                 + "which says '\(inHash)': are the columns mixed up, or is the hash another machine's?")
         }
         // A placeholder serial in the hash says nothing, so it neither contradicts nor replaces a submitted one.
         let hashSerial = SerialNumberPlaceholder.isPlaceholder(info.serialNumber) ? nil : info.serialNumber
-        if let problem = agree("serialNumber", d.serialNumber, hashSerial)
+        if let problem = agree("serial number", d.serialNumber, hashSerial)
             ?? agree("manufacturer", d.manufacturer, info.manufacturer) ?? agree("model", d.model, info.model)
         {
             return problem

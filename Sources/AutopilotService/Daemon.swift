@@ -151,7 +151,7 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
         // Said once, when the upgrade that found them ran; the table keeps them for the operator and auditors.
         logger.warning("devices registered before the registry read hardware hashes need an operator", metadata: [
             "findings": "\(store.upgradeFindings.count)", "table": "device_identity_findings",
-            "resolve": "deregister the registration that should not stand (autopilotctl devices deregister --device ID)",
+            "resolve": "deregister the registration that should not stand: autopilotctl devices deregister --partner PARTNER --device ID",
         ])
         for finding in store.upgradeFindings.prefix(100) { logger.warning("\(finding)") }
         if store.upgradeFindings.count > 100 {

@@ -426,13 +426,31 @@ struct SubmissionEvaluator {
         let keys = DeviceKeys(device, hashDigest: device.hardwareHash.map { hexSHA256($0) })
         if tracker.isRepeat(keys) { return .failure(DeviceRejection(.ztdDeviceDuplicated)) }
         var matches: [String: String] = [:]
-        if let digest = keys.hashDigest { try match(sql: Self.matchByHash, [digest], into: &matches) }
-        if let key = keys.productKey { try match(sql: Self.matchByProductKey, [key], into: &matches) }
-        if let t = keys.tuple {
-            try match(sql: Self.matchByTuple, [t.manufacturer, t.model, t.serialNumber], into: &matches)
+        var foundBy: [String] = []
+        func match(_ sql: String, _ arguments: StatementArguments, _ identifier: String) throws {
+            // Columns by position: `SELECT id, tenant_id`.
+            if let row = try Row.fetchOne(try db.cachedStatement(sql: sql), arguments: arguments) {
+                matches[row[0]] = row[1]
+                foundBy.append(identifier)
+            }
         }
-        if let code = DeviceRules.matchOutcome(matches, tenant: tenant) { return .failure(DeviceRejection(code)) }
-        return .success(Candidate(device: device, keys: keys))
+        if let digest = keys.hashDigest { try match(Self.matchByHash, [digest], "hardware hash") }
+        if let key = keys.productKey { try match(Self.matchByProductKey, [key], "product key \(key)") }
+        if let t = keys.tuple {
+            try match(Self.matchByTuple, [t.manufacturer, t.model, t.serialNumber],
+                      "manufacturer, model and serial number \(t.serialNumber)")
+        }
+        guard let code = DeviceRules.matchOutcome(matches, tenant: tenant) else {
+            return .success(Candidate(device: device, keys: keys))
+        }
+        // Which registration matched, and by what: the device's id only when it is in the caller's own tenant.
+        let by = "matched by its " + foundBy.joined(separator: " and ")
+        let message: String
+        switch code {
+        case .ztdDeviceAlreadyAssigned: message = "\(code.explanation): device \(matches.keys.first!), \(by)"
+        default: message = "\(code.explanation), \(by)"
+        }
+        return .failure(DeviceRejection(code, message))
     }
 
     /// The registered device with an identifier: each query is served by one of the partial unique indexes of
@@ -444,12 +462,6 @@ struct SubmissionEvaluator {
         WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered' AND tuple_identifies = 1
         """
 
-    private func match(sql: String, _ arguments: StatementArguments, into matches: inout [String: String]) throws {
-        // Columns by position: `SELECT id, tenant_id`.
-        if let row = try Row.fetchOne(try db.cachedStatement(sql: sql), arguments: arguments) {
-            matches[row[0]] = row[1]
-        }
-    }
 }
 
 /// Why a decoded hash's checksum (the SHA-256 of its records, in its trailer) does not match its bytes, if it does not.

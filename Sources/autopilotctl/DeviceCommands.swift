@@ -331,7 +331,7 @@ struct DevicesCommand: ParsableCommand {
                         "output": .string(sink.finalPath ?? ""), "exported": .int(exported), "skipped": .array(skipped),
                     ])))
                 } else if let path = sink.finalPath {
-                    Output.stderrWrite("exported \(exported) devices to \(path)"
+                    Output.stderrWrite("exported \(exported) device\(exported == 1 ? "" : "s") to \(path)"
                         + (skipped.isEmpty ? "" : ", skipped \(skipped.count)") + "\n")
                 }
             }

@@ -53,7 +53,7 @@ extension DevicesCommand {
             var failed = 0
             var array = JSONArrayWriter()
             for (index, entry) in entries.enumerated() {
-                switch HardwareHash.decode(text: AutopilotDomain.Validate.trim(entry.hash)) {
+                switch Self.decode(AutopilotDomain.Validate.trim(entry.hash)) {
                 case let .success(decoded):
                     let object = Self.describe(decoded.bytes, decoded.info, line: entry.line)
                     if json {
@@ -80,6 +80,15 @@ extension DevicesCommand {
             if failed > 0 { throw ExitCode(entries.count == 1 ? ExitStatus.dataError : ExitStatus.someFailed) }
         }
 
+        /// The hash decoded, its checksum checked as the registry checks it.
+        static func decode(_ text: String) -> Result<(bytes: [UInt8], info: HardwareHashInfo), HardwareHashProblem> {
+            HardwareHash.decode(text: text).flatMap { decoded in
+                let digest = SHA256.hash(data: decoded.bytes[..<min(decoded.info.recordsEnd, decoded.bytes.count)])
+                if let problem = HardwareHash.checksumProblem(decoded.info, digest: digest) { return .failure(problem) }
+                return .success(decoded)
+            }
+        }
+
         /// Where the hashes come from.
         enum Source {
             case hash(String)
@@ -101,7 +110,9 @@ extension DevicesCommand {
             defer { if let temporary { unlink(temporary) } }
             var st = stat()
             guard stat(path, &st) == 0 else {
-                if input.utf8.count > 100 { return .hash(input) }
+                // Not a file: a hash given on the command line (base64 may hold '/', but a path to a missing file
+                // is more likely then than a hash too short to be one).
+                if input.utf8.count > 100 || !input.contains("/") { return .hash(input) }
                 throw CLIError("cannot open \(input): \(String(cString: strerror(errno)))", code: ExitStatus.noInput)
             }
             do {

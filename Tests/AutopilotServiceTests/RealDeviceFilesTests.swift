@@ -275,7 +275,7 @@ import Varlink
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("line 2: InvalidZtdRequestBody (801)") && $0.contains("manufacturer")
                 && $0.contains("'HP EliteBook 840 G8 Notebook PC'") && $0.contains("'HP'") }, "\(result)")
-        #expect(lines.contains { $0.hasPrefix("line 3: InvalidZtdRequestBody (801)") && $0.contains("serialNumber")
+        #expect(lines.contains { $0.hasPrefix("line 3: InvalidZtdRequestBody (801)") && $0.contains("serial number")
                 && $0.contains("'5CD349G8VJ'") && $0.contains("'5CG1457YL8'") }, "\(result)")
         // Only the spelling differs on line 4: the same machine, registered with the hash's own spelling.
         #expect(result.stdout.contains("registered 1, failed 2"), "\(result)")
@@ -419,6 +419,13 @@ import Varlink
         #expect(piped.status == 0 && piped.stdout.contains("SMBIOS_STRING_INDEX_0"), "\(piped)")
         let broken = try daemon.ctl(["devices", "inspect", String(real.hash.prefix(1000))])
         #expect(broken.status == 65 && broken.stderr.contains("too short"), "\(broken)")
+        let stub = try daemon.ctl(["devices", "inspect", String(real.hash.prefix(40))])
+        #expect(stub.status == 65 && stub.stderr.contains("too short"), "\(stub)")
+        // A hash edited by hand is shown as what it is: damaged.
+        var bytes = try #require(Base64.decode(real.hash))
+        bytes[bytes.count / 10] ^= 0x01
+        let edited = try daemon.ctl(["devices", "inspect", SyntheticHardwareHash.base64(bytes)])
+        #expect(edited.status == 65 && edited.stderr.contains("checksum"), "\(edited)")
         #expect(try daemon.call("GetStatus")["devices"]?.intValue == 0)
     }
 }
