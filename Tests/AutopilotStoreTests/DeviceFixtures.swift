@@ -5,22 +5,6 @@ import AutopilotTestSupport
 import Foundation
 import GRDB
 
-/// A clock that moves forward by one second each time it is read, so that every transaction has its own time and
-/// orders by registration time can be checked.
-final class SteppingClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var milliseconds: Int64
-
-    init(start: Int64 = 1_795_603_560_000) { milliseconds = start }
-
-    func now() -> Timestamp {
-        lock.lock()
-        defer { lock.unlock() }
-        milliseconds += 1000
-        return Timestamp(millisecondsSinceEpoch: milliseconds)
-    }
-}
-
 /// Machine `seed` as its hardware hash describes it: serial number `SN-H<seed>` (what `DeviceInput.byHash(seed)`
 /// submits), manufacturer Contoso, model Laptop 7, no product key; `bytes` bytes, without a TPM when that is too few
 /// for one.
@@ -87,8 +71,10 @@ struct DeviceWorld {
 
     /// Builds the world in memory, or in a database file at `path`.
     init(path: String? = nil) async throws {
-        let clock = SteppingClock()
-        store = try RegistryStore(configuration: StoreConfiguration(path: path, clock: { clock.now() }))
+        // One second later at every reading, so that every transaction has its own time and orders by registration
+        // time can be checked.
+        let clock = TestClock(1_795_603_561_000, step: 1000)
+        store = try RegistryStore(configuration: StoreConfiguration(path: path, clock: { clock.now }))
         for tenant in [Self.contoso, Self.fabrikam] {
             _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: tenant.capitalized,
                                              domain: "\(tenant).onmicrosoft.com", id: tenant)

@@ -1,19 +1,8 @@
 import AutopilotDomain
 import AutopilotInterface
 import AutopilotStore
+import AutopilotTestSupport
 import Synchronization
-
-/// A clock the test moves by hand; the store reads it once per transaction.
-final class TestClock: Sendable {
-    private let millis: Mutex<Int64>
-    init(_ start: Int64) { millis = Mutex(start) }
-
-    var now: Timestamp { Timestamp(millisecondsSinceEpoch: millis.withLock { $0 }) }
-
-    /// Moves the clock forward (or back, with a negative value).
-    func advance(milliseconds: Int64) { millis.withLock { $0 += milliseconds } }
-    func advance(days: Int64) { advance(milliseconds: days * 86_400_000) }
-}
 
 /// A caller context for a method: a partner or tenant caller bound by an access rule.
 func asPartner(_ partner: String, _ method: MethodInfo) -> OperationContext {
