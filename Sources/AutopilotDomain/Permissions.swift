@@ -62,26 +62,52 @@ public struct Caller: Sendable, Hashable {
     public var partner: String?
     /// The tenant a `tenant` caller acts for.
     public var tenant: String?
+    /// The account a `tenant` caller is, when its rule binds one; nil for a tenant-wide rule, which reads only.
+    public var account: String?
 
-    public init(uid: UInt32, gid: UInt32, pid: Int32, role: CallerRole, partner: String? = nil, tenant: String? = nil) {
+    /// A caller as its rule describes it.
+    public init(uid: UInt32, gid: UInt32, pid: Int32, role: CallerRole, partner: String? = nil, tenant: String? = nil,
+                account: String? = nil) {
         self.uid = uid; self.gid = gid; self.pid = pid; self.role = role; self.partner = partner; self.tenant = tenant
+        self.account = account
     }
 
     /// Decides a caller's role from its uid, its groups (primary first) and the access rules.
     ///
     /// root and the daemon's own uid are always operators. A rule naming the uid wins over rules naming a group;
-    /// among group rules the caller's primary group wins, then the earliest rule.
+    /// among group rules the caller's primary group wins, then the earliest rule. A tenant rule that binds an account
+    /// wins over a tenant-wide one the same caller matches: the person acts as itself.
     public static func resolve(uid: UInt32, gid: UInt32, groups: [UInt32], pid: Int32, daemonUID: UInt32,
                                rules: [AccessRule]) -> Caller {
         if uid == 0 || uid == daemonUID {
             return Caller(uid: uid, gid: gid, pid: pid, role: .operator)
         }
         let ordered = rules.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
-        let match = ordered.first(where: { $0.uid == uid })
-            ?? ordered.first(where: { $0.gid == gid })
-            ?? ordered.first(where: { rule in rule.gid.map { groups.contains($0) } ?? false })
-        guard let rule = match else { return Caller(uid: uid, gid: gid, pid: pid, role: .none) }
-        return Caller(uid: uid, gid: gid, pid: pid, role: rule.role, partner: rule.partner, tenant: rule.tenant)
+        let matching = ordered.filter { $0.uid == uid } + ordered.filter { $0.gid == gid }
+            + ordered.filter { rule in rule.gid != gid && (rule.gid.map { groups.contains($0) } ?? false) }
+        guard var rule = matching.first else { return Caller(uid: uid, gid: gid, pid: pid, role: .none) }
+        if rule.role == .tenant && rule.account == nil, let bound = matching.first(where: { $0.account != nil }) {
+            rule = bound
+        }
+        return Caller(uid: uid, gid: gid, pid: pid, role: rule.role, partner: rule.partner, tenant: rule.tenant,
+                      account: rule.account)
+    }
+
+    /// The account a call acts as, given the account it names (nil when it names none): the one point where "people
+    /// act as themselves" is decided. A tenant caller bound to an account acts as that account and may name no other;
+    /// a tenant-wide caller acts as no account at all; an operator acts as the account it names and must name one.
+    /// - Throws: `PermissionDenied` for a tenant caller naming another account or bound to none;
+    ///   `missingAccount` when an operator names none.
+    public func actingAccount(named: String?, _ method: MethodInfo) throws(ActingAccountError) -> String {
+        switch role {
+        case .tenant:
+            guard let bound = account else { throw .refused(refusal(method)) }
+            if let named, Validate.accountKey(named) != Validate.accountKey(bound) { throw .refused(refusal(method)) }
+            return bound
+        default:
+            guard let named else { throw .missingAccount }
+            return named
+        }
     }
 
     /// A refusal of `method` for this caller's role.
@@ -137,4 +163,12 @@ public struct Refusal: Error, Sendable {
         self.targets = targets
         self.account = account
     }
+}
+
+/// Why a call has no account to act as.
+public enum ActingAccountError: Error, Sendable, Hashable {
+    /// The caller may not act as the account it named, or as any (`PermissionDenied`).
+    case refused(RegistryError)
+    /// An operator named no account (`InvalidParameter(account)`).
+    case missingAccount
 }

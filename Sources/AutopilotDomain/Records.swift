@@ -189,19 +189,30 @@ public struct Device: Sendable, Hashable {
     }
 }
 
-/// Binds a Unix uid or gid to a role (and, for partner and tenant roles, the one partner or tenant it acts for).
+/// Binds a Unix uid or gid to a role (and, for partner and tenant roles, the one partner or tenant it acts for; a
+/// tenant rule may also bind its caller to one account of the tenant, the person it is).
 public struct AccessRule: Sendable, Hashable {
+    /// The rule's id.
     public var id: String
+    /// The Unix user id it names, or nil for a group rule.
     public var uid: UInt32?
+    /// The Unix group id it names, or nil for a user rule.
     public var gid: UInt32?
+    /// The role it grants.
     public var role: CallerRole
+    /// For a partner rule, the partner.
     public var partner: String?
+    /// For a tenant rule, the tenant.
     public var tenant: String?
+    /// For a tenant rule, the account its caller is; nil covers the whole tenant, for reads only.
+    public var account: String?
+    /// When the rule was added.
     public var createdAt: Timestamp
+    /// A rule.
     public init(id: String, uid: UInt32?, gid: UInt32?, role: CallerRole, partner: String?, tenant: String?,
-                createdAt: Timestamp) {
+                account: String? = nil, createdAt: Timestamp) {
         self.id = id; self.uid = uid; self.gid = gid; self.role = role; self.partner = partner; self.tenant = tenant
-        self.createdAt = createdAt
+        self.account = account; self.createdAt = createdAt
     }
 }
 

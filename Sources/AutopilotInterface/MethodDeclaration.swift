@@ -94,12 +94,13 @@ public struct Scope<Parameters: Sendable>: Sendable {
     public var partner: Naming
     /// How the call names a tenant.
     public var tenant: Naming
-    /// The tenant account the call acts as, recorded with a refusal.
-    public var account: (KeyPath<Parameters, String> & Sendable)?
+    /// The tenant account the call acts as, when it acts as one: a tenant caller bound to an account may omit it,
+    /// an operator must name it (`Caller.actingAccount`).
+    public var account: (KeyPath<Parameters, String?> & Sendable)?
 
     /// A scope naming what is given.
     public init(partner: Naming = .none, tenant: Naming = .none,
-                account: (KeyPath<Parameters, String> & Sendable)? = nil) {
+                account: (KeyPath<Parameters, String?> & Sendable)? = nil) {
         self.partner = partner
         self.tenant = tenant
         self.account = account
@@ -114,16 +115,19 @@ public struct ScopedCall<Parameters: Sendable>: Sendable {
     public var partner: String?
     /// The tenant the call is limited to; nil for any.
     public var tenant: String?
+    /// The account the call acts as (named, or the caller's own), for a method that acts as one.
+    public var account: String?
 }
 
 extension Scope {
     /// Checks the caller against the method's row of the permission table and, for partner and tenant callers, the
-    /// partner and tenant the call names: the one place where "own" is decided for what a call names.
-    /// - Throws: `Refusal` (its error `PermissionDenied`) naming what the call named, for the audit log.
-    public func apply(_ parameters: Parameters, caller: Caller, method: MethodInfo) throws(Refusal)
-        -> ScopedCall<Parameters>
-    {
-        var scoped = ScopedCall(parameters: parameters, partner: nil, tenant: nil)
+    /// partner and tenant the call names, and decides the account it acts as: the one place where "own" is decided
+    /// for what a call names.
+    /// - Throws: `Refusal` (its error `PermissionDenied`) naming what the call named, for the audit log;
+    ///   `InvalidParameter(account)` when an operator names no account for a method that acts as one.
+    public func apply(_ parameters: Parameters, caller: Caller, method: MethodInfo) throws -> ScopedCall<Parameters> {
+        var scoped = ScopedCall(parameters: parameters, partner: nil, tenant: nil, account: nil)
+        let namedAccount = account.flatMap { parameters[keyPath: $0] }
         func named(_ naming: Naming) -> String? {
             switch naming {
             case .none, .own: nil
@@ -131,7 +135,7 @@ extension Scope {
             case let .filter(keyPath): parameters[keyPath: keyPath]
             }
         }
-        do throws(RegistryError) {
+        do {
             try caller.authorize(method)
             switch partner {
             case .none: break
@@ -155,12 +159,27 @@ extension Scope {
             case .own:
                 scoped.tenant = try caller.tenantFilter(nil, method)
             }
-        } catch {
+            if account != nil {
+                do throws(ActingAccountError) {
+                    scoped.account = try caller.actingAccount(named: namedAccount, method)
+                } catch {
+                    switch error {
+                    case let .refused(refusal): throw refusal
+                    case .missingAccount: throw MissingAccount()
+                    }
+                }
+            }
+        } catch let error as RegistryError {
             var targets: [String] = []
             if let p = named(partner) { targets.append("partner:\(p)") }
             if let t = named(tenant) { targets.append("tenant:\(t)") }
-            throw Refusal(error, targets: targets, account: account.map { parameters[keyPath: $0] })
+            throw Refusal(error, targets: targets, account: namedAccount)
+        } catch {
+            throw VarlinkError.invalidParameter("account")
         }
         return scoped
     }
 }
+
+/// An operator called a method that acts as an account without naming one.
+private struct MissingAccount: Error {}

@@ -218,6 +218,8 @@ extension AccessRule: NamedWireRecord {
         .init("partner", \.partner, "For partner rules: the one partner the caller acts for."),
         .init("tenant", \.tenant, "For tenant rules: the one tenant the caller acts for."),
         .init("createdAt", \.createdAt, "When the rule was added."),
+        .init("account", \.account,
+              "For tenant rules: the account the caller is, and acts as; null covers the whole tenant, for reads only."),
     ]
 }
 

@@ -19,6 +19,11 @@ extension Dispatcher {
         bind(Registry.SetAccountRoles.self) { d, c in
             .init(try await d.store.setAccountRoles(c.context, upn: c.parameters.upn, roles: c.parameters.roles))
         },
+        bind(Registry.RemoveAccount.self) { d, c in
+            try await d.store.removeAccount(c.context, upn: c.parameters.upn)
+            d.identity.rulesChanged()
+            return Empty()
+        },
         bind(Registry.GetTenant.self) { d, c in .init(try await d.store.getTenant(c.context, id: c.parameters.tenant)) },
         bind(Registry.ListTenants.self) { d, c in .init(try await d.store.listTenants(c.context)) },
         bind(Registry.RegisterPartner.self) { d, c in
@@ -42,7 +47,7 @@ extension Dispatcher {
         bind(Registry.RevokeLink.self) { d, c in .init(try await d.store.revokeLink(c.context, link: c.parameters.link)) },
         bind(Registry.DescribeLink.self) { d, c in try await d.store.describeLink(c.context, link: c.parameters.link) },
         bind(Registry.AcceptLink.self) { d, c in
-            .init(try await d.store.acceptLink(c.context, link: c.parameters.link, account: c.parameters.account))
+            .init(try await d.store.acceptLink(c.context, link: c.parameters.link, account: try c.actingAccount()))
         },
         bind(Registry.ListCustomers.self) { d, c in .init(try await d.store.listCustomers(c.context, partner: c.parameters.partner)) },
         bind(Registry.ListGrants.self) { d, c in
@@ -53,14 +58,15 @@ extension Dispatcher {
                                                  devices: c.parameters.devices ?? [])
         },
         bind(Registry.RemoveDelegatedAdmin.self) { d, c in
-            .init(try await d.store.removeDelegatedAdmin(c.context, partner: c.parameters.partner, account: c.parameters.account))
+            .init(try await d.store.removeDelegatedAdmin(c.context, partner: c.parameters.partner, account: try c.actingAccount()))
         },
         bind(Registry.EndRelationship.self) { d, c in
-            .init(try await d.store.endRelationship(c.context, partner: c.parameters.partner, account: c.parameters.account))
+            .init(try await d.store.endRelationship(c.context, partner: c.parameters.partner, account: try c.actingAccount()))
         },
         bind(Registry.FileRevocationRequest.self) { d, c in
             let p = c.parameters
-            return .init(try await d.store.fileRevocationRequest(c.context, partner: p.partner, account: p.account, reason: p.reason))
+            return .init(try await d.store.fileRevocationRequest(c.context, partner: p.partner, account: try c.actingAccount(),
+                                                                 reason: p.reason))
         },
         bind(Registry.ListRevocationRequests.self) { d, c in
             .init(try await d.store.listRevocationRequests(c.context, tenant: c.tenant, partner: c.partner, status: c.parameters.status))
@@ -106,7 +112,7 @@ extension Dispatcher {
         bind(Registry.AddAccessRule.self) { d, c in
             let p = c.parameters
             let rule = try await d.store.addAccessRule(c.context, uid: p.uid, gid: p.gid, role: p.role, partner: p.partner,
-                                                       tenant: p.tenant)
+                                                       tenant: p.tenant, account: p.account)
             d.identity.rulesChanged()
             return .init(rule)
         },

@@ -34,6 +34,8 @@ public final class Daemon: Sendable {
         // (the request waits in `stopSignal`) instead of killing the process with its socket file left behind.
         let signals = Self.watchSignals { [stopContinuation] in stopContinuation.yield() }
         defer { signals.forEach { $0.cancel() } }
+        // Before the socket opens, so the warning is in the log before anyone can call.
+        try await warnAboutTenantWideRules()
         let inherited = SocketActivation.listenDescriptors()
         if let fd = inherited.first {
             SocketActivation.clearEnvironment()
@@ -62,6 +64,20 @@ public final class Daemon: Sendable {
         await server.shutdown()
         try store.close()
         logger.notice("stopped")
+    }
+
+    /// Says, at every start while such rules exist, which tenant rules cover a whole tenant: they only read now (a
+    /// caller they match acts as no account), and how to bind each person to their own account instead.
+    func warnAboutTenantWideRules() async throws {
+        let wide = try await store.activeAccessRules().filter { $0.role == .tenant && $0.account == nil }
+        guard !wide.isEmpty else { return }
+        let rules = wide.map { rule in
+            "\(rule.id) (\(rule.uid.map { "uid \($0)" } ?? "gid \(rule.gid ?? 0)"), tenant \(rule.tenant ?? "?"))"
+        }
+        logger.warning("tenant access rules without an account only read: a caller they match cannot accept links, end relationships or file requests; bind each person to their own account", metadata: [
+            "rules": "\(rules.joined(separator: ", "))",
+            "bind": "autopilotctl access remove RULE && autopilotctl access add --user NAME --role tenant --tenant TENANT --account UPN",
+        ])
     }
 
     /// Asks `run()` to stop, as SIGTERM does.

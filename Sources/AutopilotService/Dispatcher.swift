@@ -106,10 +106,18 @@ struct Call<M: MethodDeclaration>: Sendable {
     let partner: String?
     /// The tenant the scope limits the call to; nil for any.
     let tenant: String?
+    /// The account the call acts as (named, or the caller's own), for a method that acts as one.
+    let account: String?
     /// The caller and the method, for the store and its audit events.
     let context: OperationContext
     /// Who is calling.
     var caller: Caller { context.caller }
+
+    /// The account the call acts as; the scope of a method that acts as one always decides it.
+    func actingAccount() throws -> String {
+        guard let account else { throw VarlinkError.invalidParameter("account") }
+        return account
+    }
 }
 
 /// The replies of a streaming call: each is sent once the next is known, so that the last goes without `continues`.
@@ -142,10 +150,11 @@ extension Dispatcher {
         let context = OperationContext(caller: caller, method: M.info)
         do {
             let scoped = try M.scope.apply(parameters, caller: caller, method: M.info)
-            return Call(parameters: scoped.parameters, partner: scoped.partner, tenant: scoped.tenant, context: context)
-        } catch {
-            await dispatcher.store.recordRefusal(context, error)
-            throw error.error
+            return Call(parameters: scoped.parameters, partner: scoped.partner, tenant: scoped.tenant,
+                        account: scoped.account, context: context)
+        } catch let refusal as Refusal {
+            await dispatcher.store.recordRefusal(context, refusal)
+            throw refusal.error
         }
     }
 

@@ -39,8 +39,9 @@ enum Fetch {
     }
 
     static func account(_ db: Database, _ upn: String) throws -> Account? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT upn, tenant_id, domain FROM accounts WHERE upn = ?",
-                                         arguments: [upn])
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT upn, tenant_id, domain FROM accounts WHERE upn = ? AND removed_at IS NULL
+            """, arguments: [upn])
         else { return nil }
         let roles = try String.fetchAll(db, sql: "SELECT role FROM account_roles WHERE upn = ?", arguments: [upn])
             .compactMap(AccountRole.init(rawValue:)).sorted()
@@ -74,7 +75,7 @@ enum Fetch {
         AccessRule(id: row["id"], uid: (row["uid"] as Int64?).map { UInt32($0) },
                    gid: (row["gid"] as Int64?).map { UInt32($0) },
                    role: CallerRole(rawValue: row["role"]) ?? .none, partner: row["partner_id"],
-                   tenant: row["tenant_id"], createdAt: Timestamp(column: row["created_at"]))
+                   tenant: row["tenant_id"], account: row["account"], createdAt: Timestamp(column: row["created_at"]))
     }
 }
 

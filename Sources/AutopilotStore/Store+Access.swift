@@ -3,14 +3,16 @@ import GRDB
 
 /// Access rules and service status.
 extension RegistryStore {
-    /// Binds a uid or a gid to a role (and, for partner and tenant roles, the one partner or tenant it acts for).
-    /// - Throws: `NotFound` (partner, tenant); `InvalidInput` (uid, gid, partner, tenant, role); `AlreadyExists`
-    ///   when the uid or gid already has a rule.
+    /// Binds a uid or a gid to a role (and, for partner and tenant roles, the one partner or tenant it acts for; a
+    /// tenant rule may bind its caller to one account of the tenant).
+    /// - Throws: `NotFound` (partner, tenant, account); `InvalidInput` (uid, gid, partner, tenant, role, account);
+    ///   `AlreadyExists` when the uid or gid already has a rule.
     public func addAccessRule(_ context: OperationContext, uid: Int?, gid: Int?, role: CallerRole,
-                              partner: String?, tenant: String?) async throws -> AccessRule {
+                              partner: String?, tenant: String?, account upn: String? = nil) async throws -> AccessRule {
         try await change(context) { tx in
             if let partner { _ = try tx.requirePartner(partner) }
             if let tenant { _ = try tx.requireTenant(tenant) }
+            let account = try upn.map { try tx.requireAccount($0) }
             let uid = try uid.map { try Validate.unixID($0, field: "uid") }
             let gid = try gid.map { try Validate.unixID($0, field: "gid") }
             guard (uid == nil) != (gid == nil) else {
@@ -32,6 +34,14 @@ extension RegistryStore {
             case .none:
                 throw RegistryError.invalidInput(field: "role", reason: "a rule grants operator, auditor, partner or tenant")
             }
+            if let account {
+                guard role == .tenant else {
+                    throw RegistryError.invalidInput(field: "account", reason: "only a tenant rule binds its caller to an account")
+                }
+                guard account.tenant == tenant else {
+                    throw RegistryError.invalidInput(field: "account", reason: "\(account.upn) is an account of tenant \(account.tenant), not of \(tenant!)")
+                }
+            }
             let subject = uid.map { "uid \($0)" } ?? "gid \(gid!)"
             let taken = try Bool.fetchOne(tx.db, sql: """
                 SELECT EXISTS (SELECT 1 FROM access_rules WHERE removed_at IS NULL AND (uid = ? OR gid = ?))
@@ -40,10 +50,12 @@ extension RegistryStore {
             let id = newID()
             tx.target("rule", id)
             try tx.db.execute(sql: """
-                INSERT INTO access_rules (id, uid, gid, role, partner_id, tenant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO access_rules (id, uid, gid, role, partner_id, tenant_id, account, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, uid.map { Int64($0) }, gid.map { Int64($0) }, role.rawValue, partner, tenant,
-                                 tx.now.rfc3339])
-            return AccessRule(id: id, uid: uid, gid: gid, role: role, partner: partner, tenant: tenant, createdAt: tx.now)
+                                 account?.upn, tx.now.rfc3339])
+            return AccessRule(id: id, uid: uid, gid: gid, role: role, partner: partner, tenant: tenant,
+                              account: account?.upn, createdAt: tx.now)
         }
     }
 
@@ -69,7 +81,7 @@ extension RegistryStore {
 
     static func activeAccessRules(_ db: Database) throws -> [AccessRule] {
         try Row.fetchAll(db, sql: """
-            SELECT id, uid, gid, role, partner_id, tenant_id, created_at FROM access_rules
+            SELECT id, uid, gid, role, partner_id, tenant_id, account, created_at FROM access_rules
             WHERE removed_at IS NULL ORDER BY created_at, rowid
             """).map(Fetch.accessRule)
     }

@@ -47,10 +47,30 @@ extension RegistryStore {
             }
             let roles = try Validate.roles(roles)
             if try Fetch.account(tx.db, upn) != nil { throw RegistryError.alreadyExists(kind: "account", id: upn) }
-            try tx.db.execute(sql: "INSERT INTO accounts (upn, tenant_id, domain, created_at) VALUES (?, ?, ?, ?)",
-                              arguments: [upn, tenant, domain, tx.now.rfc3339])
+            // A UPN whose account was removed may be given to someone again: the row (which history refers to) is
+            // taken up anew, with its new tenant and roles.
+            try tx.db.execute(sql: """
+                INSERT INTO accounts (upn, tenant_id, domain, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (upn) DO UPDATE SET tenant_id = excluded.tenant_id, domain = excluded.domain,
+                                               created_at = excluded.created_at, removed_at = NULL
+                """, arguments: [upn, tenant, domain, tx.now.rfc3339])
+            try tx.db.execute(sql: "DELETE FROM account_roles WHERE upn = ?", arguments: [upn])
             try Self.writeRoles(tx.db, upn: upn, roles: roles)
             return try tx.requireAccount(upn)
+        }
+    }
+
+    /// Removes an account (its person left) and the access rules bound to it, in one transaction. The row stays,
+    /// marked removed, because grants, revocation requests and audit events refer to its UPN; nothing finds it any
+    /// more, so every call naming it is `NotFound(account)` and a caller bound to it acts as nobody.
+    /// - Throws: `NotFound(account)`.
+    public func removeAccount(_ context: OperationContext, upn: String) async throws {
+        try await change(context) { tx in
+            let account = try tx.requireAccount(upn)
+            tx.target("tenant", account.tenant)
+            try tx.db.execute(sql: "UPDATE accounts SET removed_at = ? WHERE upn = ?", arguments: [tx.now.rfc3339, account.upn])
+            try tx.db.execute(sql: "UPDATE access_rules SET removed_at = ? WHERE account = ? AND removed_at IS NULL",
+                              arguments: [tx.now.rfc3339, account.upn])
         }
     }
 

@@ -15,10 +15,16 @@ struct AccessCommand: ParsableCommand {
         discussion: """
             The daemon identifies callers by their Unix credentials. root and the daemon's own user are always \
             operators; a caller no rule matches has role none; a user rule wins over group rules. Roles: operator, \
-            auditor, partner (with --partner: the one partner it acts for), tenant (with --tenant).
+            auditor, partner (with --partner: the one partner it acts for), tenant (with --tenant, and --account: the \
+            person's own account of that tenant, which the caller then is and acts as). A tenant rule without \
+            --account covers the whole tenant for reads only: such a caller cannot accept links, end relationships \
+            or file revocation requests as any account.
             """,
         subcommands: [Add.self, Remove.self, List.self]
     )
+
+    /// A tenant rule's account, or what a rule without one means.
+    static func account(_ rule: AccessRule) -> String { rule.account ?? "(whole tenant: reads only)" }
 
     /// The roles an access rule may grant (`none` is what no rule means).
     enum RuleRole: String, ExpressibleByArgument, CaseIterable {
@@ -32,6 +38,7 @@ struct AccessCommand: ParsableCommand {
             discussion: """
                 --user and --group take a name, resolved on this machine, or a number used as is. Examples:
                   autopilotctl access add --user alice --role partner --partner woodgrove
+                  autopilotctl access add --user carol --role tenant --tenant contoso --account carol@contoso.onmicrosoft.com
                   autopilotctl access add --group autopilot-audit --role auditor
                 """)
         @OptionGroup var global: GlobalOptions
@@ -40,6 +47,9 @@ struct AccessCommand: ParsableCommand {
         @Option(help: "operator, auditor, partner or tenant.") var role: RuleRole
         @Option(help: "For a partner rule: the partner id.") var partner: String?
         @Option(help: "For a tenant rule: the tenant id.") var tenant: String?
+        @Option(help: ArgumentHelp("For a tenant rule: the person's own account (UPN) of that tenant, which the caller acts as.",
+                                   valueName: "upn"))
+        var account: String?
 
         func validate() throws {
             if (user == nil) == (group == nil) { throw ValidationError("give exactly one of --user or --group") }
@@ -56,7 +66,8 @@ struct AccessCommand: ParsableCommand {
             }
             try global.run { s in
                 let reply = try s.call(Registry.AddAccessRule.self, .init(
-                    uid: uid.map(Int.init), gid: gid.map(Int.init), role: role.callerRole, partner: partner, tenant: tenant))
+                    uid: uid.map(Int.init), gid: gid.map(Int.init), role: role.callerRole, partner: partner, tenant: tenant,
+                    account: account))
                 if !s.printJSON(reply) { Render.print(block(reply.rule)) }
             }
         }
@@ -68,6 +79,7 @@ struct AccessCommand: ParsableCommand {
             b.append("role", rule.role.rawValue)
             b.append("partner", rule.partner, ifPresent: true)
             b.append("tenant", rule.tenant, ifPresent: true)
+            if rule.role == .tenant { b.append("account", AccessCommand.account(rule)) }
             b.append("created", rule.createdAt.rfc3339)
             return b
         }
@@ -95,10 +107,11 @@ struct AccessCommand: ParsableCommand {
             try global.run { s in
                 let reply = try s.call(Registry.ListAccessRules.self)
                 if s.printJSON(reply) { return }
-                var table = TextTable(["ID", "USER", "GROUP", "ROLE", "PARTNER", "TENANT", "CREATED"])
+                var table = TextTable(["ID", "USER", "GROUP", "ROLE", "PARTNER", "TENANT", "ACCOUNT", "CREATED"])
                 for r in reply.rules {
                     table.append([r.id, r.uid.map(UnixNames.describeUser) ?? "-", r.gid.map(UnixNames.describeGroup) ?? "-",
-                                  r.role.rawValue, Render.text(r.partner), Render.text(r.tenant), r.createdAt.rfc3339])
+                                  r.role.rawValue, Render.text(r.partner), Render.text(r.tenant),
+                                  r.role == .tenant ? AccessCommand.account(r) : "-", r.createdAt.rfc3339])
                 }
                 Render.print(table)
             }

@@ -3,6 +3,11 @@ import AutopilotClient
 import AutopilotDomain
 import AutopilotInterface
 
+/// The help of every `--as` option: the account a tenant-side command acts as.
+let actingAccountHelp = ArgumentHelp(
+    "The account you act as (a Global Administrator's UPN); default: the account your access rule binds you to. "
+        + "An operator must name one.", valueName: "upn")
+
 struct ConsentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consent",
@@ -135,13 +140,11 @@ struct ConsentCommand: ParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The link URL or token.") var link: String
-        @Option(name: .customLong("as"),
-                help: ArgumentHelp("The accepting account's UPN (a Global Administrator).", valueName: "upn"))
-        var account: String
+        @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
 
         func run() throws {
             try global.run { s in
-                let reply = try s.call(Registry.AcceptLink.self, .init(link: link, account: account))
+                let reply = try s.call(Registry.AcceptLink.self, .init(link: link, account: try s.actingAccount(account)))
                 if s.printJSON(reply) { return }
                 let grants = reply.grants
                 Output.out(Names(client: s.client).sentence(accepted: grants))
@@ -209,12 +212,12 @@ struct ConsentCommand: ParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
-        @Option(name: .customLong("as"), help: ArgumentHelp("The acting account's UPN (a Global Administrator).", valueName: "upn"))
-        var account: String
+        @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
 
         func run() throws {
             try global.run { s in
-                let reply = try s.call(Registry.RemoveDelegatedAdmin.self, .init(partner: partner, account: account))
+                let reply = try s.call(Registry.RemoveDelegatedAdmin.self,
+                                       .init(partner: partner, account: try s.actingAccount(account)))
                 if s.printJSON(reply) { return }
                 let grant = reply.grant
                 let names = Names(client: s.client)
@@ -238,15 +241,14 @@ struct ConsentCommand: ParsableCommand {
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
-        @Option(name: .customLong("as"), help: ArgumentHelp("The acting account's UPN (a Global Administrator).", valueName: "upn"))
-        var account: String
+        @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
 
         func run() throws {
             try global.run { s in
                 // A tenant caller stops seeing the partners once their consent ends: read their names first.
                 let names = Names(client: s.client)
                 if !s.json { names.load() }
-                let reply = try s.call(Registry.EndRelationship.self, .init(partner: partner, account: account))
+                let reply = try s.call(Registry.EndRelationship.self, .init(partner: partner, account: try s.actingAccount(account)))
                 if s.printJSON(reply) { return }
                 let grants = reply.grants
                 let tenant = grants.first.map { names.tenant($0.tenant) } ?? "The tenant"
@@ -384,14 +386,13 @@ struct RevocationCommand: ParsableCommand {
             abstract: "File a request as a tenant's Global Administrator against a partner holding an active grant.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
-        @Option(name: .customLong("as"), help: ArgumentHelp("The acting account's UPN (a Global Administrator).", valueName: "upn"))
-        var account: String
+        @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
         @Option(help: "Why, in the tenant's words.") var reason: String
 
         func run() throws {
             try global.run { s in
                 let reply = try s.call(Registry.FileRevocationRequest.self,
-                                       .init(partner: partner, account: account, reason: reason))
+                                       .init(partner: partner, account: try s.actingAccount(account), reason: reason))
                 if s.printJSON(reply) { return }
                 let request = reply.request
                 let names = Names(client: s.client)

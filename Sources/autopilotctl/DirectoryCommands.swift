@@ -86,7 +86,7 @@ struct AccountCommand: ParsableCommand {
             Role names: \(AccountRole.namesList).
             Give roles as repeated --role options or comma-separated: --roles GlobalAdministrator,GlobalReader.
             """,
-        subcommands: [Add.self, SetRoles.self]
+        subcommands: [Add.self, SetRoles.self, Remove.self]
     )
 
     struct Add: ParsableCommand {
@@ -119,6 +119,26 @@ struct AccountCommand: ParsableCommand {
             try global.run { s in
                 let reply = try s.call(Registry.SetAccountRoles.self, .init(upn: upn, roles: splitRoles(roles)))
                 if !s.printJSON(reply) { Render.print(Render.block(reply.account)) }
+            }
+        }
+    }
+}
+
+extension AccountCommand {
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove the account of someone who left, and the access rules bound to it (RemoveAccount).",
+            discussion: """
+                Grants, revocation requests and audit events keep the UPN they recorded. The account no longer exists \
+                for any call, and whoever its access rules bound to it can no longer act as it.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The user principal name.") var upn: String
+
+        func run() throws {
+            try global.run { s in
+                let reply = try s.call(Registry.RemoveAccount.self, .init(upn: upn))
+                if !s.printJSON(reply) { Output.out("removed account \(upn) and the access rules bound to it") }
             }
         }
     }

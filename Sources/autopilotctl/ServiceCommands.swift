@@ -43,6 +43,7 @@ struct WhoAmICommand: ParsableCommand {
                                    ("role", me.role.rawValue)])
             b.append("partner", me.partner, ifPresent: true)
             b.append("tenant", me.tenant, ifPresent: true)
+            if me.role == .tenant { b.append("account", me.account ?? "(none: your rule covers the whole tenant, for reads only)") }
             Render.print(b)
         }
     }

@@ -69,6 +69,7 @@ struct CLIError: Error {
 /// The exit codes of autopilotctl (listed in the root command's help).
 enum ExitStatus {
     static let refused: Int32 = 1
+    static let usage: Int32 = 64
     static let someFailed: Int32 = 2
     static let notConsented: Int32 = 3
     static let dataError: Int32 = 65
@@ -144,6 +145,22 @@ struct Session {
     /// Calls method `M`, which takes no parameters.
     func call<M: MethodDeclaration>(_ method: M.Type) throws(VarlinkClientError) -> M.Reply where M.Parameters == Empty {
         try client.call(method)
+    }
+
+    /// The account a tenant-side command acts as: the one `--as` names, else the one the caller's access rule binds
+    /// it to (said on stdout, so that nobody acts as someone without seeing it). A tenant-wide caller gets nil, which
+    /// the daemon refuses (and records).
+    /// - Throws: `CLIError` when an operator names no account.
+    func actingAccount(_ named: String?) throws -> String? {
+        if let named { return named }
+        let me = try call(Registry.WhoAmI.self)
+        if let bound = me.account {
+            if !json { Output.out("Acting as \(bound), the account your access rule binds you to.\n") }
+            return bound
+        }
+        if me.role == .tenant { return nil }
+        throw CLIError("name the account you act as with --as UPN (a Global Administrator of the tenant)",
+                       code: ExitStatus.usage)
     }
 
     /// Prints `reply` as pretty JSON when --json is set; returns whether it did.

@@ -300,3 +300,40 @@ import Testing
         #expect(!without.contains("GlobalReader"))
     }
 }
+
+/// People act as themselves: which rule a caller matches, and which account it acts as.
+@Suite struct ActingAccountTests {
+    static let t0 = Timestamp(millisecondsSinceEpoch: 0)
+    static let method = MethodInfo(name: "AcceptLink", policy: MethodPolicy(tenant: .own), changesState: true, streams: false)
+
+    @Test func aRuleBoundToAnAccountWinsOverATenantWideOneTheCallerAlsoMatches() {
+        let wide = AccessRule(id: "w", uid: 1001, gid: nil, role: .tenant, partner: nil, tenant: "contoso", createdAt: Self.t0)
+        let bound = AccessRule(id: "b", uid: nil, gid: 50, role: .tenant, partner: nil, tenant: "contoso",
+                               account: "admin@contoso.onmicrosoft.com", createdAt: Self.t0)
+        let caller = Caller.resolve(uid: 1001, gid: 50, groups: [50], pid: 1, daemonUID: 999, rules: [wide, bound])
+        #expect(caller.role == .tenant && caller.account == "admin@contoso.onmicrosoft.com")
+        let onlyWide = Caller.resolve(uid: 1001, gid: 7, groups: [7], pid: 1, daemonUID: 999, rules: [wide, bound])
+        #expect(onlyWide.role == .tenant && onlyWide.account == nil)
+    }
+
+    @Test func aBoundCallerActsAsItsAccountAndNoOther() throws {
+        let caller = Caller(uid: 1001, gid: 1001, pid: 1, role: .tenant, tenant: "contoso", account: "admin@contoso.onmicrosoft.com")
+        #expect(try caller.actingAccount(named: nil, Self.method) == "admin@contoso.onmicrosoft.com")
+        #expect(try caller.actingAccount(named: " Admin@Contoso.OnMicrosoft.com ", Self.method) == "admin@contoso.onmicrosoft.com")
+        #expect(throws: ActingAccountError.refused(.permissionDenied(method: "AcceptLink", role: .tenant))) {
+            try caller.actingAccount(named: "helpdesk@contoso.onmicrosoft.com", Self.method)
+        }
+    }
+
+    @Test func aTenantWideCallerActsAsNobodyAndAnOperatorMustNameTheAccount() throws {
+        let wide = Caller(uid: 1001, gid: 1001, pid: 1, role: .tenant, tenant: "contoso")
+        for named in [nil, "admin@contoso.onmicrosoft.com"] {
+            #expect(throws: ActingAccountError.refused(.permissionDenied(method: "AcceptLink", role: .tenant))) {
+                try wide.actingAccount(named: named, Self.method)
+            }
+        }
+        let root = Caller(uid: 0, gid: 0, pid: 1, role: .operator)
+        #expect(try root.actingAccount(named: "admin@contoso.onmicrosoft.com", Self.method) == "admin@contoso.onmicrosoft.com")
+        #expect(throws: ActingAccountError.missingAccount) { try root.actingAccount(named: nil, Self.method) }
+    }
+}

@@ -101,13 +101,17 @@ private func migrationExample() throws -> String {
 /// The Unix users and the auditors group the tests act as.
 private struct Cast {
     let readers: UInt32
-    let auditor, outsider, woodgrove, litware, adatum, contoso, stranger: TestUser
+    let auditor, outsider, woodgrove, litware, adatum, stranger: TestUser
+    /// Contoso's people, each bound to their own account: its Global Administrator, a helpdesk administrator, and a
+    /// Global Administrator on the custom domain.
+    let contoso, contosoHelpdesk, contosoIT: TestUser
 
     static func make() throws -> Cast {
         Cast(readers: try TestGroup.make("apd-audit-readers"), auditor: try TestUser.make("apd-audit-auditor"),
              outsider: try TestUser.make("apd-audit-outsider"), woodgrove: try TestUser.make("apd-audit-woodgrove"),
              litware: try TestUser.make("apd-audit-litware"), adatum: try TestUser.make("apd-audit-adatum"),
-             contoso: try TestUser.make("apd-audit-contoso"), stranger: try TestUser.make("apd-audit-stranger"))
+             stranger: try TestUser.make("apd-audit-stranger"), contoso: try TestUser.make("apd-audit-contoso"),
+             contosoHelpdesk: try TestUser.make("apd-audit-helpdesk"), contosoIT: try TestUser.make("apd-audit-it"))
     }
 }
 
@@ -194,7 +198,12 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
                  ["access", "add", "--user", cast.woodgrove.name, "--role", "partner", "--partner", "woodgrove"],
                  ["access", "add", "--user", cast.litware.name, "--role", "partner", "--partner", "litware"],
                  ["access", "add", "--user", cast.adatum.name, "--role", "partner", "--partner", "adatum"],
-                 ["access", "add", "--user", cast.contoso.name, "--role", "tenant", "--tenant", "contoso"],
+                 ["access", "add", "--user", cast.contoso.name, "--role", "tenant", "--tenant", "contoso",
+                  "--account", "admin@contoso.onmicrosoft.com"],
+                 ["access", "add", "--user", cast.contosoHelpdesk.name, "--role", "tenant", "--tenant", "contoso",
+                  "--account", "helpdesk@contoso.onmicrosoft.com"],
+                 ["access", "add", "--user", cast.contosoIT.name, "--role", "tenant", "--tenant", "contoso",
+                  "--account", "it@contoso.com"],
                  ["access", "add", "--user", cast.auditor.name, "--role", "auditor"]] {
         expectSuccess(try daemon.ctl(args))
     }
@@ -204,8 +213,7 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
         "consent", "request", "--partner", "woodgrove", "--dap", "--role", "GlobalReader", "--role",
         "HelpdeskAdministrator", "--json"]))
     let woodgroveURL = try #require(request["link"]?.objectValue?["url"]?.stringValue)
-    expectRefusal(try daemon.ctl(as: cast.contoso, ["consent", "accept", woodgroveURL, "--as",
-                                                    "helpdesk@contoso.onmicrosoft.com"]), "GlobalAdminRequired")
+    expectRefusal(try daemon.ctl(as: cast.contosoHelpdesk, ["consent", "accept", woodgroveURL]), "GlobalAdminRequired")
     expectRefusal(try daemon.ctl(as: cast.woodgrove, ["consent", "accept", woodgroveURL, "--as",
                                                       "admin@contoso.onmicrosoft.com"]), "PermissionDenied")
     let accepted = expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", woodgroveURL, "--as",
@@ -215,7 +223,7 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
     // Litware's OEM link needs a cloud-native Global Administrator.
     let oem = expectSuccess(try daemon.ctl(["consent", "oem-link", "--partner", "litware", "--json"]))
     let litwareURL = try #require(oem["link"]?.objectValue?["url"]?.stringValue)
-    expectRefusal(try daemon.ctl(as: cast.contoso, ["consent", "accept", litwareURL, "--as", "it@contoso.com"]),
+    expectRefusal(try daemon.ctl(as: cast.contosoIT, ["consent", "accept", litwareURL]),
                   "CloudNativeAccountRequired")
     expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", litwareURL, "--as", "admin@contoso.onmicrosoft.com"]))
 
@@ -271,8 +279,7 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
     expectSuccess(try daemon.ctl(as: cast.litware, ["devices", "deregister", "--partner", "litware", "--serial", "LW-003",
                                                     "--manufacturer", "Litware", "--model", "LW-14"]))
     // An account name with a backslash and a line feed, which the chain's canonical form escapes.
-    expectRefusal(try daemon.ctl(as: cast.contoso, ["consent", "end", "--partner", "woodgrove", "--as",
-                                                    "x\\y\nz@contoso.com"]), "NotFound")
+    expectRefusal(try daemon.ctl(["consent", "end", "--partner", "woodgrove", "--as", "x\\y\nz@contoso.com"]), "NotFound")
     story.backup = dir + "/registry-backup.sqlite"
     expectSuccess(try daemon.ctl(["backup", story.backup]))
     return story
@@ -308,7 +315,7 @@ struct AuditEndToEndTests {
                     ["AcceptLink", "CloudNativeAccountRequired", "tenant"], ["CreateDeviceBatch", "ConsentRequired", "partner"],
                     ["CreateTenant", "PermissionDenied", "none"], ["VerifyAudit", "PermissionDenied", "partner"],
                     ["EndRelationship", "OemRemovalRequiresRequest", "tenant"],
-                    ["CreateDeviceBatch", "ConsentRequired", "partner"], ["EndRelationship", "NotFound", "tenant"],
+                    ["CreateDeviceBatch", "ConsentRequired", "partner"], ["EndRelationship", "NotFound", "operator"],
                 ])
                 #expect(rows[0]["actor_account"] == "helpdesk@contoso.onmicrosoft.com" && rows[0]["actor_tenant"] == "contoso")
                 #expect(rows[1]["actor_account"] == contosoAdmin && rows[1]["actor_partner"] == "woodgrove")
@@ -367,7 +374,7 @@ struct AuditEndToEndTests {
             },
             "Who changed access rules or took backups?": { rows in
                 #expect(columns(rows, "actor_uid", "method", "outcome")
-                        == Array(repeating: ["0", "AddAccessRule", "ok"], count: 5) + [["0", "Backup", "ok"]])
+                        == Array(repeating: ["0", "AddAccessRule", "ok"], count: 7) + [["0", "Backup", "ok"]])
                 #expect(rows.last?["target"] == "file:" + story.backup)
             },
             "Are the append-only triggers still in place?": { rows in

@@ -273,7 +273,8 @@ import Varlink
         let contoso = try TestUser.make("ap-consent-t1")
         for arguments in [["access", "add", "--user", coffee.name, "--role", "partner", "--partner", "fourthcoffee"],
                           ["access", "add", "--user", woodgrove.name, "--role", "partner", "--partner", "woodgrove"],
-                          ["access", "add", "--user", contoso.name, "--role", "tenant", "--tenant", "contoso"]] {
+                          ["access", "add", "--user", contoso.name, "--role", "tenant", "--tenant", "contoso",
+                           "--account", Self.admin]] {
             Self.ok(try daemon.ctl(arguments))
         }
 
@@ -302,7 +303,7 @@ import Varlink
             return try runProgram("/usr/bin/setpriv", ["--reuid", String(user.uid), "--regid", String(user.gid), "--clear-groups",
                                                        "--", "/usr/bin/python3", "-c", script, daemon.socket, message]).stdout
         }
-        let malformed = try call(coffee, "AcceptLink", #"{"link": "\#(coffeeLink)"}"#)
+        let malformed = try call(coffee, "AcceptLink", #"{"link": "\#(coffeeLink)", "account": 5}"#)
         #expect(malformed.contains(#""error":"org.varlink.service.InvalidParameter""#) && malformed.contains("account"), "\(malformed)")
         let denied = try call(coffee, "AcceptLink", #"{"link": "\#(coffeeLink)", "account": "\#(Self.admin)"}"#)
         #expect(denied.contains(#""error":"io.autopilotd.registry.PermissionDenied""#), "\(denied)")

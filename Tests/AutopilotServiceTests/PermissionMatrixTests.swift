@@ -8,21 +8,23 @@ import Varlink
 @Suite(.serialized, .ownThread) struct PermissionMatrixTests {
     /// The roles of the matrix: two partners and two tenants, so that "own" can be told from "someone else's".
     enum Subject: String, CaseIterable, Sendable {
-        case `operator`, auditor, partnerA, partnerB, tenantX, tenantY, none
+        /// tenantX and tenantY are bound to their tenant's Global Administrator, tenantXHelpdesk to tenant X's
+        /// GlobalReader account, and tenantXWide covers tenant X with no account (reads only).
+        case `operator`, auditor, partnerA, partnerB, tenantX, tenantY, tenantXHelpdesk, tenantXWide, none
 
         var role: InterfaceTable.Role {
             switch self {
             case .operator: .operator
             case .auditor: .auditor
             case .partnerA, .partnerB: .partner
-            case .tenantX, .tenantY: .tenant
+            case .tenantX, .tenantY, .tenantXHelpdesk, .tenantXWide: .tenant
             case .none: .none
             }
         }
 
         /// Partner B and tenant Y live in the second world; everyone else calls "own" the first.
         var ownWorld: Int { self == .partnerB || self == .tenantY ? 1 : 0 }
-        var userName: String { "ap-pm-\(rawValue.lowercased())" }
+        var userName: String { "ap-pm-\(rawValue.lowercased().prefix(20))" }
     }
 
     /// Whether a probe names the caller's own partner or tenant (or its records), someone else's, or nothing.
@@ -31,6 +33,8 @@ import Varlink
     struct Probe: Sendable {
         var target: Target
         var call: CallScript.Call
+        /// The error this probe must get instead of what the table's reach implies (the account rules).
+        var expected: String? = nil
         var method: String { call.method.hasPrefix("org.") ? call.method : String(call.method.dropFirst("io.autopilotd.registry.".count)) }
     }
 
@@ -81,6 +85,11 @@ import Varlink
                 let label = "\(subject.rawValue) \(probe.method) (\(probe.target.rawValue)): \(outcome.text)"
                 #expect(outcome.error != "closed", "\(label)")
                 #expect(outcome.error != "io.autopilotd.registry.InternalError", "\(label)")
+                if let expected = probe.expected {
+                    #expect(outcome.error == expected, "\(label)")
+                    if outcome.error == "io.autopilotd.registry.PermissionDenied" { refusals[users[subject]!.uid, default: 0] += 1 }
+                    continue
+                }
                 if allowed {
                     #expect(outcome.error != "io.autopilotd.registry.PermissionDenied", "allowed but refused: \(label)")
                 } else {
@@ -174,7 +183,12 @@ import Varlink
             case .operator: rule["role"] = "operator"
             case .auditor: rule["role"] = "auditor"
             case .partnerA, .partnerB: rule["role"] = "partner"; rule["partner"] = .string(worlds[subject.ownWorld].partner)
-            case .tenantX, .tenantY: rule["role"] = "tenant"; rule["tenant"] = .string(worlds[subject.ownWorld].tenant)
+            case .tenantX, .tenantY:
+                rule["role"] = "tenant"; rule["tenant"] = .string(worlds[subject.ownWorld].tenant)
+                rule["account"] = .string(worlds[subject.ownWorld].admin)
+            case .tenantXHelpdesk:
+                rule["role"] = "tenant"; rule["tenant"] = .string(worlds[0].tenant); rule["account"] = .string(worlds[0].reader)
+            case .tenantXWide: rule["role"] = "tenant"; rule["tenant"] = .string(worlds[0].tenant)
             case .none: break
             }
             if subject != .none { _ = try daemon.call("AddAccessRule", rule) }
@@ -199,6 +213,33 @@ import Varlink
             add(method, .own, parameters(own, .own), more: more)
             add(method, .other, parameters(other, .other), more: more)
         }
+        /// A call that acts as an account, made naming the own tenant's Global Administrator and the other tenant's;
+        /// the account rules decide tenant callers: bound to the Global Administrator, it acts (and naming another
+        /// account is refused); bound to another account, naming the Global Administrator is refused and omitting
+        /// the account acts as its own, which lacks the role; a tenant-wide caller acts as nobody.
+        func acting(_ method: String, _ parameters: (JSONValue) -> JSONObject) {
+            let namesOwnAdmin = JSONValue.string(own.admin)
+            switch subject {
+            case .tenantXHelpdesk:
+                var omitted = parameters(namesOwnAdmin)
+                omitted["account"] = nil
+                let name = "io.autopilotd.registry." + method
+                probes.append(Probe(target: .own, call: CallScript.Call(method: name, parameters: omitted),
+                                    expected: "io.autopilotd.registry.GlobalAdminRequired"))
+                probes.append(Probe(target: .own, call: CallScript.Call(method: name, parameters: parameters(namesOwnAdmin)),
+                                    expected: "io.autopilotd.registry.PermissionDenied"))
+            case .tenantXWide:
+                let name = "io.autopilotd.registry." + method
+                for account in [namesOwnAdmin, .string(other.admin)] {
+                    probes.append(Probe(target: .own, call: CallScript.Call(method: name, parameters: parameters(account)),
+                                        expected: "io.autopilotd.registry.PermissionDenied"))
+                }
+            default:
+                add(method, .own, parameters(namesOwnAdmin))
+                add(method, .other, parameters(.string(other.admin)))
+            }
+        }
+
         /// List filters name a partner for partner callers, a tenant for tenant callers.
         func filter(_ w: World) -> JSONObject {
             subject.role == .tenant ? ["tenant": .string(w.tenant)] : ["partner": .string(w.partner)]
@@ -209,6 +250,7 @@ import Varlink
         add("AddAccount", .own, ["tenant": .string(own.tenant), "upn": .string("user-\(me)@\(own.tenant).onmicrosoft.com"),
                                  "roles": ["GlobalReader"]])
         add("SetAccountRoles", .own, ["upn": .string(own.reader), "roles": ["GlobalReader"]])
+        add("RemoveAccount", .own, ["upn": .string("user-\(me)@\(own.tenant).onmicrosoft.com")])
         both("GetTenant") { w, _ in ["tenant": .string(w.tenant)] }
         add("ListTenants")
         add("RegisterPartner", .nothing, ["name": .string("New \(me)"), "kind": "directCsp", "id": .string("new-\(me)")])
@@ -220,7 +262,7 @@ import Varlink
         add("IssueOemLink", .nothing, ["partner": .string(f.oem)])
         both("RevokeLink") { w, _ in ["link": .string(w.revocableLinks[subject]!)] }
         both("DescribeLink") { w, _ in ["link": .string(w.linkURL)] }
-        both("AcceptLink") { w, _ in ["link": .string(f.spareLink), "account": .string(w.admin)] }
+        acting("AcceptLink") { account in ["link": .string(f.spareLink), "account": account] }
         both("ListCustomers") { w, _ in ["partner": .string(w.partner)] }
         add("ListGrants")
         both("ListGrants") { w, _ in filter(w) }
@@ -228,9 +270,9 @@ import Varlink
             ["partner": .string(w.partner), "tenant": .string(w.tenant),
              "devices": [["serialNumber": "V1", "manufacturer": "Contoso", "model": "M3"]]]
         }
-        both("RemoveDelegatedAdmin") { w, _ in ["partner": .string(f.spare), "account": .string(w.admin)] }
-        both("FileRevocationRequest") { w, _ in ["partner": .string(f.spare), "account": .string(w.admin), "reason": "matrix"] }
-        both("EndRelationship") { w, _ in ["partner": .string(f.spare), "account": .string(w.admin)] }
+        acting("RemoveDelegatedAdmin") { account in ["partner": .string(f.spare), "account": account] }
+        acting("FileRevocationRequest") { account in ["partner": .string(f.spare), "account": account, "reason": "matrix"] }
+        acting("EndRelationship") { account in ["partner": .string(f.spare), "account": account] }
         add("ListRevocationRequests")
         add("DecideRevocationRequest", .nothing, ["request": .string(f.request), "approve": false])
 

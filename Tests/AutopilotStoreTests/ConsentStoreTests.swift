@@ -818,3 +818,53 @@ import Testing
         }
     }
 }
+
+/// People act as themselves: tenant rules bound to accounts, and accounts removed when people leave.
+@Suite struct BoundAccountStoreTests {
+    typealias W = ConsentWorld
+
+    @Test func aTenantRuleBindsOneExistingAccountOfItsOwnTenant() async throws {
+        let w = try await ConsentWorld()
+        let op = asOperator(Registry.AddAccessRule.info)
+        let rule = try await w.store.addAccessRule(op, uid: 2001, gid: nil, role: .tenant, partner: nil, tenant: "contoso",
+                                                   account: W.admin)
+        #expect(rule.account == W.admin)
+        #expect(try await w.store.activeAccessRules().first { $0.id == rule.id }?.account == W.admin)
+        await expectError(.notFound(kind: "account", id: "ghost@contoso.onmicrosoft.com")) {
+            _ = try await w.store.addAccessRule(op, uid: 2002, gid: nil, role: .tenant, partner: nil, tenant: "contoso",
+                                                account: "ghost@contoso.onmicrosoft.com")
+        }
+        await expectError(.invalidInput(field: "account", reason: "\(W.fabrikamAdmin) is an account of tenant fabrikam, not of contoso")) {
+            _ = try await w.store.addAccessRule(op, uid: 2003, gid: nil, role: .tenant, partner: nil, tenant: "contoso",
+                                                account: W.fabrikamAdmin)
+        }
+        await expectError(.invalidInput(field: "account", reason: "only a tenant rule binds its caller to an account")) {
+            _ = try await w.store.addAccessRule(op, uid: 2004, gid: nil, role: .partner, partner: "woodgrove", tenant: nil,
+                                                account: W.admin)
+        }
+    }
+
+    @Test func removingAnAccountRemovesItsRulesAndKeepsTheHistoryThatNamesIt() async throws {
+        let w = try await ConsentWorld()
+        let link = try await w.store.requestResellerRelationship(asOperator(Registry.RequestResellerRelationship.info),
+                                                                 partner: "woodgrove", delegatedAdmin: false, roles: [])
+        let grants = try await w.store.acceptLink(asOperator(Registry.AcceptLink.info), link: link.link.url!, account: W.admin)
+        let rule = try await w.store.addAccessRule(asOperator(Registry.AddAccessRule.info), uid: 2001, gid: nil, role: .tenant,
+                                                   partner: nil, tenant: "contoso", account: W.admin)
+        try await w.store.removeAccount(asOperator(Registry.RemoveAccount.info), upn: W.admin)
+        #expect(try await w.store.activeAccessRules().contains { $0.id == rule.id } == false)
+        // Nothing finds the account any more; what it did still names it.
+        await expectError(.notFound(kind: "account", id: W.admin)) {
+            _ = try await w.store.setAccountRoles(asOperator(Registry.SetAccountRoles.info), upn: W.admin, roles: [])
+        }
+        await expectError(.notFound(kind: "account", id: W.admin)) {
+            try await w.store.removeAccount(asOperator(Registry.RemoveAccount.info), upn: W.admin)
+        }
+        let listed = try await w.store.listGrants(asOperator(Registry.ListGrants.info), tenant: "contoso", partner: nil, status: nil)
+        #expect(listed.first { $0.id == grants.first?.id }?.grantedBy == W.admin)
+        // The UPN may be given to someone again, with its own roles.
+        let again = try await w.store.addAccount(asOperator(Registry.AddAccount.info), tenant: "contoso", upn: W.admin,
+                                                 roles: ["GlobalReader"])
+        #expect(again.roles == [.globalReader])
+    }
+}

@@ -11,6 +11,10 @@ extension RegistryInterface {
     ]
 }
 
+/// The comment of every `account` parameter of a call that acts as an account.
+let accountDoc = "The account acted as (a UPN). A caller bound to an account may omit it, which means that account; "
+    + "naming another is PermissionDenied. An operator must name one."
+
 extension Registry {
     /// `(partner: string)`: the parameters of a call about one partner.
     public struct PartnerParameters: WireRecord {
@@ -36,18 +40,18 @@ extension Registry {
         public static let fields: [WireField<Self>] = [.init("link", \.link, "")]
     }
 
-    /// `(partner: string, account: string)`: a tenant-side call about one partner, made as one account.
+    /// `(partner: string, account: ?string)`: a tenant-side call about one partner, made as one account.
     public struct TenantSideParameters: WireRecord {
         /// The partner's id.
         public var partner = ""
-        /// The acting account's UPN.
-        public var account = ""
+        /// The acting account's UPN; a caller bound to an account may omit it.
+        public var account: String?
         /// Empty parameters, for decoding to fill.
         public init() {}
         /// The parameters of a call.
-        public init(partner: String, account: String) { self.partner = partner; self.account = account }
+        public init(partner: String, account: String?) { self.partner = partner; self.account = account }
         /// The members.
-        public static let fields: [WireField<Self>] = [.init("partner", \.partner, ""), .init("account", \.account, "")]
+        public static let fields: [WireField<Self>] = [.init("partner", \.partner, ""), .init("account", \.account, accountDoc)]
     }
 
     /// Creates a reseller-relationship link.
@@ -145,18 +149,18 @@ extension Registry {
         /// The grants the acceptance made (or found active).
         public typealias Reply = GrantsReply
 
-        /// `(link: string, account: string)`.
+        /// `(link: string, account: ?string)`.
         public struct Parameters: WireRecord {
             /// The whole URL or the bare token.
             public var link = ""
-            /// The accepting account's UPN.
-            public var account = ""
+            /// The accepting account's UPN; a caller bound to an account may omit it.
+            public var account: String?
             /// Empty parameters, for decoding to fill.
             public init() {}
             /// The parameters of a call.
-            public init(link: String, account: String) { self.link = link; self.account = account }
+            public init(link: String, account: String?) { self.link = link; self.account = account }
             /// The members.
-            public static let fields: [WireField<Self>] = [.init("link", \.link, ""), .init("account", \.account, "")]
+            public static let fields: [WireField<Self>] = [.init("link", \.link, ""), .init("account", \.account, accountDoc)]
         }
     }
 
@@ -307,23 +311,23 @@ extension Registry {
         /// The request filed.
         public typealias Reply = RequestReply
 
-        /// `(partner: string, account: string, reason: string)`.
+        /// `(partner: string, account: ?string, reason: string)`.
         public struct Parameters: WireRecord {
             /// The partner to remove.
             public var partner = ""
-            /// The acting account's UPN.
-            public var account = ""
+            /// The acting account's UPN; a caller bound to an account may omit it.
+            public var account: String?
             /// Why, in the tenant's words.
             public var reason = ""
             /// Empty parameters, for decoding to fill.
             public init() {}
             /// The parameters of a call.
-            public init(partner: String, account: String, reason: String) {
+            public init(partner: String, account: String?, reason: String) {
                 self.partner = partner; self.account = account; self.reason = reason
             }
             /// The members.
             public static let fields: [WireField<Self>] = [
-                .init("partner", \.partner, ""), .init("account", \.account, ""), .init("reason", \.reason, ""),
+                .init("partner", \.partner, ""), .init("account", \.account, accountDoc), .init("reason", \.reason, ""),
             ]
         }
     }

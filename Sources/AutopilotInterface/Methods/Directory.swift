@@ -5,7 +5,8 @@ extension RegistryInterface {
     /// The directory's methods: tenants, their domains and accounts, partners.
     static let directoryMethods: [any MethodDeclaration.Type] = [
         Registry.CreateTenant.self, Registry.AddTenantDomain.self, Registry.AddAccount.self, Registry.SetAccountRoles.self,
-        Registry.GetTenant.self, Registry.ListTenants.self, Registry.RegisterPartner.self, Registry.SetOemEligibility.self,
+        Registry.RemoveAccount.self, Registry.GetTenant.self, Registry.ListTenants.self, Registry.RegisterPartner.self,
+        Registry.SetOemEligibility.self,
         Registry.GetPartner.self, Registry.ListPartners.self,
     ]
 }
@@ -116,6 +117,31 @@ extension Registry {
             public init(upn: String, roles: [String]) { self.upn = upn; self.roles = roles }
             /// The members.
             public static let fields: [WireField<Self>] = [.init("upn", \.upn, ""), .init("roles", \.roles, "")]
+        }
+    }
+
+    /// Removes the account of someone who left.
+    public enum RemoveAccount: MethodDeclaration {
+        /// What the method is, who may call it, and what it may answer.
+        public static let facts = MethodFacts(
+            "RemoveAccount",
+            "Removes an account (someone left the organisation), and the access rules bound to it, in one transaction. "
+                + "Grants, revocation requests and audit events keep the UPN they recorded; the account no longer "
+                + "exists for any call. Operator only.",
+            policy: .operatorOnly, kind: .change, errors: [.permissionDenied, .notFound])
+        /// Nothing.
+        public typealias Reply = Empty
+
+        /// `(upn: string)`.
+        public struct Parameters: WireRecord {
+            /// The account's UPN.
+            public var upn = ""
+            /// Empty parameters, for decoding to fill.
+            public init() {}
+            /// The parameters of a call.
+            public init(upn: String) { self.upn = upn }
+            /// The members.
+            public static let fields: [WireField<Self>] = [.init("upn", \.upn, "")]
         }
     }
 

@@ -19,10 +19,13 @@ extension Registry {
     public enum AddAccessRule: MethodDeclaration {
         /// What the method is, who may call it, and what it may answer.
         public static let facts = MethodFacts(
-            "AddAccessRule", "Adds an access rule for exactly one of uid or gid. Operator only.",
+            "AddAccessRule",
+            "Adds an access rule for exactly one of uid or gid. A tenant rule binds its caller to one account of the "
+                + "tenant (account), or covers the whole tenant for reads only. Operator only.",
             policy: .operatorOnly, kind: .change, errors: [.permissionDenied, .notFound, .invalidInput])
 
-        /// `(uid: ?int, gid: ?int, role: (operator, auditor, partner, tenant), partner: ?string, tenant: ?string)`.
+        /// `(uid: ?int, gid: ?int, role: (operator, auditor, partner, tenant), partner: ?string, tenant: ?string,
+        /// account: ?string)`.
         public struct Parameters: WireRecord {
             /// The Unix user id.
             public var uid: Int?
@@ -34,17 +37,24 @@ extension Registry {
             public var partner: String?
             /// For a tenant rule, its tenant.
             public var tenant: String?
+            /// For a tenant rule, the account (UPN) of that tenant its caller is.
+            public var account: String?
             /// Empty parameters, for decoding to fill.
             public init() {}
             /// The parameters of a call.
-            public init(uid: Int? = nil, gid: Int? = nil, role: CallerRole, partner: String? = nil, tenant: String? = nil) {
+            public init(uid: Int? = nil, gid: Int? = nil, role: CallerRole, partner: String? = nil, tenant: String? = nil,
+                        account: String? = nil) {
                 self.uid = uid; self.gid = gid; self.role = role; self.partner = partner; self.tenant = tenant
+                self.account = account
             }
             /// The members.
             public static let fields: [WireField<Self>] = [
                 .init("uid", \.uid, ""), .init("gid", \.gid, ""),
                 .init("role", \.role, "", type: .enumeration(CallerRole.grantable.map(\.rawValue))),
                 .init("partner", \.partner, ""), .init("tenant", \.tenant, ""),
+                .init("account", \.account,
+                      "For a tenant rule: the account of that tenant (a UPN) its caller is and acts as; without it the "
+                        + "rule covers the whole tenant for reads only. The account must exist (NotFound)."),
             ]
             /// `none` is no role a rule can grant.
             public func validate() throws(VarlinkError) {
@@ -232,16 +242,21 @@ extension Registry {
             public var partner: String?
             /// The tenant a tenant caller acts for.
             public var tenant: String?
+            /// The account a tenant caller is, when its rule binds one.
+            public var account: String?
             /// An empty reply, for decoding to fill.
             public init() {}
             /// What the daemon sees of `caller`.
             public init(_ caller: Caller) {
                 uid = Int(caller.uid); role = caller.role; partner = caller.partner; tenant = caller.tenant
+                account = caller.account
             }
             /// The members.
             public static let fields: [WireField<Self>] = [
                 .init("uid", \.uid, ""), .init("role", \.role, ""), .init("partner", \.partner, ""),
                 .init("tenant", \.tenant, ""),
+                .init("account", \.account,
+                      "The account a tenant caller is and acts as; null for a tenant-wide rule, which only reads."),
             ]
         }
     }

@@ -35,6 +35,7 @@ enum InterfaceTable {
         Method(name: "AddTenantDomain", parameters: [p("tenant", .string), p("domain", .string)]),
         Method(name: "AddAccount", parameters: [p("tenant", .string), p("upn", .string), p("roles", .stringArray)]),
         Method(name: "SetAccountRoles", parameters: [p("upn", .string), p("roles", .stringArray)]),
+        Method(name: "RemoveAccount", parameters: [p("upn", .string)]),
         Method(name: "GetTenant", parameters: [p("tenant", .string)]),
         Method(name: "ListTenants", parameters: []),
         Method(name: "RegisterPartner", parameters: [
@@ -50,6 +51,8 @@ enum InterfaceTable {
         Method(name: "IssueOemLink", parameters: [p("partner", .string)]),
         Method(name: "RevokeLink", parameters: [p("link", .string)]),
         Method(name: "DescribeLink", parameters: [p("link", .string)]),
+        // `account` may be omitted by a tenant caller bound to an account; the operator these tables call as must name
+        // it (omitting it is InvalidParameter), so for it the parameter is required.
         Method(name: "AcceptLink", parameters: [p("link", .string), p("account", .string)]),
         Method(name: "ListCustomers", parameters: [p("partner", .string)]),
         Method(name: "ListGrants", parameters: [
@@ -78,7 +81,7 @@ enum InterfaceTable {
         ]),
         Method(name: "AddAccessRule", parameters: [
             o("uid", .int), o("gid", .int), p("role", .enumeration(["operator", "auditor", "partner", "tenant"])),
-            o("partner", .string), o("tenant", .string),
+            o("partner", .string), o("tenant", .string), o("account", .string),
         ]),
         Method(name: "RemoveAccessRule", parameters: [p("rule", .string)]),
         Method(name: "ListAccessRules", parameters: []),
@@ -127,7 +130,8 @@ enum InterfaceTable {
         if role == .operator { return .any }
         let (auditor, partner, tenant): (Bool, Reach, Reach)
         switch method {
-        case "CreateTenant", "AddTenantDomain", "AddAccount", "SetAccountRoles", "RegisterPartner", "SetOemEligibility",
+        case "CreateTenant", "AddTenantDomain", "AddAccount", "SetAccountRoles", "RemoveAccount", "RegisterPartner",
+             "SetOemEligibility",
              "AddAccessRule", "RemoveAccessRule", "IssueOemLink", "DecideRevocationRequest":
             (auditor, partner, tenant) = (false, .no, .no)
         case "GetTenant", "ListTenants", "GetPartner", "ListPartners":
