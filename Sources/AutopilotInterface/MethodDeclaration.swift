@@ -97,13 +97,26 @@ public struct Scope<Parameters: Sendable>: Sendable {
     /// The tenant account the call acts as, when it acts as one: a tenant caller bound to an account may omit it,
     /// an operator must name it (`Caller.actingAccount`).
     public var account: (KeyPath<Parameters, String?> & Sendable)?
+    /// Whether every call acts as an account, or the method has a partner's side too.
+    public var sides: Sides
+
+    /// Who a method that names an account may act as.
+    public enum Sides: Sendable {
+        /// Every call acts as a tenant account (`AcceptLink`): an operator must name one.
+        case accountOnly
+        /// A partner caller calls it as itself and may name no account; a tenant caller acts as an account; an
+        /// operator acts as the account it names, or as the partner side when it names none (`DeregisterDevice`,
+        /// `UpdateDevice`, `EndRelationship`).
+        case partnerOrAccount
+    }
 
     /// A scope naming what is given.
     public init(partner: Naming = .none, tenant: Naming = .none,
-                account: (KeyPath<Parameters, String?> & Sendable)? = nil) {
+                account: (KeyPath<Parameters, String?> & Sendable)? = nil, sides: Sides = .accountOnly) {
         self.partner = partner
         self.tenant = tenant
         self.account = account
+        self.sides = sides
     }
 }
 
@@ -115,7 +128,8 @@ public struct ScopedCall<Parameters: Sendable>: Sendable {
     public var partner: String?
     /// The tenant the call is limited to; nil for any.
     public var tenant: String?
-    /// The account the call acts as (named, or the caller's own), for a method that acts as one.
+    /// The account the call acts as (named, or the caller's own), for a method that acts as one; nil on the
+    /// partner's side of a method that has both.
     public var account: String?
 }
 
@@ -159,7 +173,12 @@ extension Scope {
             case .own:
                 scoped.tenant = try caller.tenantFilter(nil, method)
             }
-            if account != nil {
+            let partnerSide = sides == .partnerOrAccount
+                && (caller.role == .partner || (caller.role == .operator && namedAccount == nil))
+            if account != nil && partnerSide {
+                // A partner acts as itself; naming a tenant's account is reaching for what it may not be.
+                if namedAccount != nil { throw caller.refusal(method) }
+            } else if account != nil {
                 do throws(ActingAccountError) {
                     scoped.account = try caller.actingAccount(named: namedAccount, method)
                 } catch {
