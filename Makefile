@@ -4,6 +4,8 @@
 #   make install              installs under $(DESTDIR)$(PREFIX), units, sysusers.d, /etc/autopilotd
 #   make uninstall            removes what install put there (an edited /etc/autopilotd/autopilotd.conf stays)
 #   make bench                builds, then runs autopilot-bench all (docs/performance.md); BENCHFLAGS adds options
+#   make audit-ui             serves the live database read-only in Datasette (docs/auditing.md, "Browsing in
+#                             Datasette"); AUDIT_DB, AUDIT_UI_PORT or AUDIT_UI_SOCKET, DATASETTE choose
 #
 # PREFIX defaults to /usr/local; systemd reads units from /usr/local/lib/systemd/system and sysusers.d from
 # /usr/local/lib/sysusers.d as well as from /usr/lib. Distribution packages use PREFIX=/usr. Every directory
@@ -42,7 +44,7 @@ PROGRAMS   = autopilotd autopilotctl
 MANUAL_TOOL_PACKAGE = $(SCRATCH)/checkouts/swift-argument-parser
 MANUAL_TOOL         = $(SCRATCH)/manual-tool/debug/generate-manual
 
-.PHONY: all build generated install uninstall clean bench
+.PHONY: all build generated install uninstall clean bench audit-ui
 
 all: build generated
 
@@ -56,6 +58,29 @@ bench: build
 	$(SWIFT) build $(SWIFTFLAGS) --product autopilot-bench
 	mkdir -p bench-results
 	$(BIN)/autopilot-bench all --json bench-results/results.json $(BENCHFLAGS) | tee bench-results/results.txt
+
+# Datasette (PyPI datasette==0.65.5) on the live database, for a checkout: read-only (Datasette opens a file it was
+# given without -i with SQLite's mode=ro, and refuses anything but SELECT), on loopback only, with the metadata, canned
+# queries and plugins of config/datasette. Run it as a member of the auditors group. AUDIT_UI_SOCKET=PATH serves a
+# Unix socket instead of AUDIT_UI_PORT: on a shared machine every local user can reach a loopback port, and only
+# those you let through the socket's directory can reach a socket. The settings are those of
+# systemd/autopilotd-audit-ui.service (a test holds them equal). The metadata names the database `registry`, which
+# is what Datasette calls a file named registry.sqlite.
+AUDIT_DB        ?= /var/lib/autopilotd/registry.sqlite
+AUDIT_UI_PORT   ?= 8001
+AUDIT_UI_SOCKET ?=
+AUDIT_UI_CONFIG ?= config/datasette
+DATASETTE       ?= datasette
+AUDIT_UI_SETTINGS = --setting sql_time_limit_ms 5000 --setting default_cache_ttl 0 --setting allow_download off
+AUDIT_UI_LISTEN   = $(if $(AUDIT_UI_SOCKET),--uds $(AUDIT_UI_SOCKET),--host 127.0.0.1 --port $(AUDIT_UI_PORT))
+AUDIT_UI_PLUGINS  = $(notdir $(wildcard config/datasette/plugins/*.py))
+
+audit-ui:
+	@test "$(notdir $(AUDIT_DB))" = registry.sqlite || \
+	    { echo "make audit-ui: AUDIT_DB must be the daemon's registry.sqlite (the metadata is for that name)" >&2; exit 2; }
+	@test -r "$(AUDIT_DB)" || \
+	    { echo "make audit-ui: cannot read $(AUDIT_DB): set AUDIT_DB, or join the auditors group" >&2; exit 2; }
+	$(DATASETTE) serve --metadata $(AUDIT_UI_CONFIG)/metadata.json --plugins-dir $(AUDIT_UI_CONFIG)/plugins $(AUDIT_UI_SETTINGS) $(AUDIT_UI_LISTEN) $(AUDIT_DB)
 
 $(MANUAL_TOOL): build
 	$(SWIFT) build --package-path $(MANUAL_TOOL_PACKAGE) --scratch-path $(SCRATCH)/manual-tool --product generate-manual
@@ -72,6 +97,8 @@ generated: build $(MANUAL_TOOL)
 	$(MANUAL_TOOL) $(BIN)/autopilotd --section 8 --output-directory $(GEN)/man8
 	$(MANUAL_TOOL) $(BIN)/autopilotctl --section 1 --output-directory $(GEN)/man1
 	sed 's|/usr/local/bin/autopilotd|$(BINDIR)/autopilotd|' systemd/autopilotd.service > $(GEN)/autopilotd.service
+	sed 's|/usr/local/share/autopilotd/|$(DATADIR)/autopilotd/|g' systemd/autopilotd-audit-ui.service \
+	    > $(GEN)/autopilotd-audit-ui.service
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(CONFDIR) \
@@ -79,6 +106,11 @@ install: all
 	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(INSTALL) -m 0755 $(BIN)/autopilotd $(BIN)/autopilotctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 0644 $(GEN)/autopilotd.service systemd/autopilotd.socket $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 0644 $(GEN)/autopilotd-audit-ui.service $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins
+	$(INSTALL) -m 0644 config/datasette/metadata.json $(DESTDIR)$(DATADIR)/autopilotd/datasette/
+	$(INSTALL) -m 0644 $(addprefix config/datasette/plugins/,$(AUDIT_UI_PLUGINS)) \
+	    $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins/
 	$(INSTALL) -m 0644 systemd/sysusers.d/autopilotd.conf $(DESTDIR)$(SYSUSERSDIR)/autopilotd.conf
 	test -e $(DESTDIR)$(CONFDIR)/autopilotd.conf || \
 	    $(INSTALL) -m 0644 config/autopilotd.conf $(DESTDIR)$(CONFDIR)/autopilotd.conf
@@ -94,6 +126,11 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/autopilotd $(DESTDIR)$(BINDIR)/autopilotctl
 	rm -f $(DESTDIR)$(UNITDIR)/autopilotd.service $(DESTDIR)$(UNITDIR)/autopilotd.socket
+	rm -f $(DESTDIR)$(UNITDIR)/autopilotd-audit-ui.service
+	rm -f $(DESTDIR)$(DATADIR)/autopilotd/datasette/metadata.json
+	for f in $(AUDIT_UI_PLUGINS); do rm -f $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins/$$f; done
+	rmdir $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins $(DESTDIR)$(DATADIR)/autopilotd/datasette \
+	    $(DESTDIR)$(DATADIR)/autopilotd 2>/dev/null || true
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/autopilotd.conf
 	rm -f $(DESTDIR)$(MANDIR)/man8/autopilotd.8 $(DESTDIR)$(MANDIR)/man1/autopilotctl.1
 	for p in $(PROGRAMS); do \

@@ -437,6 +437,10 @@ struct SystemdTests {
             "/usr/local/share/zsh/site-functions/_autopilotd", "/usr/local/share/zsh/site-functions/_autopilotctl",
             "/usr/local/share/fish/vendor_completions.d/autopilotd.fish",
             "/usr/local/share/fish/vendor_completions.d/autopilotctl.fish",
+            "/usr/local/lib/systemd/system/autopilotd-audit-ui.service",
+            "/usr/local/share/autopilotd/datasette/metadata.json",
+            "/usr/local/share/autopilotd/datasette/plugins/audit_style.py",
+            "/usr/local/share/autopilotd/datasette/plugins/hide_secrets.py",
         ]
         #expect(installedFiles(destination) == expected.sorted())
         #expect(try String(contentsOfFile: destination + "/etc/autopilotd/autopilotd.conf", encoding: .utf8)
