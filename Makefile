@@ -2,7 +2,7 @@
 #
 #   make                      release build (Swift runtime linked statically) in $(SCRATCH)
 #   make install              installs under $(DESTDIR)$(PREFIX), units, sysusers.d, /etc/autopilotd
-#   make uninstall            removes what install put there (an edited /etc/autopilotd/autopilotd.conf stays)
+#   make uninstall            removes what install put there (an edited autopilotd.conf or litestream.yml stays)
 #   make bench                builds, then runs autopilot-bench all (docs/performance.md); BENCHFLAGS adds options
 #   make audit-ui             serves the live database read-only in Datasette (docs/auditing.md, "Browsing in
 #                             Datasette"); AUDIT_DB, AUDIT_UI_PORT or AUDIT_UI_SOCKET, DATASETTE choose
@@ -24,6 +24,8 @@ ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 # The unit reads /etc/autopilotd/autopilotd.conf whatever the prefix.
 CONFDIR     ?= /etc/autopilotd
+# Litestream 0.5, which autopilotd-litestream.service runs (docs/replication.md); not installed by make install.
+LITESTREAM  ?= /usr/local/bin/litestream
 
 SWIFT   ?= swift
 SCRATCH ?= .build-release
@@ -97,6 +99,8 @@ generated: build $(MANUAL_TOOL)
 	$(MANUAL_TOOL) $(BIN)/autopilotd --section 8 --output-directory $(GEN)/man8
 	$(MANUAL_TOOL) $(BIN)/autopilotctl --section 1 --output-directory $(GEN)/man1
 	sed 's|/usr/local/bin/autopilotd|$(BINDIR)/autopilotd|' systemd/autopilotd.service > $(GEN)/autopilotd.service
+	sed 's|/usr/local/bin/litestream|$(LITESTREAM)|' systemd/autopilotd-litestream.service \
+	    > $(GEN)/autopilotd-litestream.service
 	sed 's|/usr/local/share/autopilotd/|$(DATADIR)/autopilotd/|g' systemd/autopilotd-audit-ui.service \
 	    > $(GEN)/autopilotd-audit-ui.service
 
@@ -107,6 +111,7 @@ install: all
 	$(INSTALL) -m 0755 $(BIN)/autopilotd $(BIN)/autopilotctl $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 0644 $(GEN)/autopilotd.service systemd/autopilotd.socket $(DESTDIR)$(UNITDIR)/
 	$(INSTALL) -m 0644 $(GEN)/autopilotd-audit-ui.service $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 0644 $(GEN)/autopilotd-litestream.service $(DESTDIR)$(UNITDIR)/
 	$(INSTALL) -d $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins
 	$(INSTALL) -m 0644 config/datasette/metadata.json $(DESTDIR)$(DATADIR)/autopilotd/datasette/
 	$(INSTALL) -m 0644 $(addprefix config/datasette/plugins/,$(AUDIT_UI_PLUGINS)) \
@@ -114,6 +119,8 @@ install: all
 	$(INSTALL) -m 0644 systemd/sysusers.d/autopilotd.conf $(DESTDIR)$(SYSUSERSDIR)/autopilotd.conf
 	test -e $(DESTDIR)$(CONFDIR)/autopilotd.conf || \
 	    $(INSTALL) -m 0644 config/autopilotd.conf $(DESTDIR)$(CONFDIR)/autopilotd.conf
+	test -e $(DESTDIR)$(CONFDIR)/litestream.yml || \
+	    $(INSTALL) -m 0644 config/litestream.yml $(DESTDIR)$(CONFDIR)/litestream.yml
 	$(INSTALL) -m 0644 $(GEN)/man8/autopilotd.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 0644 $(GEN)/man1/autopilotctl.1 $(DESTDIR)$(MANDIR)/man1/
 	for p in $(PROGRAMS); do \
@@ -127,6 +134,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/autopilotd $(DESTDIR)$(BINDIR)/autopilotctl
 	rm -f $(DESTDIR)$(UNITDIR)/autopilotd.service $(DESTDIR)$(UNITDIR)/autopilotd.socket
 	rm -f $(DESTDIR)$(UNITDIR)/autopilotd-audit-ui.service
+	rm -f $(DESTDIR)$(UNITDIR)/autopilotd-litestream.service
 	rm -f $(DESTDIR)$(DATADIR)/autopilotd/datasette/metadata.json
 	for f in $(AUDIT_UI_PLUGINS); do rm -f $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins/$$f; done
 	rmdir $(DESTDIR)$(DATADIR)/autopilotd/datasette/plugins $(DESTDIR)$(DATADIR)/autopilotd/datasette \
@@ -136,6 +144,9 @@ uninstall:
 	for p in $(PROGRAMS); do \
 	    rm -f $(DESTDIR)$(BASHCOMPDIR)/$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; \
 	done
+	if cmp -s config/litestream.yml $(DESTDIR)$(CONFDIR)/litestream.yml; then \
+	    rm -f $(DESTDIR)$(CONFDIR)/litestream.yml; \
+	fi
 	if cmp -s config/autopilotd.conf $(DESTDIR)$(CONFDIR)/autopilotd.conf; then \
 	    rm -f $(DESTDIR)$(CONFDIR)/autopilotd.conf; rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true; \
 	fi

@@ -169,7 +169,10 @@ public final class RegistryStore: Sendable {
     /// Refuses a database that has tables but is not a registry, or that has migrations this binary does not know.
     /// - Throws: `StoreOpenError.notARegistry`, `.newerSchema`.
     static func requireRegistry(_ db: Database, path: String) throws {
-        let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        // Litestream adds its two tables to any database it watches, even one left empty before its first migration.
+        let tables = try String.fetchAll(db, sql: """
+            SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('_litestream_seq', '_litestream_lock')
+            """)
         if !tables.isEmpty && !tables.contains("grdb_migrations") {
             throw StoreOpenError.notARegistry(path: path)
         }
@@ -382,10 +385,12 @@ public final class RegistryStore: Sendable {
 
     /// Closes the database (checkpointing the WAL). The store must not be used afterwards.
     public func close() throws {
-        // The readers first: the pool's connection, closing last, checkpoints the WAL and removes it.
+        // The readers first: the pool's connection, closing last, checkpoints the WAL and removes it. The checkpoint
+        // before is PASSIVE: a replicator (Litestream, docs/replication.md) keeps a read transaction open, and a
+        // TRUNCATE checkpoint would wait the whole busy timeout for it at every stop, then fail anyway.
         let readersClosed = Result { try callReaders?.close() }
         if let pool = writer as? DatabasePool {
-            _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             try pool.close()
         } else if let queue = writer as? DatabaseQueue {
             try queue.close()

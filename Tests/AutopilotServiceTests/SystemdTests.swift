@@ -441,6 +441,7 @@ struct SystemdTests {
             "/usr/local/share/autopilotd/datasette/metadata.json",
             "/usr/local/share/autopilotd/datasette/plugins/audit_style.py",
             "/usr/local/share/autopilotd/datasette/plugins/hide_secrets.py",
+            "/usr/local/lib/systemd/system/autopilotd-litestream.service", "/etc/autopilotd/litestream.yml",
         ]
         #expect(installedFiles(destination) == expected.sorted())
         #expect(try String(contentsOfFile: destination + "/etc/autopilotd/autopilotd.conf", encoding: .utf8)
