@@ -6,11 +6,12 @@ public enum ConsentRules {
     /// Checks a reseller-relationship request and returns the normalised admin roles.
     /// - Throws: `notAllowedForPartnerKind` for indirect providers and OEMs; `invalidInput(roles)` for roles without
     ///   DAP, unknown roles, or DAP without roles.
-    public static func checkResellerRequest(partner: Partner, delegatedAdmin: Bool,
-                                            roles: [String]) throws(RegistryError) -> [AccountRole] {
+    public static func checkResellerRequest(partner: Partner, delegatedAdmin: Bool, roles: [String],
+                                            dapDays: Int? = nil) throws(RegistryError) -> [AccountRole] {
         guard partner.kind.mayRequestResellerRelationship else {
             throw .notAllowedForPartnerKind(kind: partner.kind, action: "request a reseller relationship")
         }
+        try checkDapDays(dapDays, delegatedAdmin: delegatedAdmin)
         let parsed = try Validate.roles(roles)
         if !delegatedAdmin && !parsed.isEmpty {
             throw .invalidInput(field: "roles", reason: "admin roles can only be requested together with delegatedAdmin")
@@ -19,6 +20,53 @@ public enum ConsentRules {
             throw .invalidInput(field: "roles", reason: "a delegated admin request must name at least one admin role")
         }
         return parsed
+    }
+
+    /// The longest DAP a link may ask for, in days: two years, as GDAP relationships allow.
+    public static let maximumDapDays = 730
+
+    /// Checks a link's `dapDays`: 1 to 730, and only with delegated admin.
+    /// - Throws: `invalidInput(dapDays)`.
+    public static func checkDapDays(_ days: Int?, delegatedAdmin: Bool) throws(RegistryError) {
+        guard let days else { return }
+        guard delegatedAdmin else {
+            throw .invalidInput(field: "dapDays", reason: "a DAP duration can only be given together with delegatedAdmin")
+        }
+        guard (1...maximumDapDays).contains(days) else {
+            throw .invalidInput(field: "dapDays", reason: "expected 1 to \(maximumDapDays) days, got \(days)")
+        }
+    }
+
+    /// When DAP accepted at `acceptedAt` from a link asking for `days` ends; nil (never) without a duration.
+    public static func dapExpiry(acceptedAt: Timestamp, days: Int?) -> Timestamp? {
+        days.map { acceptedAt.adding(seconds: Int64($0) * 86_400) }
+    }
+
+    /// Whether DAP stored as given is in force at `now`: it was given and not removed, and its end, if any, is later.
+    /// Every read decides it this way, so DAP ends at its instant with nothing running to end it.
+    public static func dapInForce(given: Bool, expiresAt: Timestamp?, now: Timestamp) -> Bool {
+        given && (expiresAt.map { now < $0 } ?? true)
+    }
+
+    /// What accepting a link does to the partner's active grant when it asks for more than the grant gives: DAP the
+    /// grant does not have in force, admin roles it lacks, or DAP that lasts longer (no end, or a later one). Nil when
+    /// it asks for nothing more: the grant is returned unchanged.
+    public static func extensionOnAcceptance(grant: Grant, plan: GrantPlan, dapDays: Int?, now: Timestamp) -> GrantExtension? {
+        guard plan.delegatedAdmin else { return nil }
+        let asked = dapExpiry(acceptedAt: now, days: dapDays)
+        guard grant.delegatedAdmin else {
+            return GrantExtension(roles: plan.roles, dapExpiresAt: asked, newDapPeriod: true)
+        }
+        let lacking = plan.roles.filter { !grant.roles.contains($0) }
+        let longer: Bool
+        switch (grant.dapExpiresAt, asked) {
+        case (nil, _): longer = false
+        case (.some, nil): longer = true
+        case let (.some(current), .some(asked)): longer = asked > current
+        }
+        guard !lacking.isEmpty || longer else { return nil }
+        return GrantExtension(roles: (grant.roles + lacking).sorted(), dapExpiresAt: longer ? asked : grant.dapExpiresAt,
+                              newDapPeriod: false)
     }
 
     /// Checks that an OEM may receive a consent link.
@@ -65,7 +113,7 @@ public enum ConsentRules {
     /// The email a partner sends with a reseller-relationship link. `provider` is an indirect reseller's indirect
     /// provider, which accepting also authorises (and which receives the same delegated admin privileges).
     public static func invitationEmail(partner: Partner, provider: Partner? = nil, url: String, delegatedAdmin: Bool,
-                                       roles: [AccountRole]) -> String {
+                                       roles: [AccountRole], dapDays: Int? = nil) -> String {
         var lines = [
             "Subject: \(partner.name) requests a reseller relationship",
             "",
@@ -89,6 +137,9 @@ public enum ConsentRules {
                     + (provider.map { ", for \(partner.name) and \($0.name)," } ?? "") + " with these admin roles:",
                 "",
             ] + roles.map { "    - \($0.rawValue)" } + [
+                "",
+                dapDays.map { "These privileges end by themselves \($0) day\($0 == 1 ? "" : "s") after you accept; the relationship itself stays." }
+                    ?? "These privileges last until you remove them.",
                 "",
                 "We recommend granting only what is needed: if you prefer, ask us for the request without delegated administration; device registration works without it, and you can remove DAP at any time.",
             ]
@@ -124,6 +175,8 @@ public enum ConsentRules {
 public enum GrantEndReason: String, Sendable, CaseIterable {
     /// The tenant ended the relationship.
     case endedByTenant
+    /// The partner ended its relationship with the tenant.
+    case endedByPartner
     /// The reseller grant this provider grant came through ended or was revoked.
     case endedWithReseller
     /// The operator approved a revocation request.
@@ -144,6 +197,20 @@ public struct GrantPlan: Sendable, Hashable {
     public var roles: [AccountRole]
     public init(partner: String, basis: GrantBasis, delegatedAdmin: Bool, roles: [AccountRole]) {
         self.partner = partner; self.basis = basis; self.delegatedAdmin = delegatedAdmin; self.roles = roles
+    }
+}
+
+/// How accepting a richer link changes an active grant: DAP in force with these roles until `dapExpiresAt`.
+public struct GrantExtension: Sendable, Hashable {
+    /// Every admin role DAP gives after the extension.
+    public var roles: [AccountRole]
+    /// When DAP ends; nil: until the tenant removes it.
+    public var dapExpiresAt: Timestamp?
+    /// Whether DAP was not in force before (never given, removed or expired): its roles then start afresh, and the
+    /// roles of an earlier DAP do not come back.
+    public var newDapPeriod: Bool
+    public init(roles: [AccountRole], dapExpiresAt: Timestamp?, newDapPeriod: Bool) {
+        self.roles = roles; self.dapExpiresAt = dapExpiresAt; self.newDapPeriod = newDapPeriod
     }
 }
 
@@ -257,8 +324,8 @@ extension ConsentRules {
         return try Validate.text(value, field: "note")
     }
 
-    /// Checks that a revocation request can still be decided.
-    /// - Throws: `alreadyDecided` when it was approved or rejected before.
+    /// Checks that a revocation request can still be decided or withdrawn.
+    /// - Throws: `alreadyDecided` when it was approved, rejected or withdrawn before.
     public static func checkDecision(_ request: RevocationRequest) throws(RegistryError) {
         guard request.status == .open else { throw .alreadyDecided(request: request.id) }
     }

@@ -100,6 +100,8 @@ public enum RegistryError: Error, Sendable, Hashable {
             "partner \(id.prefix { $0 != "/" }) holds no active consent from tenant \(id.drop { $0 != "/" }.dropFirst()): "
                 + "it was never given, or it has ended or been revoked"
         case let .notFound(kind, id): "no \(kind) '\(id)'"
+        case let .alreadyExists(kind, id) where kind == "request":
+            "the tenant already has an open revocation request for this partner, '\(id)'; it may withdraw it, or wait for the operator's decision"
         case let .alreadyExists(kind, id): "a \(kind) '\(id)' already exists"
         case let .invalidInput(field, reason): "\(field): \(reason)"
         case let .globalAdminRequired(account):

@@ -55,7 +55,23 @@ public enum GrantBasis: String, Sendable, CaseIterable { case direct, viaReselle
 /// Whether a grant is in force, ended by the tenant, or revoked by the operator.
 public enum GrantStatus: String, Sendable, CaseIterable { case active, ended, revoked }
 /// Where a revocation request stands.
-public enum RevocationStatus: String, Sendable, CaseIterable { case open, approved, rejected }
+public enum RevocationStatus: String, Sendable, CaseIterable { case open, approved, rejected, withdrawn }
+
+/// What happened to a grant, as `WatchConsent` reports it (`consent_events.kind`).
+public enum ConsentEventKind: String, Sendable, CaseIterable {
+    /// A tenant accepted a link and the grant began.
+    case granted
+    /// A tenant accepted a link asking for more than the active grant gave (DAP, roles, or a longer DAP).
+    case extended
+    /// The tenant removed the partner's delegated admin privileges.
+    case dapRemoved
+    /// DAP reached the end the link's `dapDays` gave it.
+    case dapExpired
+    /// The grant ended: the tenant or the partner ended the relationship, or the reseller grant it came through ended.
+    case ended
+    /// The operator approved a revocation request.
+    case revoked
+}
 /// Where a batch stands: no devices yet, or its results final.
 public enum BatchStatus: String, Sendable, CaseIterable { case processing, finished, finishedWithErrors }
 /// Whether a device is registered now.

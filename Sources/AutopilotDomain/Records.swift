@@ -48,11 +48,14 @@ public struct Link: Sendable, Hashable {
     public var createdAt: Timestamp
     public var expiresAt: Timestamp?
     public var revokedAt: Timestamp?
+    /// How many days DAP lasts once the link is accepted; nil: until the tenant removes it.
+    public var dapDays: Int?
     public init(id: String, url: String? = nil, partner: String, kind: LinkKind, delegatedAdmin: Bool, roles: [AccountRole],
-                status: LinkStatus, createdAt: Timestamp, expiresAt: Timestamp?, revokedAt: Timestamp? = nil) {
+                status: LinkStatus, createdAt: Timestamp, expiresAt: Timestamp?, revokedAt: Timestamp? = nil,
+                dapDays: Int? = nil) {
         self.id = id; self.url = url; self.partner = partner; self.kind = kind; self.delegatedAdmin = delegatedAdmin
         self.roles = roles; self.status = status; self.createdAt = createdAt; self.expiresAt = expiresAt
-        self.revokedAt = revokedAt
+        self.revokedAt = revokedAt; self.dapDays = dapDays
     }
 }
 
@@ -70,12 +73,15 @@ public struct Grant: Sendable, Hashable {
     public var grantedAt: Timestamp
     public var status: GrantStatus
     public var endedAt: Timestamp?
+    /// When DAP ends by itself (the accepted link's `dapDays`); nil when it lasts until removed. Once past,
+    /// `delegatedAdmin` is false and this stays, saying when it ended.
+    public var dapExpiresAt: Timestamp?
     public init(id: String, tenant: String, partner: String, basis: GrantBasis, via: String?, link: String,
                 delegatedAdmin: Bool, roles: [AccountRole], grantedBy: String, grantedAt: Timestamp,
-                status: GrantStatus, endedAt: Timestamp?) {
+                status: GrantStatus, endedAt: Timestamp?, dapExpiresAt: Timestamp? = nil) {
         self.id = id; self.tenant = tenant; self.partner = partner; self.basis = basis; self.via = via; self.link = link
         self.delegatedAdmin = delegatedAdmin; self.roles = roles; self.grantedBy = grantedBy; self.grantedAt = grantedAt
-        self.status = status; self.endedAt = endedAt
+        self.status = status; self.endedAt = endedAt; self.dapExpiresAt = dapExpiresAt
     }
 }
 
@@ -103,6 +109,22 @@ public struct RevocationRequest: Sendable, Hashable {
         self.id = id; self.tenant = tenant; self.partner = partner; self.requestedBy = requestedBy; self.reason = reason
         self.status = status; self.createdAt = createdAt; self.decidedBy = decidedBy; self.decidedAt = decidedAt
         self.note = note
+    }
+}
+
+/// One change to a grant, as it committed: what `WatchConsent` streams and `consent_events` keeps. `seq` numbers
+/// the events of the whole registry from 1 and never repeats, across restarts.
+public struct ConsentEvent: Sendable, Hashable {
+    public var seq: Int64
+    /// When it happened: the commit's time, or for `dapExpired` the moment DAP ended.
+    public var at: Timestamp
+    public var kind: ConsentEventKind
+    /// The grant as the change left it.
+    public var grant: Grant
+    /// Who made the change: the tenant account, `partner:<id>`, the operator `uid=N`, or `autopilotd` for an expiry.
+    public var actor: String
+    public init(seq: Int64, at: Timestamp, kind: ConsentEventKind, grant: Grant, actor: String) {
+        self.seq = seq; self.at = at; self.kind = kind; self.grant = grant; self.actor = actor
     }
 }
 

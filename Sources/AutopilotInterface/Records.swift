@@ -66,6 +66,8 @@ extension Link: NamedWireRecord {
         .init("createdAt", \.createdAt, "When the link was created."),
         .init("expiresAt", \.expiresAt, "When a reseller link stops being accepted; null for OEM links, which do not expire."),
         .init("revokedAt", \.revokedAt, "When the link was revoked."),
+        .init("dapDays", \.dapDays,
+              "How many days DAP lasts once the link is accepted (1 to 730); null: until the tenant removes it."),
     ]
 }
 
@@ -88,6 +90,9 @@ extension Grant: NamedWireRecord {
         .init("status", \.status, "active; ended by the tenant (or with the reseller grant it came through); revoked by the operator."),
         .init("endedAt", \.endedAt, "When the grant stopped being active."),
         .init("link", "The link that was accepted.", get: { $0.link as String? }, set: { $0.link = $1 ?? "" }),
+        .init("dapExpiresAt", \.dapExpiresAt,
+              "When DAP ends by itself (the accepted link's dapDays); null when it lasts until removed. Once past, "
+                + "delegatedAdmin is false and this says when DAP ended."),
     ]
 }
 
@@ -115,11 +120,31 @@ extension RevocationRequest: NamedWireRecord {
         .init("partner", \.partner, "The partner to remove."),
         .init("requestedBy", \.requestedBy, "UPN of the Global Administrator who filed it."),
         .init("reason", \.reason, "Why, in the tenant's words."),
-        .init("status", \.status, "open until the operator approves or rejects it."),
+        .init("status", \.status, "open until the operator approves or rejects it, or the tenant withdraws it."),
         .init("createdAt", \.createdAt, "When it was filed."),
-        .init("decidedBy", \.decidedBy, "Who decided (the operator's Unix identity)."),
+        .init("decidedBy", \.decidedBy, "Who decided (the operator's Unix identity), or withdrew it (the tenant's Global Administrator)."),
         .init("decidedAt", \.decidedAt, "When it was decided."),
         .init("note", \.note, "The operator's note."),
+    ]
+}
+
+extension ConsentEvent: NamedWireRecord {
+    /// The name the description declares it under.
+    public static let typeName = "ConsentEvent"
+    /// Its comment in the description.
+    public static let doc = "One change to a grant, as it committed; WatchConsent streams them."
+    /// The members, in the order the description lists them.
+    public static let fields: [WireField<ConsentEvent>] = [
+        .init("seq", \.seq, "Numbers the registry's consent events from 1 in commit order; never repeats, across restarts."),
+        .init("at", \.at, "When it happened (for dapExpired, the moment DAP ended)."),
+        .init("kind", \.kind,
+              "granted: a link was accepted; extended: a richer link was accepted while the grant was active; "
+                + "dapRemoved: the tenant removed DAP; dapExpired: DAP reached its end; ended: the tenant or the "
+                + "partner ended the relationship, or the reseller grant it came through ended; revoked: the operator "
+                + "approved a revocation request."),
+        .init("grant", \.grant, "The grant as the change left it."),
+        .init("actor", \.actor,
+              "Who made the change: the tenant account (UPN), partner:<id>, the operator uid=N, or autopilotd for an expiry."),
     ]
 }
 
@@ -274,6 +299,11 @@ extension Grant {
     }
 }
 
+extension ConsentEvent {
+    /// An empty event, for decoding to fill.
+    public init() { self.init(seq: 0, at: Timestamp(millisecondsSinceEpoch: 0), kind: .granted, grant: Grant(), actor: "") }
+}
+
 extension Customer {
     /// An empty customer, for decoding to fill.
     public init() { self.init(tenant: Tenant(), grant: Grant()) }
@@ -332,6 +362,7 @@ extension LinkStatus: WireEnum {}
 extension GrantBasis: WireEnum {}
 extension GrantStatus: WireEnum {}
 extension RevocationStatus: WireEnum {}
+extension ConsentEventKind: WireEnum {}
 extension BatchStatus: WireEnum {}
 extension DeviceStatus: WireEnum {}
 extension DeviceResultStatus: WireEnum {}

@@ -21,7 +21,7 @@ public enum RegistryInterface {
     /// Every type the interface declares by name, in the order the description lists them.
     public static let types: [any NamedWireRecord.Type] = [
         Tenant.self, Account.self, Partner.self, Link.self, Grant.self, Customer.self, RevocationRequest.self,
-        DeviceInput.self, DeviceResult.self, Batch.self, Device.self, AccessRule.self, AuditEvent.self,
+        ConsentEvent.self, DeviceInput.self, DeviceResult.self, Batch.self, Device.self, AccessRule.self, AuditEvent.self,
     ]
 
     /// Every method, in the order the description lists them.

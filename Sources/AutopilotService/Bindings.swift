@@ -40,8 +40,8 @@ extension Dispatcher {
         // consent
         bind(Registry.RequestResellerRelationship.self) { d, c in
             let p = c.parameters
-            return try await d.store.requestResellerRelationship(c.context, partner: p.partner,
-                                                                 delegatedAdmin: p.delegatedAdmin, roles: p.roles ?? [])
+            return try await d.store.requestResellerRelationship(c.context, partner: p.partner, delegatedAdmin: p.delegatedAdmin,
+                                                                 roles: p.roles ?? [], dapDays: p.dapDays)
         },
         bind(Registry.IssueOemLink.self) { d, c in .init(try await d.store.issueOemLink(c.context, partner: c.parameters.partner)) },
         bind(Registry.RevokeLink.self) { d, c in .init(try await d.store.revokeLink(c.context, link: c.parameters.link)) },
@@ -61,7 +61,8 @@ extension Dispatcher {
             .init(try await d.store.removeDelegatedAdmin(c.context, partner: c.parameters.partner, account: try c.actingAccount()))
         },
         bind(Registry.EndRelationship.self) { d, c in
-            .init(try await d.store.endRelationship(c.context, partner: c.parameters.partner, account: try c.actingAccount()))
+            .init(try await d.store.endRelationship(c.context, partner: c.parameters.partner, account: c.account,
+                                                    tenant: c.parameters.tenant))
         },
         bind(Registry.FileRevocationRequest.self) { d, c in
             let p = c.parameters
@@ -74,6 +75,24 @@ extension Dispatcher {
         bind(Registry.DecideRevocationRequest.self) { d, c in
             let p = c.parameters
             return .init(try await d.store.decideRevocationRequest(c.context, request: p.request, approve: p.approve, note: p.note))
+        },
+        bind(Registry.WithdrawRevocationRequest.self) { d, c in
+            .init(try await d.store.withdrawRevocationRequest(c.context, request: c.parameters.request,
+                                                              account: try c.actingAccount()))
+        },
+        // Events after the caller's `after` (or from now), then each as it commits, until the peer goes away.
+        bindOpenStream(Registry.WatchConsent.self) { d, c, stream in
+            var cursor = try await d.store.startConsentWatch(c.context, partner: c.partner, tenant: c.tenant,
+                                                             after: c.parameters.after)
+            try await stream.send(.init(nil))
+            while true {
+                let page = try await d.store.consentEvents(after: cursor, partner: c.partner, tenant: c.tenant,
+                                                           limit: 256)
+                for event in page.events { try await stream.send(.init(event)) }
+                cursor = page.lastSeq
+                if page.events.count < 256 { await d.store.waitForConsentEvent(after: cursor) }
+                try Task.checkCancellation()
+            }
         },
 
         // devices

@@ -32,6 +32,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxQueuedCalls = 64
     /// `idle_timeout_seconds`: a connection with nothing in flight and no input for this long is closed (0: never).
     public var idleTimeoutSeconds = 600
+    /// For tests only, from `AUTOPILOTD_TEST_CLOCK_FILE` (never a config key): the daemon reads the current time from
+    /// this file (one RFC 3339 UTC time) instead of the system clock, so a test can let days pass without sleeping.
+    public var testClockFile: String?
 
     /// The built-in defaults for the current user (see `DefaultLocations`).
     public init(locations: DefaultLocations = DefaultLocations()) {
@@ -113,6 +116,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public mutating func apply(environment: [String: String]) throws(ConfigError) {
         for key in Self.keys {
             if let value = environment["AUTOPILOTD_" + key.uppercased()] { try set(key, value, source: "environment") }
+        }
+        if let clock = environment["AUTOPILOTD_TEST_CLOCK_FILE"], !clock.isEmpty {
+            testClockFile = try Self.absolutePath(clock, key: "AUTOPILOTD_TEST_CLOCK_FILE", source: "environment")
         }
     }
 

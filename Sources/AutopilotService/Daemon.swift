@@ -49,6 +49,7 @@ public final class Daemon: Sendable {
         }
         notifier?.send("READY=1\nSTATUS=Serving io.autopilotd.registry; schema \(RegistryStore.schemaVersion)")
 
+        let expiries = Task { await reportDapExpiries() }
         let watchdog = Task { [notifier] in
             guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
             while !Task.isCancelled {
@@ -58,6 +59,8 @@ public final class Daemon: Sendable {
         }
         for await _ in stopSignal { break }
         watchdog.cancel()
+        expiries.cancel()
+        await expiries.value
 
         logger.notice("stopping: finishing calls in flight")
         notifier?.send("STOPPING=1\nSTATUS=Stopping: finishing calls in flight")
@@ -78,6 +81,27 @@ public final class Daemon: Sendable {
             "rules": "\(rules.joined(separator: ", "))",
             "bind": "autopilotctl access remove RULE && autopilotctl access add --user NAME --role tenant --tenant TENANT --account UPN",
         ])
+    }
+
+    /// Tells watchers when DAP ends by itself: records the `dapExpired` events that are due, then waits for the next
+    /// expiry, a consent change (which may bring an earlier one), or `recheck` at most, whichever comes first. Reads
+    /// never depend on this: DAP is out of force at its instant in every answer.
+    func reportDapExpiries() async {
+        let recheck: Duration = config.testClockFile == nil ? .seconds(60) : .milliseconds(50)
+        while !Task.isCancelled {
+            var wait = recheck
+            do {
+                let seen = try await store.lastConsentEventSeq()
+                if let next = try await store.recordDapExpiries() {
+                    let millis = next.millisecondsSinceEpoch - store.configuration.clock().millisecondsSinceEpoch
+                    wait = min(recheck, .milliseconds(max(millis, 1)))
+                }
+                await store.waitForConsentEvent(after: seen, deadline: .now + wait)
+            } catch {
+                logger.error("cannot record DAP expiries", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: recheck)
+            }
+        }
     }
 
     /// Asks `run()` to stop, as SIGTERM does.
@@ -152,7 +176,7 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
     let store: RegistryStore
     do {
         store = try RegistryStore(configuration: StoreConfiguration(
-            path: config.database, auditorsGroup: group,
+            path: config.database, auditorsGroup: group, clock: config.testClockFile.map(fileClock) ?? Timestamp.now,
             resellerLinkLifetimeSeconds: Int64(config.resellerLinkLifetimeDays) * 86_400,
             linkBaseURL: config.linkBaseURL,
             willMigrate: { name in
@@ -162,6 +186,10 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
         throw StartupError(description: error.description)
     } catch {
         throw StartupError(description: "cannot open \(config.database): \(error)")
+    }
+    if let file = config.testClockFile {
+        logger.warning("the clock is read from a file, for tests: never set AUTOPILOTD_TEST_CLOCK_FILE in service",
+                       metadata: ["file": "\(file)"])
     }
     if !store.upgradeFindings.isEmpty {
         // Said once, when the upgrade that found them ran; the table keeps them for the operator and auditors.
@@ -183,4 +211,15 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
     limits.idleTimeout = config.idleTimeoutSeconds > 0 ? .seconds(Int64(config.idleTimeoutSeconds)) : nil
     let server = VarlinkServer(handler: dispatcher, limits: limits, group: MultiThreadedEventLoopGroup.singleton)
     return Daemon(config: config, store: store, server: server, logger: logger, notifier: notifier)
+}
+
+/// A clock that reads the current time from `path` (one RFC 3339 UTC time), for tests that let days pass; the system
+/// clock while the file is missing or holds no time.
+func fileClock(_ path: String) -> @Sendable () -> Timestamp {
+    return {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let time = Timestamp(rfc3339: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return Timestamp.now() }
+        return time
+    }
 }

@@ -58,6 +58,8 @@ final class Dispatcher: VarlinkCallHandler {
             try? await replies.send(VarlinkReply(error: .expectedMore))
             return
         }
+        // A watch nobody reads would hold the connection forever: a oneway one is not started.
+        if binding.openEnded && call.oneway { return }
         let started = DispatchTime.now().uptimeNanoseconds
         var outcome = "ok"
         var caller: Caller?
@@ -94,6 +96,8 @@ final class Dispatcher: VarlinkCallHandler {
 struct Binding: Sendable {
     /// The method, from its declaration.
     let info: MethodInfo
+    /// Whether it is a stream that never ends by itself (`WatchConsent`).
+    var openEnded = false
     /// Decodes, authorises and answers one call (all replies sent), or throws the error to answer.
     let run: @Sendable (Dispatcher, JSONObject, Caller, any VarlinkReplySink) async throws -> Void
 }
@@ -179,6 +183,41 @@ extension Dispatcher {
             try await answer(dispatcher, call, stream)
             try await stream.finish()
         }
+    }
+}
+
+extension Dispatcher {
+    /// Binds a stream that never ends by itself (`WatchConsent`): `answer` sends each reply as it comes, and is
+    /// cancelled when the peer goes away or the server stops; the call then ends without a final reply, as the
+    /// connection does.
+    static func bindOpenStream<M: MethodDeclaration>(
+        _ method: M.Type, _ answer: @escaping @Sendable (Dispatcher, Call<M>, OpenReplyStream<M.Reply>) async throws -> Void
+    ) -> Binding {
+        Binding(info: M.info, openEnded: true) { dispatcher, object, caller, replies in
+            let call = try await authorized(M.self, dispatcher, object, caller)
+            let stream = OpenReplyStream<M.Reply>(replies)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await answer(dispatcher, call, stream) }
+                group.addTask {
+                    await replies.untilEnded()
+                    throw CancellationError()
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        }
+    }
+}
+
+/// The replies of a stream that never ends by itself: each is sent at once, with `continues`.
+struct OpenReplyStream<Reply: WireRecord>: Sendable {
+    private let replies: any VarlinkReplySink
+
+    init(_ replies: any VarlinkReplySink) { self.replies = replies }
+
+    /// Sends one reply of the stream.
+    func send(_ reply: Reply) async throws {
+        try await replies.send(VarlinkReply(parameters: reply.wireObject, continues: true))
     }
 }
 

@@ -18,6 +18,8 @@ final class ConsentCache: TransactionObserver, Sendable {
     struct Answer: Sendable {
         var consented: Bool
         var grant: Grant?
+        /// The answer changes by itself at this instant: the grant's DAP ends (`dapExpiresAt`).
+        var validUntil: Timestamp? { grant?.delegatedAdmin == true ? grant?.dapExpiresAt : nil }
     }
 
     private struct Pair: Hashable {
@@ -48,11 +50,14 @@ final class ConsentCache: TransactionObserver, Sendable {
     /// The generation to store with an answer: read it before reading the database.
     var generation: UInt64 { current.load(ordering: .acquiring) }
 
-    /// The answer for this pair if one was stored since the last change to consent.
-    func answer(partner: String, tenant: String) -> Answer? {
-        let now = generation
+    /// The answer for this pair if one was stored since the last change to consent and has not run out by `now`
+    /// (DAP that ended by itself changes the answer with no commit).
+    func answer(partner: String, tenant: String, now: Timestamp) -> Answer? {
+        let current = generation
         return entries.withLock { entries in
-            guard let entry = entries[Pair(partner: partner, tenant: tenant)], entry.generation == now else { return nil }
+            guard let entry = entries[Pair(partner: partner, tenant: tenant)], entry.generation == current,
+                  entry.answer.validUntil.map({ now < $0 }) ?? true
+            else { return nil }
             return entry.answer
         }
     }

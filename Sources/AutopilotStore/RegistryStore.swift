@@ -66,6 +66,8 @@ public final class RegistryStore: Sendable {
     let callReaders: CallReaders?
     /// Answers of consent checks, valid until a commit changes consent.
     let consentCache = ConsentCache()
+    /// Wakes watchers of consent events when a transaction that recorded some commits.
+    let consentEventHub = ConsentEventHub()
     public let configuration: StoreConfiguration
     /// What upgrading an existing database found and left for an operator (`device_identity_findings`), one line
     /// per finding; empty when no such upgrade ran at this start.
@@ -103,7 +105,11 @@ public final class RegistryStore: Sendable {
             CallReaders(path: $0, limit: configuration.maximumReaderCount, busyTimeoutSeconds: 10)
         }
         writer.add(transactionObserver: consentCache, extent: .databaseLifetime)
+        writer.add(transactionObserver: consentEventHub, extent: .databaseLifetime)
         upgradeFindings = try Self.migrate(writer, configuration)
+        consentEventHub.start(latest: try writer.writeWithoutTransaction { db in
+            try Int64.fetchOne(db, sql: "SELECT ifnull(max(seq), 0) FROM consent_events") ?? 0
+        })
         if let path = configuration.path { try Self.fixModes(path: path, group: configuration.auditorsGroup) }
     }
 

@@ -106,28 +106,37 @@ extension Transaction {
 extension Fetch {
     static let grantColumns = """
         g.id, g.tenant_id, g.partner_id, g.basis, g.via_grant_id, g.link_id, g.delegated_admin, g.granted_by,
-        g.granted_at, g.status, g.ended_at
+        g.granted_at, g.status, g.ended_at, g.dap_expires_at, g.dap_since
         """
 
-    /// A grant from a row that starts with `grantColumns`, read by position (as `partner(_:)`); `roles` are the DAP
-    /// roles held now (none once DAP is removed).
-    static func grant(_ db: Database, _ row: some ColumnReader) throws -> Grant {
+    /// A grant from a row that starts with `grantColumns`, read by position (as `partner(_:)`), as it is at `now`:
+    /// DAP in force only while given and not past its end (`ConsentRules.dapInForce`), and `roles` the DAP roles held
+    /// now (those given since the current DAP began; none without DAP).
+    static func grant(_ db: Database, _ row: some ColumnReader, now: Timestamp) throws -> Grant {
         let id = row.string(0)
-        let dap = row.bool(6)
+        let grantedAt = row.string(8)
+        let expires = row.optionalString(11).timestamp
+        let status = GrantStatus(rawValue: row.string(9)) ?? .active
+        // An ended or revoked grant holds no privileges, whatever DAP it had when it ended.
+        let dap = status == .active && ConsentRules.dapInForce(given: row.bool(6), expiresAt: expires, now: now)
         let roles = dap
-            ? try db.rawSelect("SELECT role FROM grant_roles WHERE grant_id = ?", id) { $0.string(0) }
+            ? try db.rawSelect(rolesInForce, id, row.optionalString(12) ?? grantedAt, grantedAt) { $0.string(0) }
                 .compactMap(AccountRole.init(rawValue:)).sorted()
             : []
         return Grant(id: id, tenant: row.string(1), partner: row.string(2),
                      basis: GrantBasis(rawValue: row.string(3)) ?? .direct, via: row.optionalString(4),
                      link: row.string(5), delegatedAdmin: dap, roles: roles, grantedBy: row.string(7),
-                     grantedAt: Timestamp(column: row.string(8)),
-                     status: GrantStatus(rawValue: row.string(9)) ?? .active, endedAt: row.optionalString(10).timestamp)
+                     grantedAt: Timestamp(column: grantedAt),
+                     status: status, endedAt: row.optionalString(10).timestamp, dapExpiresAt: expires)
     }
 
-    static func grant(_ db: Database, id: String) throws -> Grant? {
+    /// The roles of the current DAP period: given at or after it began (`?2`); `?3` is the grant's time, which a
+    /// role without its own `since` (given with the grant) counts as.
+    private static let rolesInForce = "SELECT role FROM grant_roles WHERE grant_id = ?1 AND ifnull(since, ?3) >= ?2"
+
+    static func grant(_ db: Database, id: String, now: Timestamp) throws -> Grant? {
         try Row.fetchOne(db, sql: "SELECT \(grantColumns) FROM grants g WHERE g.id = ?", arguments: [id])
-            .map { try grant(db, $0) }
+            .map { try grant(db, $0, now: now) }
     }
 
     /// Served by the partial index grants_active_by_pair, in its order: grant time, then creation order.
@@ -139,8 +148,8 @@ extension Fetch {
     static let hasActiveGrantOfPair = "SELECT 1 FROM grants WHERE partner_id = ? AND tenant_id = ? AND status = 'active'"
 
     /// The active grants of a partner for a tenant, oldest first (a provider may hold several, one per reseller).
-    static func activeGrants(_ db: Database, partner: String, tenant: String) throws -> [Grant] {
-        try db.rawSelect(activeGrantsOfPair, partner, tenant) { try grant(db, $0) }
+    static func activeGrants(_ db: Database, partner: String, tenant: String, now: Timestamp) throws -> [Grant] {
+        try db.rawSelect(activeGrantsOfPair, partner, tenant) { try grant(db, $0, now: now) }
     }
 
     /// Whether the partner holds an active grant for the tenant: the consent gate for devices.

@@ -295,7 +295,7 @@ extension RegistryStore {
     {
         guard devices.isEmpty else { return try await evaluateSubmission(context, partner: partner, tenant: tenant,
                                                                          devices: devices) }
-        if let known = consentCache.answer(partner: partner, tenant: tenant) {
+        if let known = consentCache.answer(partner: partner, tenant: tenant, now: configuration.clock()) {
             return SubmissionCheck(consented: known.consented, grant: known.grant, results: [])
         }
         let generation = consentCache.generation
@@ -313,7 +313,7 @@ extension RegistryStore {
             let p = try tx.requirePartner(partner)
             try Self.requireTenantExists(tx, tenant)
             try DeviceRules.checkCount(devices.count, allowEmpty: true)
-            let grant = try Fetch.activeGrants(tx.db, partner: partner, tenant: tenant).first
+            let grant = try Fetch.activeGrants(tx.db, partner: partner, tenant: tenant, now: tx.now).first
             var evaluator = SubmissionEvaluator(db: tx.db, tenant: tenant, partnerKind: p.kind)
             var results: [DeviceResult] = []
             results.reserveCapacity(devices.count)

@@ -1,7 +1,12 @@
 import ArgumentParser
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import AutopilotClient
 import AutopilotDomain
 import AutopilotInterface
+import Varlink
 
 /// The help of every `--as` option: the account a tenant-side command acts as.
 let actingAccountHelp = ArgumentHelp(
@@ -18,7 +23,7 @@ struct ConsentCommand: ParsableCommand {
             bare token; revoke also takes the link id.
             """,
         subcommands: [Request.self, OemLink.self, Show.self, Accept.self, Revoke.self, Verify.self, RemoveDap.self,
-                      End.self]
+                      End.self, Watch.self]
     )
 
     struct Request: ParsableCommand {
@@ -27,22 +32,28 @@ struct ConsentCommand: ParsableCommand {
             discussion: """
                 Prints the link's URL on the first line (it is shown only now: the daemon keeps only a hash of it), \
                 then the email to send to the customer. --dap also asks for delegated admin privileges with the \
-                admin roles given by --role (\(AccountRole.namesList)).
+                admin roles given by --role (\(AccountRole.namesList)); --dap-days N makes them end by themselves N \
+                days (1 to 730) after the customer accepts, as GDAP relationships do. A customer that already \
+                consented and accepts a link asking for more (DAP, more roles, longer DAP) has its consent extended.
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
         @Flag(help: "Also ask for delegated admin privileges (DAP).") var dap = false
         @Option(name: [.customLong("role"), .customLong("roles")], help: "An admin role asked for with --dap (repeatable, or comma-separated).")
         var roles: [String] = []
+        @Option(name: .customLong("dap-days"), help: ArgumentHelp(
+            "With --dap: the privileges end by themselves this many days (1 to 730) after acceptance.", valueName: "n"))
+        var dapDays: Int?
 
         func validate() throws {
             if !roles.isEmpty && !dap { throw ValidationError("--role asks for admin roles, which needs --dap") }
+            if dapDays != nil && !dap { throw ValidationError("--dap-days limits delegated admin privileges, which needs --dap") }
         }
 
         func run() throws {
             try global.run { s in
                 let request = try s.call(Registry.RequestResellerRelationship.self, .init(
-                    partner: partner, delegatedAdmin: dap, roles: dap ? splitRoles(roles) : nil))
+                    partner: partner, delegatedAdmin: dap, roles: dap ? splitRoles(roles) : nil, dapDays: dapDays))
                 if s.printJSON(request) { return }
                 Output.out(request.link.url ?? "(the daemon sent no URL; link id \(request.link.id))")
                 Output.out("")
@@ -110,7 +121,9 @@ struct ConsentCommand: ParsableCommand {
                     let roles = d.link.roles.map(\.rawValue).joined(separator: ", ")
                     lines.append("It also asks for delegated admin privileges"
                         + (d.provider.map { ", for itself and \($0.name)," } ?? "") + " with these roles: "
-                        + (roles.isEmpty ? "(none named)" : roles) + ".")
+                        + (roles.isEmpty ? "(none named)" : roles) + ", "
+                        + (d.link.dapDays.map { "for \($0) day\($0 == 1 ? "" : "s") after you accept; they then end by themselves." }
+                            ?? "until you remove them."))
                 } else {
                     lines.append("It does not ask for delegated admin privileges.")
                 }
@@ -135,16 +148,30 @@ struct ConsentCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Accept a link as a tenant's Global Administrator (AcceptLink).",
             discussion: """
-                Accepting an indirect reseller's link also authorises its indirect provider. Accepting again while \
-                the consent is active changes nothing and shows the active grants.
+                Shows the consent page (what consent show prints) and asks you to type yes, as the consent page's \
+                "Yes" does; --yes accepts without asking (for scripts). Accepting an indirect reseller's link also \
+                authorises its indirect provider. Accepting again while the consent is active creates nothing: a link \
+                asking for more (delegated admin, more roles, longer DAP) extends it, else the active grants are shown.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The link URL or token.") var link: String
         @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
+        @Flag(help: "Accept without showing the consent page and asking.") var yes = false
 
         func run() throws {
             try global.run { s in
-                let reply = try s.call(Registry.AcceptLink.self, .init(link: link, account: try s.actingAccount(account)))
+                let acting = try s.actingAccount(account)
+                if !yes {
+                    let page = try s.call(Registry.DescribeLink.self, .init(link: link))
+                    Output.stderrWrite(Show().describe(page) + "\nType yes to accept"
+                        + (acting.map { " as \($0)" } ?? "") + ": ")
+                    let answer = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces).lowercased()
+                    guard answer == "yes" else {
+                        throw CLIError("not accepted: you did not type yes (nothing changed; --yes accepts without asking)",
+                                       code: ExitStatus.refused)
+                    }
+                }
+                let reply = try s.call(Registry.AcceptLink.self, .init(link: link, account: acting))
                 if s.printJSON(reply) { return }
                 let grants = reply.grants
                 Output.out(Names(client: s.client).sentence(accepted: grants))
@@ -234,30 +261,102 @@ struct ConsentCommand: ParsableCommand {
 
     struct End: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End a CSP relationship as a tenant's Global Administrator.",
+            abstract: "End a relationship: as a tenant's Global Administrator, or as the partner, naming the tenant.",
             discussion: """
-                Ending an indirect reseller's relationship also ends its provider's consent that came with it. An OEM \
-                cannot be removed this way: file a revocation request (revocation file).
+                A tenant ends a CSP's relationship with --partner (and --as, unless your access rule binds you to an \
+                account); an OEM cannot be removed this way: file a revocation request (revocation file). A partner \
+                ends its own relationship with one customer with --partner and --tenant. Ending an indirect \
+                reseller's relationship also ends its provider's consent that came with it.
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
         @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
+        @Option(help: "The partner's side: the customer tenant whose relationship the partner ends.") var tenant: String?
+
+        func validate() throws {
+            if tenant != nil && account != nil {
+                throw ValidationError("--tenant ends the relationship from the partner's side, --as from the tenant's: give one")
+            }
+        }
 
         func run() throws {
             try global.run { s in
                 // A tenant caller stops seeing the partners once their consent ends: read their names first.
                 let names = Names(client: s.client)
                 if !s.json { names.load() }
-                let reply = try s.call(Registry.EndRelationship.self, .init(partner: partner, account: try s.actingAccount(account)))
+                let parameters: Registry.EndRelationship.Parameters = if let tenant {
+                    .init(partner: partner, tenant: tenant)
+                } else {
+                    .init(partner: partner, account: try s.actingAccount(account))
+                }
+                let reply = try s.call(Registry.EndRelationship.self, parameters)
                 if s.printJSON(reply) { return }
                 let grants = reply.grants
-                let tenant = grants.first.map { names.tenant($0.tenant) } ?? "The tenant"
-                Output.out("\(tenant) no longer authorises \(names.partners(grants)) to register devices.")
+                let customer = grants.first.map { names.tenant($0.tenant) } ?? "The tenant"
+                if tenant != nil {
+                    Output.out("\(names.partners(grants)) no longer \(grants.count == 1 ? "registers" : "register") "
+                        + "devices for \(customer): the relationship has ended.")
+                } else {
+                    Output.out("\(customer) no longer authorises \(names.partners(grants)) to register devices.")
+                }
                 var table = TextTable(Render.grantHeaders)
                 for g in grants { table.append(Render.row(g)) }
                 Output.out("")
                 Render.print(table)
             }
+        }
+    }
+
+    struct Watch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every consent change as it happens (WatchConsent), until interrupted.",
+            discussion: """
+                One line per change to a grant you may see: granted, extended, dapRemoved, dapExpired, ended or \
+                revoked, with its sequence number. --after SEQ first prints the changes after SEQ (the last one you \
+                saw), so a watcher that reconnects misses none. With --json, one compact JSON event per line. Once \
+                subscribed it says so on stderr. Ctrl-C \
+                stops it (exit 0); if the daemon stops, it says so with the --after to resume from and exits 69.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this partner's grants.") var partner: String?
+        @Option(help: "Only this tenant's grants.") var tenant: String?
+        @Option(help: ArgumentHelp("First print the changes after this sequence number.", valueName: "seq")) var after: Int?
+
+        func run() throws {
+            let interrupts = Interrupts.exitCleanly()
+            defer { interrupts.forEach { $0.cancel() } }
+            var last = after.map(Int64.init)
+            try global.run { s in
+                do {
+                    try s.client.stream(Registry.WatchConsent.self,
+                                        .init(partner: partner, tenant: tenant, after: last)) { reply in
+                        guard let event = reply.event else {
+                            // On stderr even with --json, which keeps stdout to events: a script may wait for it.
+                            Output.stderrWrite("Watching consent changes (Ctrl-C to stop)…\n")
+                            return
+                        }
+                        last = event.seq
+                        Output.out(s.json ? JSON.serialize(event.wire) : Self.line(event))
+                        Output.flush()
+                    }
+                } catch VarlinkClientError.connectionClosed {
+                    // The stream never ends by itself: the daemon stopped, or restarted.
+                }
+                let resume = last.map { "'autopilotctl consent watch --after \($0)'" }
+                    ?? "'autopilotctl consent watch' (no change had arrived)"
+                throw CLIError("the watch ended: autopilotd stopped or closed the connection; resume with \(resume)",
+                               code: ExitStatus.unavailable)
+            }
+        }
+
+        /// One event as a line: seq, time, kind, the pair, DAP, and who.
+        static func line(_ e: ConsentEvent) -> String {
+            let g = e.grant
+            var dap = g.delegatedAdmin ? "dap=\(Render.roles(g.roles))" : "dap=no"
+            if g.delegatedAdmin, let ends = g.dapExpiresAt { dap += " until \(ends.rfc3339)" }
+            if !g.delegatedAdmin, e.kind == .dapExpired, let ended = g.dapExpiresAt { dap += " (ended \(ended.rfc3339))" }
+            return "\(e.seq)  \(e.at.rfc3339)  \(e.kind.rawValue)  tenant=\(g.tenant) partner=\(g.partner) "
+                + "grant=\(g.id) status=\(g.status.rawValue) \(dap)  by \(e.actor)"
         }
     }
 }
@@ -378,12 +477,13 @@ struct RevocationCommand: ParsableCommand {
         commandName: "revocation",
         abstract: "Revocation requests: a tenant asks the operator to remove a partner's consent.",
         discussion: "For an OEM this is the only way to remove its consent.",
-        subcommands: [File.self, List.self, Approve.self, Reject.self]
+        subcommands: [File.self, List.self, Withdraw.self, Approve.self, Reject.self]
     )
 
     struct File: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "File a request as a tenant's Global Administrator against a partner holding an active grant.")
+            abstract: "File a request as a tenant's Global Administrator against a partner holding an active grant.",
+            discussion: "A tenant has at most one open request per partner: withdraw it (revocation withdraw) to file anew.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The partner id.") var partner: String
         @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
@@ -408,7 +508,7 @@ struct RevocationCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List revocation requests.")
         @OptionGroup var global: GlobalOptions
-        @Option(help: "open, approved or rejected.") var status: RevocationStatus?
+        @Option(help: "open, approved, rejected or withdrawn.") var status: RevocationStatus?
 
         func run() throws {
             try global.run { s in
@@ -420,6 +520,28 @@ struct RevocationCommand: ParsableCommand {
                                   r.reason])
                 }
                 Render.print(table)
+            }
+        }
+    }
+
+    struct Withdraw: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Withdraw your tenant's open request, as its Global Administrator; the partner keeps its consent.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The request id.") var request: String
+        @Option(name: .customLong("as"), help: actingAccountHelp) var account: String?
+
+        func run() throws {
+            try global.run { s in
+                let reply = try s.call(Registry.WithdrawRevocationRequest.self,
+                                       .init(request: request, account: try s.actingAccount(account)))
+                if s.printJSON(reply) { return }
+                let r = reply.request
+                let names = Names(client: s.client)
+                Output.out("Withdrawn: \(names.tenant(r.tenant)) no longer asks the operator to remove "
+                    + "\(names.partner(r.partner)), which keeps its consent.")
+                Output.out("")
+                Render.print(Render.block(r))
             }
         }
     }
@@ -463,6 +585,22 @@ struct RevocationCommand: ParsableCommand {
                 Output.out("")
                 Render.print(Render.block(r))
             }
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM for a command that runs until interrupted: what it printed is flushed and it exits 0.
+enum Interrupts {
+    static func exitCleanly() -> [DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                fflush(nil)
+                exit(0)
+            }
+            source.resume()
+            return source
         }
     }
 }

@@ -51,6 +51,7 @@ enum Render {
         b.append("created", link.createdAt.rfc3339)
         b.append("expires", link.expiresAt?.rfc3339 ?? "never")
         b.append("revoked", link.revokedAt?.rfc3339, ifPresent: true)
+        b.append("dap days", link.dapDays.map(String.init), ifPresent: true)
         return b
     }
 
@@ -61,6 +62,9 @@ enum Render {
         b.append("via", grant.via, ifPresent: true)
         b.append("delegated admin", yesNo(grant.delegatedAdmin))
         if grant.delegatedAdmin { b.append("roles", roles(grant.roles)) }
+        if let ends = grant.dapExpiresAt, grant.status == .active {
+            b.append(grant.delegatedAdmin ? "dap ends" : "dap ended", ends.rfc3339)
+        }
         b.append("granted by", grant.grantedBy)
         b.append("granted", grant.grantedAt.rfc3339)
         b.append("status", grant.status.rawValue)
@@ -68,11 +72,18 @@ enum Render {
         return b
     }
 
-    static let grantHeaders = ["ID", "TENANT", "PARTNER", "BASIS", "DAP", "ROLES", "STATUS", "GRANTED BY", "GRANTED",
-                               "ENDED"]
+    static let grantHeaders = ["ID", "TENANT", "PARTNER", "BASIS", "DAP", "ROLES", "DAP ENDS", "STATUS", "GRANTED BY",
+                               "GRANTED", "ENDED"]
     static func row(_ g: Grant) -> [String] {
-        [g.id, g.tenant, g.partner, g.basis.rawValue, yesNo(g.delegatedAdmin), roles(g.roles), g.status.rawValue,
+        [g.id, g.tenant, g.partner, g.basis.rawValue, yesNo(g.delegatedAdmin), roles(g.roles), dapEnds(g), g.status.rawValue,
          g.grantedBy, g.grantedAt.rfc3339, text(g.endedAt?.rfc3339)]
+    }
+
+    /// When an active grant's DAP ends by itself ("-" when it does not, or the grant ended), or "ended <time>" once
+    /// past.
+    static func dapEnds(_ g: Grant) -> String {
+        guard let ends = g.dapExpiresAt, g.status == .active else { return "-" }
+        return g.delegatedAdmin ? ends.rfc3339 : "ended \(ends.rfc3339)"
     }
 
     static func block(_ request: RevocationRequest) -> KeyValueBlock {

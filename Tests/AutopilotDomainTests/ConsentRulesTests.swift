@@ -337,3 +337,62 @@ import Testing
         #expect(throws: ActingAccountError.missingAccount) { try root.actingAccount(named: nil, Self.method) }
     }
 }
+
+/// DAP over time: how long a link may give it, when it is in force, and when accepting a link extends a grant.
+@Suite struct DapOverTimeTests {
+    static let now = Timestamp(millisecondsSinceEpoch: 1_795_603_560_000)
+    static let day: Int64 = 86_400
+
+    func grant(dap: Bool, roles: [AccountRole], expires: Timestamp? = nil) -> Grant {
+        Grant(id: "g", tenant: "contoso", partner: "woodgrove", basis: .direct, via: nil, link: "l", delegatedAdmin: dap,
+              roles: roles, grantedBy: "admin@contoso.onmicrosoft.com", grantedAt: Self.now, status: .active, endedAt: nil,
+              dapExpiresAt: expires)
+    }
+
+    func plan(_ roles: [AccountRole], dap: Bool = true) -> GrantPlan {
+        GrantPlan(partner: "woodgrove", basis: .direct, delegatedAdmin: dap, roles: roles)
+    }
+
+    @Test func dapDaysAreOneToSevenHundredThirtyAndOnlyWithDap() throws {
+        try ConsentRules.checkDapDays(nil, delegatedAdmin: false)
+        try ConsentRules.checkDapDays(1, delegatedAdmin: true)
+        try ConsentRules.checkDapDays(730, delegatedAdmin: true)
+        for (days, dap) in [(0, true), (731, true), (-5, true), (30, false)] {
+            #expect(throws: RegistryError.self) { try ConsentRules.checkDapDays(days, delegatedAdmin: dap) }
+        }
+        #expect(ConsentRules.dapExpiry(acceptedAt: Self.now, days: 2) == Self.now.adding(seconds: 2 * Self.day))
+        #expect(ConsentRules.dapExpiry(acceptedAt: Self.now, days: nil) == nil)
+    }
+
+    @Test func dapIsInForceUntilTheMillisecondItEnds() {
+        let end = Self.now.adding(seconds: Self.day)
+        #expect(ConsentRules.dapInForce(given: true, expiresAt: end, now: Timestamp(millisecondsSinceEpoch: end.millisecondsSinceEpoch - 1)))
+        #expect(!ConsentRules.dapInForce(given: true, expiresAt: end, now: end))
+        #expect(ConsentRules.dapInForce(given: true, expiresAt: nil, now: end))
+        #expect(!ConsentRules.dapInForce(given: false, expiresAt: nil, now: Self.now))
+    }
+
+    @Test func aLinkExtendsAGrantOnlyWhenItAsksForMore() {
+        let later = Self.now.adding(seconds: 30 * Self.day)
+        // DAP where there is none: a new period with the link's roles and end.
+        #expect(ConsentRules.extensionOnAcceptance(grant: grant(dap: false, roles: []), plan: plan([.globalReader]),
+                                                   dapDays: 30, now: Self.now)
+                == GrantExtension(roles: [.globalReader], dapExpiresAt: later, newDapPeriod: true))
+        // No DAP asked: nothing.
+        #expect(ConsentRules.extensionOnAcceptance(grant: grant(dap: false, roles: []), plan: plan([], dap: false),
+                                                   dapDays: nil, now: Self.now) == nil)
+        // The same roles for less time: nothing; for longer or for ever: the later end.
+        let held = grant(dap: true, roles: [.globalReader], expires: later)
+        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.globalReader]), dapDays: 10, now: Self.now) == nil)
+        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.globalReader]), dapDays: 31, now: Self.now)?
+                    .dapExpiresAt == Self.now.adding(seconds: 31 * Self.day))
+        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.globalReader]), dapDays: nil, now: Self.now)
+                == GrantExtension(roles: [.globalReader], dapExpiresAt: nil, newDapPeriod: false))
+        // A role it lacks: the roles together, the end unchanged when the link's is earlier.
+        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.intuneAdministrator]), dapDays: 1, now: Self.now)
+                == GrantExtension(roles: [.globalReader, .intuneAdministrator], dapExpiresAt: later, newDapPeriod: false))
+        // DAP without end is never made to end by a link with one.
+        let forever = grant(dap: true, roles: [.globalReader])
+        #expect(ConsentRules.extensionOnAcceptance(grant: forever, plan: plan([.globalReader]), dapDays: 700, now: Self.now) == nil)
+    }
+}

@@ -92,9 +92,9 @@ import Varlink
         }
     }
 
-    @Test func onlyListsStreamAndOnlyChangesAreRecordedWhenTheySucceed() {
+    @Test func onlyListsAndTheWatchStreamAndOnlyChangesAreRecordedWhenTheySucceed() {
         let streams = RegistryInterface.methods.filter { $0.kind == .stream }.map { $0.name }
-        #expect(streams == ["ListDevices", "ListAuditEvents"])
+        #expect(streams == ["WatchConsent", "ListDevices", "ListAuditEvents"])
         for method in RegistryInterface.methods where method.kind == .change {
             #expect(method.policy.auditor == false, "\(method.name): an auditor never changes state")
         }

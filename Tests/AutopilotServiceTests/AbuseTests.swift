@@ -318,7 +318,7 @@ import Varlink
         try call("RevokeLink", ["link": .string(tokens[0])])
         try call("AcceptLink", ["link": .string(reseller), "account": "admin@contoso.onmicrosoft.com"])
         #expect(try daemon.ctl(["consent", "show", cliURL]).status == 0)
-        #expect(try daemon.ctl(["consent", "accept", cliURL, "--as", "reader@contoso.onmicrosoft.com"]).status == 1)
+        #expect(try daemon.ctl(["consent", "accept", "--yes", cliURL, "--as", "reader@contoso.onmicrosoft.com"]).status == 1)
 
         // Hashes: registered, refused, validated, listed, imported with autopilotctl.
         let hashBytes = ["H0", "H1", "H2", "H3", "C1"].enumerated().map {

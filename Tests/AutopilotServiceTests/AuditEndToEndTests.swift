@@ -10,7 +10,7 @@ import Varlink
 // cannot drift from what the daemon does.
 
 /// docs/auditing.md.
-private struct AuditingGuide {
+struct AuditingGuide {
     let lines: [Substring]
 
     init() throws {
@@ -213,26 +213,26 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
         "consent", "request", "--partner", "woodgrove", "--dap", "--role", "GlobalReader", "--role",
         "HelpdeskAdministrator", "--json"]))
     let woodgroveURL = try #require(request["link"]?.objectValue?["url"]?.stringValue)
-    expectRefusal(try daemon.ctl(as: cast.contosoHelpdesk, ["consent", "accept", woodgroveURL]), "GlobalAdminRequired")
-    expectRefusal(try daemon.ctl(as: cast.woodgrove, ["consent", "accept", woodgroveURL, "--as",
+    expectRefusal(try daemon.ctl(as: cast.contosoHelpdesk, ["consent", "accept", "--yes", woodgroveURL]), "GlobalAdminRequired")
+    expectRefusal(try daemon.ctl(as: cast.woodgrove, ["consent", "accept", "--yes", woodgroveURL, "--as",
                                                       "admin@contoso.onmicrosoft.com"]), "PermissionDenied")
-    let accepted = expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", woodgroveURL, "--as",
+    let accepted = expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", "--yes", woodgroveURL, "--as",
                                                                    "admin@contoso.onmicrosoft.com", "--json"]))
     story.woodgroveContosoGrant = try #require(accepted["grants"]?.arrayValue?.first?.objectValue)
 
     // Litware's OEM link needs a cloud-native Global Administrator.
     let oem = expectSuccess(try daemon.ctl(["consent", "oem-link", "--partner", "litware", "--json"]))
     let litwareURL = try #require(oem["link"]?.objectValue?["url"]?.stringValue)
-    expectRefusal(try daemon.ctl(as: cast.contosoIT, ["consent", "accept", litwareURL]),
+    expectRefusal(try daemon.ctl(as: cast.contosoIT, ["consent", "accept", "--yes", litwareURL]),
                   "CloudNativeAccountRequired")
-    expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", litwareURL, "--as", "admin@contoso.onmicrosoft.com"]))
+    expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", "--yes", litwareURL, "--as", "admin@contoso.onmicrosoft.com"]))
 
     // Adatum, an indirect reseller: accepting its link also authorises its provider Tailspin.
     let adatum = expectSuccess(try daemon.ctl(as: cast.adatum, ["consent", "request", "--partner", "adatum", "--json"]))
     let adatumURL = try #require(adatum["link"]?.objectValue?["url"]?.stringValue)
-    expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", adatumURL, "--as", "admin@contoso.onmicrosoft.com"]))
+    expectSuccess(try daemon.ctl(as: cast.contoso, ["consent", "accept", "--yes", adatumURL, "--as", "admin@contoso.onmicrosoft.com"]))
     // Fabrikam accepts Woodgrove's link too (through the operator), DAP included.
-    expectSuccess(try daemon.ctl(["consent", "accept", woodgroveURL, "--as", "admin@fabrikam.onmicrosoft.com"]))
+    expectSuccess(try daemon.ctl(["consent", "accept", "--yes", woodgroveURL, "--as", "admin@fabrikam.onmicrosoft.com"]))
     story.tokens = [woodgroveURL, litwareURL, adatumURL].map { String($0.split(separator: "/").last!) }
 
     // Devices: Litware through the OEM Direct API, Woodgrove by CSV upload with hardware hashes.
@@ -280,6 +280,13 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
                                                     "--manufacturer", "Litware", "--model", "LW-14"]))
     // An account name with a backslash and a line feed, which the chain's canonical form escapes.
     expectRefusal(try daemon.ctl(["consent", "end", "--partner", "woodgrove", "--as", "x\\y\nz@contoso.com"]), "NotFound")
+    // Northwind asks Fabrikam for DAP that ends by itself after 90 days.
+    expectSuccess(try daemon.ctl(["partner", "register", "Northwind", "--kind", "directCsp", "--id", "northwind"]))
+    let northwind = expectSuccess(try daemon.ctl(["consent", "request", "--partner", "northwind", "--dap", "--role",
+                                                  "GlobalReader", "--dap-days", "90", "--json"]))
+    let northwindURL = try #require(northwind["link"]?.objectValue?["url"]?.stringValue)
+    expectSuccess(try daemon.ctl(["consent", "accept", "--yes", northwindURL, "--as", "admin@fabrikam.onmicrosoft.com"]))
+    story.tokens.append(String(northwindURL.split(separator: "/").last!))
     story.backup = dir + "/registry-backup.sqlite"
     expectSuccess(try daemon.ctl(["backup", story.backup]))
     return story
@@ -332,7 +339,26 @@ struct AuditEndToEndTests {
             },
             "Which partners hold delegated admin roles in a customer tenant right now?": { rows in
                 #expect(columns(rows, "tenant_name", "partner_name", "dap_roles", "granted_by")
-                        == [["Fabrikam", "Woodgrove", "GlobalReader,HelpdeskAdministrator", "admin@fabrikam.onmicrosoft.com"]])
+                        == [["Fabrikam", "Northwind", "GlobalReader", "admin@fabrikam.onmicrosoft.com"],
+                            ["Fabrikam", "Woodgrove", "GlobalReader,HelpdeskAdministrator", "admin@fabrikam.onmicrosoft.com"]])
+            },
+            "Whose delegated admin privileges end by themselves, and when?": { rows in
+                #expect(columns(rows, "tenant_name", "partner_name", "dap_roles", "dap_days", "dap_expired", "delegated_admin")
+                        == [["Fabrikam", "Northwind", "GlobalReader", "90", "0", "1"]])
+                let formatter = ISO8601DateFormatter()
+                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                let ends = rows.first?["dap_expires_at"].flatMap(formatter.date(from:))
+                let days = ends.map { $0.timeIntervalSinceNow / 86_400 } ?? 0
+                #expect(days > 89.9 && days <= 90, "DAP ends 90 days after acceptance: \(rows)")
+            },
+            "What happened to Contoso's consents, change by change, and who made each change?": { rows in
+                #expect(columns(rows, "kind", "partner_name", "actor", "method") == [
+                    ["granted", "Woodgrove", contosoAdmin, "AcceptLink"], ["granted", "Litware", contosoAdmin, "AcceptLink"],
+                    ["granted", "Adatum", contosoAdmin, "AcceptLink"], ["granted", "Tailspin", contosoAdmin, "AcceptLink"],
+                    ["dapRemoved", "Woodgrove", contosoAdmin, "RemoveDelegatedAdmin"],
+                    ["ended", "Adatum", contosoAdmin, "EndRelationship"], ["ended", "Tailspin", contosoAdmin, "EndRelationship"],
+                    ["revoked", "Litware", "uid=0", "DecideRevocationRequest"]])
+                #expect(columns(rows, "delegated_admin", "dap_roles").first == ["1", "GlobalReader,HelpdeskAdministrator"])
             },
             "Which consents have ended, when, why, and who ended them?": { rows in
                 #expect(columns(rows, "tenant_name", "partner_name", "basis", "status", "end_reason", "ended_by") == [

@@ -207,16 +207,16 @@ private func buildRegistry(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
         "consent", "request", "--partner", "woodgrove", "--dap", "--role", "GlobalReader", "--role",
         "HelpdeskAdministrator", "--json"]))
     let woodgroveURL = try #require(woodgrove["link"]?.objectValue?["url"]?.stringValue)
-    refused(try daemon.ctl(as: cast.contosoHelpdesk, ["consent", "accept", woodgroveURL]), "GlobalAdminRequired")
-    let accepted = succeeded(try daemon.ctl(as: cast.contoso, ["consent", "accept", woodgroveURL, "--as", admin, "--json"]))
+    refused(try daemon.ctl(as: cast.contosoHelpdesk, ["consent", "accept", "--yes", woodgroveURL]), "GlobalAdminRequired")
+    let accepted = succeeded(try daemon.ctl(as: cast.contoso, ["consent", "accept", "--yes", woodgroveURL, "--as", admin, "--json"]))
     story.woodgroveGrantedAt = try #require(accepted["grants"]?.arrayValue?.first?.objectValue?["grantedAt"]?.stringValue)
-    succeeded(try daemon.ctl(["consent", "accept", woodgroveURL, "--as", "admin@fabrikam.onmicrosoft.com"]))
+    succeeded(try daemon.ctl(["consent", "accept", "--yes", woodgroveURL, "--as", "admin@fabrikam.onmicrosoft.com"]))
     let oem = succeeded(try daemon.ctl(["consent", "oem-link", "--partner", "litware", "--json"]))
     let litwareURL = try #require(oem["link"]?.objectValue?["url"]?.stringValue)
-    succeeded(try daemon.ctl(as: cast.contoso, ["consent", "accept", litwareURL, "--as", admin]))
+    succeeded(try daemon.ctl(as: cast.contoso, ["consent", "accept", "--yes", litwareURL, "--as", admin]))
     let adatum = succeeded(try daemon.ctl(as: cast.adatum, ["consent", "request", "--partner", "adatum", "--json"]))
     let adatumURL = try #require(adatum["link"]?.objectValue?["url"]?.stringValue)
-    succeeded(try daemon.ctl(as: cast.contoso, ["consent", "accept", adatumURL, "--as", admin]))
+    succeeded(try daemon.ctl(as: cast.contoso, ["consent", "accept", "--yes", adatumURL, "--as", admin]))
     story.tokens = [woodgroveURL, litwareURL, adatumURL].map { String($0.split(separator: "/").last ?? "") }
 
     // Litware through the OEM Direct API; Woodgrove uploads three real Get-WindowsAutopilotInfo files as they are.
@@ -255,6 +255,13 @@ private func buildRegistry(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
     succeeded(try daemon.ctl(["revocation", "approve", request, "--note", "Confirmed with Contoso by phone"]))
     succeeded(try daemon.ctl(as: cast.litware, ["devices", "deregister", "--partner", "litware", "--serial", "LW-003",
                                                 "--manufacturer", "Litware", "--model", "LW-14"]))
+    // Northwind holds DAP at Fabrikam for 90 days.
+    succeeded(try daemon.ctl(["partner", "register", "Northwind", "--kind", "directCsp", "--id", "northwind"]))
+    let northwind = succeeded(try daemon.ctl(["consent", "request", "--partner", "northwind", "--dap", "--role", "GlobalReader",
+                                              "--dap-days", "90", "--json"]))
+    let northwindURL = try #require(northwind["link"]?.objectValue?["url"]?.stringValue)
+    succeeded(try daemon.ctl(["consent", "accept", "--yes", northwindURL, "--as", "admin@fabrikam.onmicrosoft.com"]))
+    story.tokens.append(String(northwindURL.split(separator: "/").last ?? ""))
     return story
 }
 
@@ -408,7 +415,7 @@ struct AuditUITests {
                                                  encoding: .utf8))
         let database = try #require(metadata.objectValue?["databases"]?.objectValue?["registry"]?.objectValue)
         let queries = try #require(database["queries"]?.objectValue)
-        #expect(queries.count == 16)
+        #expect(queries.count == (try AuditingGuide().questions().count) && queries.count >= 18)
         for (name, query) in zip(queries.keys, queries.values) {
             let object = try #require(query.objectValue)
             #expect(object["write"] == nil, "canned query \(name) must not write")
@@ -565,7 +572,19 @@ struct AuditUITests {
             }),
             "Which partners hold delegated admin roles in a customer tenant right now?": ("", { rows in
                 #expect(columns(rows, "tenant_name", "partner_name", "dap_roles", "granted_by")
-                        == [["Fabrikam", "Woodgrove", "GlobalReader,HelpdeskAdministrator", "admin@fabrikam.onmicrosoft.com"]])
+                        == [["Fabrikam", "Northwind", "GlobalReader", "admin@fabrikam.onmicrosoft.com"],
+                            ["Fabrikam", "Woodgrove", "GlobalReader,HelpdeskAdministrator", "admin@fabrikam.onmicrosoft.com"]])
+            }),
+            "Whose delegated admin privileges end by themselves, and when?": ("", { rows in
+                #expect(columns(rows, "tenant_name", "partner_name", "dap_roles", "dap_days", "dap_expired", "delegated_admin")
+                        == [["Fabrikam", "Northwind", "GlobalReader", "90", "0", "1"]])
+            }),
+            "What happened to Contoso's consents, change by change, and who made each change?": ("tenant=Contoso", { rows in
+                #expect(columns(rows, "kind", "partner_name", "actor", "method") == [
+                    ["granted", "Woodgrove", admin, "AcceptLink"], ["granted", "Litware", admin, "AcceptLink"],
+                    ["granted", "Adatum", admin, "AcceptLink"], ["granted", "Tailspin", admin, "AcceptLink"],
+                    ["dapRemoved", "Woodgrove", admin, "RemoveDelegatedAdmin"], ["ended", "Adatum", admin, "EndRelationship"],
+                    ["ended", "Tailspin", admin, "EndRelationship"], ["revoked", "Litware", "uid=0", "DecideRevocationRequest"]])
             }),
             "Which consents have ended, when, why, and who ended them?": ("", { rows in
                 #expect(columns(rows, "tenant_name", "partner_name", "basis", "status", "end_reason", "ended_by") == [
@@ -641,7 +660,7 @@ struct AuditUITests {
         }
         let whoAuthorised = try #require(slugs["Who authorised Woodgrove for Contoso, when, and with which admin roles?"])
         let everyGrant = try #require(pages[base + "/registry/" + whoAuthorised])
-        #expect(resultRows(everyGrant).count == 5, "blank fields match every partner and tenant")
+        #expect(resultRows(everyGrant).count == 6, "blank fields match every partner and tenant")
 
         // The index lists the questions; each table and view page shows its title, description and facets.
         let registry = text(try #require(pages[base + "/registry"]))
@@ -657,7 +676,7 @@ struct AuditUITests {
             }
         }
         let history = text(try #require(pages[base + "/registry/consent_history"]))
-        #expect(history.contains("5 rows") && history.contains("Woodgrove 2") && history.contains("revoked 1"),
+        #expect(history.contains("6 rows") && history.contains("Woodgrove 2") && history.contains("revoked 1"),
                 "\(history.prefix(3000))")
         #expect(text(try #require(pages[base + "/registry/hardware_hashes"])).contains("Forbidden"))
         // The device's own page shows the device read from its real file (a control for the checks below).
@@ -665,7 +684,7 @@ struct AuditUITests {
 
         // No page shows a link token or a hardware hash (nor its first 100 characters).
         let secrets = story.tokens + story.hashes + story.hashes.map { String($0.prefix(100)) }
-        #expect(story.tokens.count == 3 && story.hashes.count == 3 && story.hashes.allSatisfy { $0.count > 1000 })
+        #expect(story.tokens.count == 4 && story.hashes.count == 3 && story.hashes.allSatisfy { $0.count > 1000 })
         for (url, page) in pages {
             for (index, secret) in secrets.enumerated() where page.contains(secret) {
                 Issue.record("\(url) shows secret #\(index)")

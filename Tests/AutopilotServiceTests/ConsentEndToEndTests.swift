@@ -82,11 +82,11 @@ import Varlink
         let page = Self.ok(try daemon.ctl(["consent", "show", link]))
         #expect(page.hasPrefix("Fourth Coffee (fourthcoffee) is a direct CSP partner. It asks your organisation to accept a reseller relationship"))
         #expect(page.contains("It does not ask for delegated admin privileges.") && page.contains("This link is active until "))
-        Self.refused(try daemon.ctl(["consent", "accept", link, "--as", Self.helpdesk]), "GlobalAdminRequired",
+        Self.refused(try daemon.ctl(["consent", "accept", "--yes", link, "--as", Self.helpdesk]), "GlobalAdminRequired",
                      saying: "\(Self.helpdesk) is not a Global Administrator")
         #expect(Self.ok(try daemon.ctl(["customers", "--partner", "fourthcoffee"])).split(separator: "\n").count == 1,
                 "only the header: no customer yet")
-        let accepted = Self.ok(try daemon.ctl(["consent", "accept", link, "--as", Self.customDomainAdmin]))
+        let accepted = Self.ok(try daemon.ctl(["consent", "accept", "--yes", link, "--as", Self.customDomainAdmin]))
         #expect(accepted.hasPrefix("Contoso now authorises Fourth Coffee to register devices.\n"), "\(accepted)")
         let customers = try Self.json(try daemon.ctl(["customers", "--partner", "fourthcoffee", "--json"]))
         #expect(customers["customers"]?.arrayValue?.compactMap { $0.objectValue?["tenant"]?.objectValue?["id"]?.stringValue } == ["contoso"])
@@ -101,8 +101,8 @@ import Varlink
         let email = try #require(dapReply["email"]?.stringValue)
         #expect(email.contains("    - GlobalReader\n") && email.contains("without delegated administration"))
         #expect(Self.ok(try daemon.ctl(["consent", "show", dapURL]))
-            .contains("It also asks for delegated admin privileges with these roles: GlobalReader, IntuneAdministrator."))
-        let dapAccepted = Self.ok(try daemon.ctl(["consent", "accept", Self.token(dapURL), "--as", Self.fabrikamAdmin]))
+            .contains("It also asks for delegated admin privileges with these roles: GlobalReader, IntuneAdministrator, until you remove them."))
+        let dapAccepted = Self.ok(try daemon.ctl(["consent", "accept", "--yes", Self.token(dapURL), "--as", Self.fabrikamAdmin]))
         #expect(dapAccepted.hasPrefix("Fabrikam now authorises Fourth Coffee to register devices. Fourth Coffee also holds delegated admin privileges with these roles: GlobalReader, IntuneAdministrator.\n"),
                 "\(dapAccepted)")
 
@@ -119,7 +119,7 @@ import Varlink
         let resellerURL = Self.url(resellerRequest)
         #expect(Self.ok(try daemon.ctl(["consent", "show", resellerURL]))
             .contains("Accepting also authorises its indirect provider, Tailspin (tailspin), to register devices."))
-        let indirect = Self.ok(try daemon.ctl(["consent", "accept", resellerURL, "--as", Self.admin]))
+        let indirect = Self.ok(try daemon.ctl(["consent", "accept", "--yes", resellerURL, "--as", Self.admin]))
         #expect(indirect.hasPrefix("Contoso now authorises Woodgrove and, through it, Tailspin to register devices.\n"), "\(indirect)")
         let providerCustomers = try Self.json(try daemon.ctl(["customers", "--partner", "tailspin", "--json"]))
         let providerGrant = try #require(providerCustomers["customers"]?.arrayValue?.first?.objectValue?["grant"]?.objectValue)
@@ -131,7 +131,7 @@ import Varlink
 
         // Accepting again changes nothing.
         let before = Self.strings(try Self.json(try daemon.ctl(["grants", "--json"]))["grants"], "id")
-        let again = try Self.json(try daemon.ctl(["consent", "accept", resellerURL, "--as", Self.customDomainAdmin, "--json"]))
+        let again = try Self.json(try daemon.ctl(["consent", "accept", "--yes", resellerURL, "--as", Self.customDomainAdmin, "--json"]))
         #expect(Self.strings(again["grants"], "partner") == ["woodgrove", "tailspin"])
         #expect(Self.strings(try Self.json(try daemon.ctl(["grants", "--json"]))["grants"], "id") == before)
 
@@ -156,7 +156,7 @@ import Varlink
         // A revoked link can no longer be accepted; the consent it gave stays.
         let revoked = Self.ok(try daemon.ctl(["consent", "revoke", link]))
         #expect(revoked.contains("status:          revoked"), "\(revoked)")
-        Self.refused(try daemon.ctl(["consent", "accept", link, "--as", Self.fabrikamAdmin]), "LinkRevoked",
+        Self.refused(try daemon.ctl(["consent", "accept", "--yes", link, "--as", Self.fabrikamAdmin]), "LinkRevoked",
                      saying: "ask the partner for a new one")
         #expect(Self.ok(try daemon.ctl(["customers", "--partner", "fourthcoffee"])).contains("Contoso"))
 
@@ -183,17 +183,17 @@ import Varlink
         let link = try #require(second["link"]?.objectValue)
         #expect(link["kind"] == "oemConsent" && link["delegatedAdmin"] == false && link["expiresAt"] == .null)
         let url = try #require(link["url"]?.stringValue)
-        Self.refused(try daemon.ctl(["consent", "accept", Self.url(first), "--as", Self.admin]), "LinkRevoked")
+        Self.refused(try daemon.ctl(["consent", "accept", "--yes", Self.url(first), "--as", Self.admin]), "LinkRevoked")
 
         let page = Self.ok(try daemon.ctl(["consent", "show", url]))
         #expect(page.hasPrefix("Litware (litware) is an OEM."), "\(page)")
         #expect(page.contains("No delegated admin privileges are ever granted to an OEM.") && page.contains("This link is active."))
-        Self.refused(try daemon.ctl(["consent", "accept", url, "--as", Self.helpdesk]), "GlobalAdminRequired")
-        Self.refused(try daemon.ctl(["consent", "accept", url, "--as", Self.customDomainAdmin]), "CloudNativeAccountRequired",
+        Self.refused(try daemon.ctl(["consent", "accept", "--yes", url, "--as", Self.helpdesk]), "GlobalAdminRequired")
+        Self.refused(try daemon.ctl(["consent", "accept", "--yes", url, "--as", Self.customDomainAdmin]), "CloudNativeAccountRequired",
                      saying: "\(Self.customDomainAdmin) is not a cloud-native account")
         #expect(Self.strings(try Self.json(try daemon.ctl(["grants", "--json"]))["grants"], "id").isEmpty)
 
-        let accepted = try daemon.ctl(["consent", "accept", url, "--as", Self.admin])
+        let accepted = try daemon.ctl(["consent", "accept", "--yes", url, "--as", Self.admin])
         #expect(Self.ok(accepted).hasPrefix("Contoso now authorises Litware to register devices.\n"), "\(accepted)")
         #expect(!accepted.stdout.contains("delegated admin"))
         let grants = try Self.json(try daemon.ctl(["grants", "--partner", "litware", "--json"]))
@@ -244,7 +244,7 @@ import Varlink
             (["consent", "request", "--partner", "fourthcoffee", "--dap", "--role", "Overlord"], "InvalidInput"),
             (["consent", "show", "not-a-link"], "InvalidInput"),
             (["consent", "show", "https://autopilot.invalid/consent/" + String(repeating: "A", count: 43)], "NotFound"),
-            (["consent", "accept", "00000000-0000-0000-0000-000000000000", "--as", Self.admin], "InvalidInput"),
+            (["consent", "accept", "--yes", "00000000-0000-0000-0000-000000000000", "--as", Self.admin], "InvalidInput"),
             (["consent", "verify", "--partner", "ghost", "--tenant", "contoso"], "NotFound"),
             (["consent", "remove-dap", "--partner", "fourthcoffee", "--as", Self.admin], "NotFound"),
             (["consent", "remove-dap", "--partner", "fourthcoffee", "--as", Self.helpdesk], "GlobalAdminRequired"),
@@ -285,7 +285,7 @@ import Varlink
         Self.refused(try daemon.ctl(as: coffee, ["consent", "request", "--partner", "woodgrove"]), "PermissionDenied")
         Self.refused(try daemon.ctl(as: woodgrove, ["consent", "show", coffeeLink]), "PermissionDenied")
         Self.refused(try daemon.ctl(as: woodgrove, ["consent", "revoke", coffeeLink]), "PermissionDenied")
-        Self.refused(try daemon.ctl(as: coffee, ["consent", "accept", coffeeLink, "--as", Self.admin]), "PermissionDenied")
+        Self.refused(try daemon.ctl(as: coffee, ["consent", "accept", "--yes", coffeeLink, "--as", Self.admin]), "PermissionDenied")
         // On the wire: a malformed call is InvalidParameter before the caller's role is judged. (The varlink module
         // lives in root's home, so the call is one raw NUL-framed message sent by the system's python3.)
         func call(_ user: TestUser, _ method: String, _ parameters: String) throws -> String {
@@ -310,10 +310,10 @@ import Varlink
 
         // The tenant user accepts with its own tenant's account only.
         #expect(Self.ok(try daemon.ctl(as: contoso, ["consent", "show", coffeeLink])).contains("This link is active"))
-        let accepted = Self.ok(try daemon.ctl(as: contoso, ["consent", "accept", coffeeLink, "--as", Self.admin]))
+        let accepted = Self.ok(try daemon.ctl(as: contoso, ["consent", "accept", "--yes", coffeeLink, "--as", Self.admin]))
         #expect(accepted.hasPrefix("Contoso now authorises Fourth Coffee to register devices.\n"), "\(accepted)")
-        Self.refused(try daemon.ctl(as: contoso, ["consent", "accept", woodgroveLink, "--as", Self.fabrikamAdmin]), "PermissionDenied")
-        Self.ok(try daemon.ctl(["consent", "accept", woodgroveLink, "--as", Self.fabrikamAdmin]))
+        Self.refused(try daemon.ctl(as: contoso, ["consent", "accept", "--yes", woodgroveLink, "--as", Self.fabrikamAdmin]), "PermissionDenied")
+        Self.ok(try daemon.ctl(["consent", "accept", "--yes", woodgroveLink, "--as", Self.fabrikamAdmin]))
 
         // Each partner sees its own customers, grants and links, never the other's.
         let coffeeCustomers = try Self.json(try daemon.ctl(as: coffee, ["customers", "--partner", "fourthcoffee", "--json"]))

@@ -43,21 +43,21 @@ import Varlink
         #expect(try daemon.ctl(as: wide, ["whoami"]).stdout.contains("whole tenant"))
 
         // The helpdesk person acts as itself: not a Global Administrator. Naming the administrator is refused.
-        let asItself = try daemon.ctl(as: desk, ["consent", "accept", url])
+        let asItself = try daemon.ctl(as: desk, ["consent", "accept", "--yes", url])
         #expect(asItself.status == 1 && asItself.stderr.contains("GlobalAdminRequired"), "\(asItself)")
         #expect(asItself.stdout.contains("Acting as \(Self.helpdesk)"), "\(asItself)")
-        let impersonating = try daemon.ctl(as: desk, ["consent", "accept", url, "--as", Self.admin])
+        let impersonating = try daemon.ctl(as: desk, ["consent", "accept", "--yes", url, "--as", Self.admin])
         #expect(impersonating.status == 1 && impersonating.stderr.contains("PermissionDenied"), "\(impersonating)")
         // A tenant-wide rule reads, and acts as nobody.
         #expect(try daemon.ctl(as: wide, ["consent", "show", url]).status == 0)
-        for arguments in [["consent", "accept", url], ["consent", "accept", url, "--as", Self.admin]] {
+        for arguments in [["consent", "accept", "--yes", url], ["consent", "accept", "--yes", url, "--as", Self.admin]] {
             let refused = try daemon.ctl(as: wide, arguments)
             #expect(refused.status == 1 && refused.stderr.contains("PermissionDenied"), "\(refused)")
         }
         #expect(try daemon.call("GetStatus")["grants"] == 0)
 
         // The Global Administrator accepts without --as, and is told who it acted as.
-        let accepted = try daemon.ctl(as: ga, ["consent", "accept", url])
+        let accepted = try daemon.ctl(as: ga, ["consent", "accept", "--yes", url])
         #expect(accepted.status == 0, "\(accepted)")
         #expect(accepted.stdout.hasPrefix("Acting as \(Self.admin), the account your access rule binds you to."), "\(accepted)")
         #expect(try daemon.sql("SELECT granted_by FROM consent_history") == Self.admin)
@@ -73,7 +73,7 @@ import Varlink
         // An operator names the account it acts for; omitting it is a malformed call.
         let local = try daemon.ctl(["consent", "end", "--partner", "woodgrove"])
         #expect(local.status == 64 && local.stderr.contains("--as"), "\(local)")
-        let raw = try daemon.callError("EndRelationship", ["partner": "woodgrove"])
+        let raw = try daemon.callError("AcceptLink", ["link": .string(url)])
         #expect(raw?.name == "org.varlink.service.InvalidParameter" && raw?.parameters["parameter"] == "account")
         #expect(try daemon.call("VerifyAudit")["ok"] == true)
     }
@@ -82,10 +82,10 @@ import Varlink
         let (daemon, ga, desk, _) = try start()
         defer { daemon.cleanup() }
         let url = try link(daemon)
-        #expect(try daemon.ctl(as: desk, ["consent", "accept", url]).stderr.contains("GlobalAdminRequired"))
+        #expect(try daemon.ctl(as: desk, ["consent", "accept", "--yes", url]).stderr.contains("GlobalAdminRequired"))
         // Promoted: the very next call counts the new role.
         #expect(try daemon.ctl(["account", "set-roles", Self.helpdesk, "--role", "GlobalAdministrator"]).status == 0)
-        #expect(try daemon.ctl(as: desk, ["consent", "accept", url]).status == 0)
+        #expect(try daemon.ctl(as: desk, ["consent", "accept", "--yes", url]).status == 0)
 
         // The administrator leaves: the account and the rule binding the Unix user to it go in one transaction.
         let removed = try daemon.ctl(["account", "remove", Self.admin])

@@ -42,6 +42,8 @@ import Varlink
     struct World: Sendable {
         var partner: String, tenant: String, admin: String, reader: String
         var batch: String, uploadBatch: String, linkURL: String
+        /// An open revocation request of this world's tenant against the spare partner, to withdraw.
+        var request = ""
         /// Per subject: a link to revoke (URL and id) and a device to deregister, so that no call depends on another's
         /// effect.
         var revocableLinks: [Subject: String] = [:]
@@ -172,6 +174,12 @@ import Varlink
         for world in worlds {
             _ = try daemon.call("AcceptLink", ["link": .string(spareLink), "account": .string(world.admin)])
         }
+        for index in worlds.indices {
+            worlds[index].request = try daemon.call("FileRevocationRequest", [
+                "partner": "partnerd", "account": .string(worlds[index].admin), "reason": "matrix withdrawal",
+            ])["request"]!.objectValue!["id"]!.stringValue!
+            worlds[index].identifiers.insert(worlds[index].request)
+        }
         _ = try daemon.call("RegisterPartner", ["name": "Oemc", "kind": "oem", "oemDirectApi": true, "id": "oemc"])
         let request = try daemon.call("FileRevocationRequest", ["partner": "partnerd", "account": "admin@tenantz.onmicrosoft.com",
                                                                 "reason": "matrix"])["request"]!.objectValue!["id"]!.stringValue!
@@ -205,13 +213,17 @@ import Varlink
         let own = f.worlds[subject.ownWorld], other = f.worlds[1 - subject.ownWorld]
         let me = subject.rawValue.lowercased()
         var probes: [Probe] = []
-        func add(_ method: String, _ target: Target = .nothing, _ parameters: JSONObject = [:], more: Bool = false) {
+        func add(_ method: String, _ target: Target = .nothing, _ parameters: JSONObject = [:], more: Bool = false,
+                 firstOnly: Bool = false, expected: String? = nil) {
             let name = method.hasPrefix("org.") ? method : "io.autopilotd.registry." + method
-            probes.append(Probe(target: target, call: CallScript.Call(method: name, parameters: parameters, more: more)))
+            probes.append(Probe(target: target, call: CallScript.Call(method: name, parameters: parameters, more: more,
+                                                                      firstOnly: firstOnly),
+                                expected: expected))
         }
-        func both(_ method: String, more: Bool = false, _ parameters: (World, Target) -> JSONObject) {
-            add(method, .own, parameters(own, .own), more: more)
-            add(method, .other, parameters(other, .other), more: more)
+        func both(_ method: String, more: Bool = false, firstOnly: Bool = false,
+                  _ parameters: (World, Target) -> JSONObject) {
+            add(method, .own, parameters(own, .own), more: more, firstOnly: firstOnly)
+            add(method, .other, parameters(other, .other), more: more, firstOnly: firstOnly)
         }
         /// A call that acts as an account, made naming the own tenant's Global Administrator and the other tenant's;
         /// the account rules decide tenant callers: bound to the Global Administrator, it acts (and naming another
@@ -272,9 +284,22 @@ import Varlink
         }
         acting("RemoveDelegatedAdmin") { account in ["partner": .string(f.spare), "account": account] }
         acting("FileRevocationRequest") { account in ["partner": .string(f.spare), "account": account, "reason": "matrix"] }
-        acting("EndRelationship") { account in ["partner": .string(f.spare), "account": account] }
+        if subject.role == .partner {
+            // The partner's side: its own relationship with a tenant that is not its customer (NotFound, nothing
+            // ends), another partner's (refused), and naming a tenant's account, which a partner never acts as.
+            both("EndRelationship") { w, _ in ["partner": .string(w.partner), "tenant": "tenantz"] }
+            add("EndRelationship", .own, ["partner": .string(own.partner), "account": .string(own.admin)],
+                expected: "io.autopilotd.registry.PermissionDenied")
+        } else {
+            acting("EndRelationship") { account in ["partner": .string(f.spare), "account": account] }
+        }
         add("ListRevocationRequests")
         add("DecideRevocationRequest", .nothing, ["request": .string(f.request), "approve": false])
+        acting("WithdrawRevocationRequest") { account in
+            ["request": .string(account == .string(own.admin) ? own.request : other.request), "account": account]
+        }
+        add("WatchConsent", more: true, firstOnly: true)
+        both("WatchConsent", more: true, firstOnly: true) { w, _ in filter(w) }
 
         both("CreateDeviceBatch") { w, _ in
             ["partner": .string(w.partner), "tenant": .string(w.tenant), "name": .string(me), "channel": "api"]

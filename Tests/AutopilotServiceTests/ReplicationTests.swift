@@ -516,7 +516,7 @@ private struct Observed: Sendable {
               step(.partner, partner, ["partner", "register", "Partner \(index)", "--kind", "directCsp", "--id", partner]) != nil,
               let link = step(.link, partner, ["consent", "request", "--partner", partner]),
               let url = link.stdout.split(separator: "\n").first.map(String.init),
-              step(.grant, "\(tenant)/\(partner)", ["consent", "accept", url, "--as", admin]) != nil
+              step(.grant, "\(tenant)/\(partner)", ["consent", "accept", "--yes", url, "--as", admin]) != nil
         else { return failure ?? "consent request printed no link URL" }
         return nil
     }

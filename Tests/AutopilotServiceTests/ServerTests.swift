@@ -18,7 +18,7 @@ private final class HandlerLog: Sendable {
     var all: [String] { entries.withLock { $0 } }
 
     /// Polls until `entry` was recorded, for up to `seconds`.
-    func waitFor(_ entry: String, seconds: Double = 10) async throws -> Bool {
+    func waitFor(_ entry: String, seconds: Double = 60) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if all.contains(entry) { return true }

@@ -49,6 +49,7 @@ FACETS = {
     'revocation_history': ['status', 'partner_name'],
     'refused_calls': ['method', 'outcome', 'actor_role'],
     'audit_events': ['method', 'outcome', 'actor_role'],
+    'consent_events': ['kind', 'partner_id', 'tenant_id'],
 }
 SORT_DESC = {
     'consent_history': 'granted_at',
@@ -57,6 +58,7 @@ SORT_DESC = {
     'revocation_history': 'requested_at',
     'refused_calls': 'seq',
     'audit_events': 'seq',
+    'consent_events': 'seq',
 }
 
 # Never shown: the table of hardware-hash bytes is hidden from the lists and refused (its page, its rows, its JSON
@@ -229,6 +231,10 @@ def build():
     descriptions['audit_events'] += ' ' + plain(guide.paragraphs(audit_section)[0])
     for cells in guide.table_rows(audit_section):
         columns['audit_events'][code_name(cells[0])] = plain(without_references(cells[1]))
+
+    # Consent events: a table with a section of its own.
+    for cells in guide.table_rows(guide.section('Consent events')):
+        columns['consent_events'][code_name(cells[0])] = plain(without_references(cells[1]))
 
     # The views.
     view_sections = guide.subsections(guide.section('The views'))

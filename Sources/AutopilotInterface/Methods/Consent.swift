@@ -8,6 +8,7 @@ extension RegistryInterface {
         Registry.DescribeLink.self, Registry.AcceptLink.self, Registry.ListCustomers.self, Registry.ListGrants.self,
         Registry.ValidateSubmission.self, Registry.RemoveDelegatedAdmin.self, Registry.EndRelationship.self,
         Registry.FileRevocationRequest.self, Registry.ListRevocationRequests.self, Registry.DecideRevocationRequest.self,
+        Registry.WithdrawRevocationRequest.self, Registry.WatchConsent.self,
     ]
 }
 
@@ -60,8 +61,8 @@ extension Registry {
         public static let facts = MethodFacts(
             "RequestResellerRelationship",
             "Creates a reseller-relationship link for a direct CSP or an indirect reseller, optionally requesting "
-                + "delegated admin (DAP) with admin roles. Returns the link (with its URL, shown only here) and a "
-                + "ready-to-send email.",
+                + "delegated admin (DAP) with admin roles, for a number of days or until the tenant removes it. Returns "
+                + "the link (with its URL, shown only here) and a ready-to-send email.",
             policy: MethodPolicy(partner: .own), kind: .change,
             errors: [.permissionDenied, .notFound, .notAllowedForPartnerKind, .invalidInput])
         /// The partner named must be a partner caller's own.
@@ -69,7 +70,7 @@ extension Registry {
         /// The link and the email to send with it.
         public typealias Reply = ResellerInvitation
 
-        /// `(partner: string, delegatedAdmin: bool, roles: ?[]string)`.
+        /// `(partner: string, delegatedAdmin: bool, roles: ?[]string, dapDays: ?int)`.
         public struct Parameters: WireRecord {
             /// The asking partner.
             public var partner = ""
@@ -77,15 +78,20 @@ extension Registry {
             public var delegatedAdmin = false
             /// The admin roles requested with DAP.
             public var roles: [String]?
+            /// How many days DAP lasts once accepted.
+            public var dapDays: Int?
             /// Empty parameters, for decoding to fill.
             public init() {}
             /// The parameters of a call.
-            public init(partner: String, delegatedAdmin: Bool, roles: [String]? = nil) {
-                self.partner = partner; self.delegatedAdmin = delegatedAdmin; self.roles = roles
+            public init(partner: String, delegatedAdmin: Bool, roles: [String]? = nil, dapDays: Int? = nil) {
+                self.partner = partner; self.delegatedAdmin = delegatedAdmin; self.roles = roles; self.dapDays = dapDays
             }
             /// The members.
             public static let fields: [WireField<Self>] = [
                 .init("partner", \.partner, ""), .init("delegatedAdmin", \.delegatedAdmin, ""), .init("roles", \.roles, ""),
+                .init("dapDays", \.dapDays,
+                      "With delegatedAdmin: DAP ends by itself this many days (1 to 730) after acceptance, as GDAP "
+                        + "relationships do; the consent to register devices stays. Omitted: DAP lasts until removed."),
             ]
         }
     }
@@ -139,8 +145,9 @@ extension Registry {
         public static let facts = MethodFacts(
             "AcceptLink",
             "A tenant's Global Administrator accepts a link (an OEM link needs a cloud-native account). Accepting an "
-                + "indirect reseller's link also grants its provider. Idempotent: accepting again returns the active "
-                + "grants. An OEM that has lost its Direct API eligibility gets no new consent (OemNotEligible).",
+                + "indirect reseller's link also grants its provider. Accepting again while the partner's grant is "
+                + "active creates nothing: a link asking for more than the grant gives (DAP, roles it lacks, a longer "
+                + "DAP) extends it, else the active grants are returned unchanged. An OEM that has lost its Direct API eligibility gets no new consent (OemNotEligible).",
             policy: MethodPolicy(tenant: .own), kind: .change,
             errors: [.permissionDenied, .notFound, .globalAdminRequired, .cloudNativeAccountRequired, .linkExpired,
                      .linkRevoked, .oemNotEligible])
@@ -282,30 +289,57 @@ extension Registry {
         }
     }
 
-    /// The tenant ends a CSP relationship.
+    /// A tenant or a partner ends a relationship.
     public enum EndRelationship: MethodDeclaration {
         /// What the method is, who may call it, and what it may answer.
         public static let facts = MethodFacts(
             "EndRelationship",
-            "The tenant ends a CSP relationship; ending a reseller's also ends the provider grants that came through "
-                + "it. Refused for OEMs (OemRemovalRequiresRequest).",
-            policy: MethodPolicy(tenant: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .globalAdminRequired, .oemRemovalRequiresRequest])
-        /// The partner named and the acting account.
-        public static let scope = Scope<Parameters>(partner: .named(\Parameters.partner), account: \Parameters.account)
-        /// The parameters: the partner and the acting account.
-        public typealias Parameters = TenantSideParameters
+            "Ends a relationship: the partner's active grants for one tenant, and the provider grants that came through "
+                + "a reseller's. A tenant ends it as its Global Administrator (account), never an OEM's "
+                + "(OemRemovalRequiresRequest); a partner ends its own, without account, naming the tenant.",
+            policy: MethodPolicy(partner: .own, tenant: .own), kind: .change,
+            errors: [.permissionDenied, .notFound, .globalAdminRequired, .oemRemovalRequiresRequest, .invalidInput])
+        /// The partner named, and the acting account on the tenant's side.
+        public static let scope = Scope<Parameters>(partner: .named(\Parameters.partner), account: \Parameters.account,
+                                                    sides: .partnerOrAccount)
         /// The grants ended.
         public typealias Reply = GrantsReply
+
+        /// `(partner: string, account: ?string, tenant: ?string)`.
+        public struct Parameters: WireRecord {
+            /// The partner whose relationship ends.
+            public var partner = ""
+            /// The tenant's acting account (the tenant's side).
+            public var account: String?
+            /// The customer tenant (the partner's side).
+            public var tenant: String?
+            /// Empty parameters, for decoding to fill.
+            public init() {}
+            /// The tenant's side: `account` ends the partner's relationship with its tenant.
+            public init(partner: String, account: String?) { self.partner = partner; self.account = account }
+            /// The partner's side: the partner ends its relationship with `tenant`.
+            public init(partner: String, tenant: String) { self.partner = partner; self.tenant = tenant }
+            /// The members.
+            public static let fields: [WireField<Self>] = [
+                .init("partner", \.partner, ""),
+                .init("account", \.account,
+                      "The tenant's side: " + accountDoc + " A partner caller gives none (PermissionDenied)."),
+                .init("tenant", \.tenant,
+                      "The partner's side (no account): the customer whose relationship ends (InvalidInput(tenant) when "
+                        + "missing there, or given on the tenant's side)."),
+            ]
+        }
     }
 
     /// The tenant asks the operator to remove a partner.
     public enum FileRevocationRequest: MethodDeclaration {
         /// What the method is, who may call it, and what it may answer.
         public static let facts = MethodFacts(
-            "FileRevocationRequest", "The tenant asks the operator to remove a partner holding an active grant.",
+            "FileRevocationRequest",
+            "The tenant asks the operator to remove a partner holding an active grant; one open request per partner "
+                + "(AlreadyExists naming the open one).",
             policy: MethodPolicy(tenant: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .globalAdminRequired, .invalidInput])
+            errors: [.permissionDenied, .notFound, .globalAdminRequired, .alreadyExists, .invalidInput])
         /// The partner named and the acting account.
         public static let scope = Scope<Parameters>(partner: .named(\Parameters.partner), account: \Parameters.account)
         /// The request filed.
@@ -341,7 +375,7 @@ extension Registry {
         /// Partners and tenants list their own.
         public static let scope = Scope<Parameters>(partner: .own, tenant: .own)
 
-        /// `(status: ?(open, approved, rejected))`.
+        /// `(status: ?(open, approved, rejected, withdrawn))`.
         public struct Parameters: WireRecord {
             /// Only requests with this status.
             public var status: RevocationStatus?
@@ -395,6 +429,86 @@ extension Registry {
             public static let fields: [WireField<Self>] = [
                 .init("request", \.request, ""), .init("approve", \.approve, ""), .init("note", \.note, ""),
             ]
+        }
+    }
+
+    /// The tenant withdraws its open revocation request.
+    public enum WithdrawRevocationRequest: MethodDeclaration {
+        /// What the method is, who may call it, and what it may answer.
+        public static let facts = MethodFacts(
+            "WithdrawRevocationRequest",
+            "The tenant's Global Administrator withdraws an open revocation request of its tenant (AlreadyDecided once "
+                + "it was approved, rejected or withdrawn).",
+            policy: MethodPolicy(tenant: .own), kind: .change,
+            errors: [.permissionDenied, .notFound, .globalAdminRequired, .alreadyDecided, .invalidInput])
+        /// The acting account.
+        public static let scope = Scope<Parameters>(account: \Parameters.account)
+        /// The request, withdrawn.
+        public typealias Reply = RequestReply
+
+        /// `(request: string, account: ?string)`.
+        public struct Parameters: WireRecord {
+            /// The request's id.
+            public var request = ""
+            /// The acting account's UPN; a caller bound to an account may omit it.
+            public var account: String?
+            /// Empty parameters, for decoding to fill.
+            public init() {}
+            /// The parameters of a call.
+            public init(request: String, account: String?) { self.request = request; self.account = account }
+            /// The members.
+            public static let fields: [WireField<Self>] = [
+                .init("request", \.request, ""), .init("account", \.account, accountDoc),
+            ]
+        }
+    }
+
+    /// Grant changes, streamed as they commit.
+    public enum WatchConsent: MethodDeclaration {
+        /// What the method is, who may call it, and what it may answer.
+        public static let facts = MethodFacts(
+            "WatchConsent",
+            "Streams one event per grant change as it commits, in seq order, DAP expiries included, for the grants the "
+                + "caller may see; needs \"more\" and never ends by itself. The first reply carries no event and "
+                + "confirms the subscription.",
+            policy: MethodPolicy(auditor: true, partner: .own, tenant: .own), kind: .stream,
+            errors: [.permissionDenied, .notFound, .invalidInput])
+        /// Partners and tenants watch their own.
+        public static let scope = Scope<Parameters>(partner: .filter(\Parameters.partner), tenant: .filter(\Parameters.tenant))
+
+        /// `(partner: ?string, tenant: ?string, after: ?int)`.
+        public struct Parameters: WireRecord {
+            /// Only this partner's grants.
+            public var partner: String?
+            /// Only this tenant's grants.
+            public var tenant: String?
+            /// First send the events after this seq.
+            public var after: Int64?
+            /// Empty parameters, for decoding to fill.
+            public init() {}
+            /// The parameters of a call.
+            public init(partner: String? = nil, tenant: String? = nil, after: Int64? = nil) {
+                self.partner = partner; self.tenant = tenant; self.after = after
+            }
+            /// The members.
+            public static let fields: [WireField<Self>] = [
+                .init("partner", \.partner, ""), .init("tenant", \.tenant, ""),
+                .init("after", \.after,
+                      "An addition to the contract: first send the events after this seq (the last one a watcher saw), "
+                        + "then new ones, so a watcher that reconnects misses none. Omitted: new events only."),
+            ]
+        }
+
+        /// `(event: ?ConsentEvent)`: one reply of the stream.
+        public struct Reply: WireRecord {
+            /// An event; none in the first reply.
+            public var event: ConsentEvent?
+            /// An empty reply.
+            public init() {}
+            /// The reply for `event`.
+            public init(_ event: ConsentEvent?) { self.event = event }
+            /// The members.
+            public static let fields: [WireField<Self>] = [.init("event", \.event, "")]
         }
     }
 }

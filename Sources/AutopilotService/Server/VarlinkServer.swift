@@ -25,6 +25,10 @@ public protocol VarlinkReplySink: Sendable {
     /// Replies sent after the call's final reply are ignored.
     /// - Throws: `VarlinkServerError.connectionClosed` when the peer went away; a streaming handler should stop.
     func send(_ reply: VarlinkReply) async throws
+
+    /// Returns once the peer has gone away or the server has begun to stop: a stream that never ends by itself
+    /// (`WatchConsent`) ends then, and no other call needs it.
+    func untilEnded() async
 }
 
 /// Answers varlink calls; the server knows nothing else about the service.

@@ -39,6 +39,9 @@ final class VarlinkServerConnection: Sendable {
         var readingPaused = false
         var busy = false
         var idleSince = NIODeadline.now()
+        /// Open-ended streams waiting for the connection to close or the server to stop (`untilEnded`).
+        var endWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextEndWaiter: UInt64 = 0
     }
 
     private struct OutputState {
@@ -249,15 +252,36 @@ final class VarlinkServerConnection: Sendable {
         waiter?.resume(returning: nil)
     }
 
+    /// Returns once the channel has closed, the server has asked the connection to stop, or the task is cancelled.
+    func untilEnded() async {
+        let id = input.withLock { state in
+            state.nextEndWaiter += 1
+            return state.nextEndWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ended = input.withLock { state in
+                    if state.closed || state.stopRequested || Task.isCancelled { return true }
+                    state.endWaiters[id] = continuation
+                    return false
+                }
+                if ended { continuation.resume() }
+            }
+        } onCancel: {
+            input.withLock { $0.endWaiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
     /// On the event loop: the channel closed; queued calls are dropped and senders fail.
     func channelClosed() {
-        let callWaiter = input.withLock { state in
+        let (callWaiter, endWaiters) = input.withLock { state in
             state.closed = true
             state.queue.removeAll()
             state.queuedBytes = 0
-            defer { state.callWaiter = nil }
-            return state.callWaiter
+            defer { state.callWaiter = nil; state.endWaiters = [:] }
+            return (state.callWaiter, Array(state.endWaiters.values))
         }
+        for waiter in endWaiters { waiter.resume() }
         let writeWaiters = output.withLock { state in
             state.closed = true
             state.pending = emptyBuffer
@@ -276,12 +300,13 @@ final class VarlinkServerConnection: Sendable {
 
     /// From the server's shutdown: finish the call in progress, if any, then close.
     func requestStop() {
-        let waiter = input.withLock { state in
+        let (waiter, endWaiters) = input.withLock { state in
             state.stopRequested = true
-            defer { state.callWaiter = nil }
-            return state.callWaiter
+            defer { state.callWaiter = nil; state.endWaiters = [:] }
+            return (state.callWaiter, Array(state.endWaiters.values))
         }
         waiter?.resume(returning: nil)
+        for endWaiter in endWaiters { endWaiter.resume() }
     }
 
     /// Whether no call is queued or running, and since when.
@@ -299,6 +324,10 @@ private struct ConnectionReplySink: VarlinkReplySink {
 
     func send(_ reply: VarlinkReply) async throws {
         try await connection.send(reply, callID: callID)
+    }
+
+    func untilEnded() async {
+        await connection.untilEnded()
     }
 }
 

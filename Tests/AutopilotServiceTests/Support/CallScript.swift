@@ -4,8 +4,9 @@ import Varlink
 /// A varlink caller in Python (standard library only) that tests run as another Unix user through setpriv, so that
 /// the daemon sees that user's uid with SO_PEERCRED.
 ///
-/// `python3 calls.py SOCKET` reads a JSON array of `{method, parameters, more?}` on stdin, makes the calls in order on
-/// one connection (reconnecting after a close) and prints a JSON array with, per call, `error` (the error name, null
+/// `python3 calls.py SOCKET` reads a JSON array of `{method, parameters, more?, firstOnly?}` on stdin, makes the calls
+/// in order on one connection (reconnecting after a close; `firstOnly` keeps the first reply of a stream that never
+/// ends and closes the connection) and prints a JSON array with, per call, `error` (the error name, null
 /// on success, or "closed"), `errorParameters` and `replies` (the parameters of every reply).
 /// `python3 calls.py SOCKET --hold N` opens N connections, calls WhoAmI on each, prints a JSON array of "ok", an error
 /// name, or "closed" per connection, and keeps the connections open until stdin is closed.
@@ -43,7 +44,7 @@ enum CallScript {
                 if "error" in reply:
                     return {"error": reply["error"], "errorParameters": reply.get("parameters", {}), "replies": replies}
                 replies.append(reply.get("parameters", {}))
-                if not reply.get("continues"):
+                if not reply.get("continues") or request.get("firstOnly"):
                     return {"error": None, "errorParameters": {}, "replies": replies}
 
         def run(path):
@@ -54,6 +55,9 @@ enum CallScript {
                     if connection is None:
                         connection = Connection(path)
                     results.append(call(connection, request))
+                    if request.get("firstOnly"):
+                        connection.sock.close()
+                        connection = None
                 except (OSError, ConnectionError, ValueError):
                     results.append({"error": "closed", "errorParameters": {}, "replies": []})
                     connection = None
@@ -84,10 +88,13 @@ enum CallScript {
         var method: String
         var parameters: JSONObject = [:]
         var more = false
+        /// Keep only the first reply of a stream that never ends, then close the connection.
+        var firstOnly = false
 
         var json: JSONValue {
             var o: JSONObject = ["method": .string(method), "parameters": .object(parameters)]
             if more { o["more"] = true }
+            if firstOnly { o["firstOnly"] = true }
             return .object(o)
         }
     }

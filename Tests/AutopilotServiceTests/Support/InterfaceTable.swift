@@ -23,6 +23,8 @@ enum InterfaceTable {
         var parameters: [Parameter]
         /// Answered as a stream; a call without `more` gets ExpectedMore.
         var streams: Bool = false
+        /// A stream that never ends by itself (WatchConsent): its first reply, with no record, confirms it.
+        var openEnded: Bool = false
         var qualified: String { "io.autopilotd.registry." + name }
     }
 
@@ -46,7 +48,7 @@ enum InterfaceTable {
         Method(name: "GetPartner", parameters: [p("partner", .string)]),
         Method(name: "ListPartners", parameters: []),
         Method(name: "RequestResellerRelationship", parameters: [
-            p("partner", .string), p("delegatedAdmin", .bool), o("roles", .stringArray),
+            p("partner", .string), p("delegatedAdmin", .bool), o("roles", .stringArray), o("dapDays", .int),
         ]),
         Method(name: "IssueOemLink", parameters: [p("partner", .string)]),
         Method(name: "RevokeLink", parameters: [p("link", .string)]),
@@ -60,10 +62,16 @@ enum InterfaceTable {
         ]),
         Method(name: "ValidateSubmission", parameters: [p("partner", .string), p("tenant", .string), o("devices", .deviceInputArray)]),
         Method(name: "RemoveDelegatedAdmin", parameters: [p("partner", .string), p("account", .string)]),
-        Method(name: "EndRelationship", parameters: [p("partner", .string), p("account", .string)]),
+        // Without account, EndRelationship is the partner's side and names the tenant (InvalidInput(tenant) without).
+        Method(name: "EndRelationship", parameters: [p("partner", .string), o("account", .string), o("tenant", .string)]),
         Method(name: "FileRevocationRequest", parameters: [p("partner", .string), p("account", .string), p("reason", .string)]),
-        Method(name: "ListRevocationRequests", parameters: [o("status", .enumeration(["open", "approved", "rejected"]))]),
+        Method(name: "ListRevocationRequests", parameters: [
+            o("status", .enumeration(["open", "approved", "rejected", "withdrawn"])),
+        ]),
         Method(name: "DecideRevocationRequest", parameters: [p("request", .string), p("approve", .bool), o("note", .string)]),
+        Method(name: "WithdrawRevocationRequest", parameters: [p("request", .string), p("account", .string)]),
+        Method(name: "WatchConsent", parameters: [o("partner", .string), o("tenant", .string), o("after", .int)],
+               streams: true, openEnded: true),
         Method(name: "CreateDeviceBatch", parameters: [
             p("partner", .string), p("tenant", .string), p("name", .string), p("channel", .enumeration(["api", "upload"])),
         ]),
@@ -140,8 +148,10 @@ enum InterfaceTable {
         case "Backup": (auditor, partner, tenant) = (false, .no, .no)
         case "RequestResellerRelationship", "RevokeLink": (auditor, partner, tenant) = (false, .own, .no)
         case "DescribeLink": (auditor, partner, tenant) = (true, .own, .any)
-        case "AcceptLink", "RemoveDelegatedAdmin", "EndRelationship", "FileRevocationRequest":
+        case "AcceptLink", "RemoveDelegatedAdmin", "FileRevocationRequest", "WithdrawRevocationRequest":
             (auditor, partner, tenant) = (false, .no, .own)
+        case "EndRelationship": (auditor, partner, tenant) = (false, .own, .own)
+        case "WatchConsent": (auditor, partner, tenant) = (true, .own, .own)
         case "ListCustomers": (auditor, partner, tenant) = (true, .own, .no)
         case "ValidateSubmission": (auditor, partner, tenant) = (false, .own, .no)
         case "ListGrants", "ListRevocationRequests": (auditor, partner, tenant) = (true, .own, .own)

@@ -16,6 +16,9 @@ struct MalformedCase {
         case answered(typed: Bool, single: Bool)
         /// Send nothing for a oneway call: the reply to the WhoAmI sent after it comes first.
         case silentThenWhoAmI
+        /// A stream that never ends by itself: its first reply continues and carries no record (the subscription),
+        /// or it is one error of the interface (never InvalidParameter when `typed`).
+        case subscribed(typed: Bool)
     }
 
     var kind: String
@@ -54,6 +57,19 @@ struct MalformedCase {
         default:
             guard sent else { return "the daemon closed the connection while the case was being sent" }
         }
+        if case let .subscribed(typed) = expect {
+            let (replies, end) = connection.read(anyReplies: 1)
+            guard end == .complete, let first = replies.first else { return "expected a first reply, got \(end)" }
+            if let error = first.error {
+                guard InterfaceTable.declaredErrors.contains(error), !first.continues else { return "an undeclared error: \(first)" }
+                if typed && error == "org.varlink.service.InvalidParameter" { return "well-typed call refused: \(first)" }
+                return nil
+            }
+            guard first.continues, first.parameters.allSatisfy({ $0.value == .null }) else {
+                return "expected a continued first reply without a record, got \(first)"
+            }
+            return nil
+        }
         let (replies, end) = connection.read(finalReplies: 1)
         guard end == .complete, let last = replies.last else { return "expected an answer, got \(end) after \(replies)" }
         if replies.dropLast().contains(where: { !$0.continues }) { return "a stream's replies are not all continued" }
@@ -77,6 +93,8 @@ struct MalformedCase {
             guard replies.count == 1, last.error == nil, last.parameters["role"] == "operator" else {
                 return "expected only the WhoAmI reply after a oneway call, got \(replies)"
             }
+        case .subscribed:
+            return nil
         }
         return nil
     }
@@ -215,6 +233,12 @@ struct MalformedCaseGenerator {
 
     private mutating func anyMethod() -> InterfaceTable.Method { pick(InterfaceTable.methods) }
 
+    /// What a well-typed call of `method` with `more` gets: an answer (one reply unless it streams), or for a stream
+    /// that never ends, its subscription.
+    static func answered(_ method: InterfaceTable.Method) -> MalformedCase.Expectation {
+        method.openEnded ? .subscribed(typed: true) : .answered(typed: true, single: !method.streams)
+    }
+
     private mutating func call(_ method: InterfaceTable.Method, more: Bool? = nil, oneway: Bool = false) -> JSONObject {
         var message: JSONObject = ["method": .string(Self.registry + method.name), "parameters": .object(parameters(method))]
         if more ?? method.streams { message["more"] = true }
@@ -342,11 +366,11 @@ struct MalformedCaseGenerator {
                                  expect: .error("org.varlink.service.InvalidParameter", parameters: unknown))
         case "validRandom":
             let method = anyMethod()
-            return MalformedCase(kind: kind, bytes: Self.frame(call(method)), expect: .answered(typed: true, single: !method.streams))
+            return MalformedCase(kind: kind, bytes: Self.frame(call(method)), expect: Self.answered(method))
         case "more":
             let method = anyMethod()
             return MalformedCase(kind: kind, bytes: Self.frame(call(method, more: true)),
-                                 expect: .answered(typed: true, single: !method.streams))
+                                 expect: Self.answered(method))
         case "oneway":
             let method = anyMethod()
             let bytes = Self.frame(call(method, more: false, oneway: true)) + Self.frame(["method": "io.autopilotd.registry.WhoAmI"])
@@ -405,23 +429,24 @@ struct MalformedCaseGenerator {
         default:
             let method = anyMethod()
             return MalformedCase(kind: "chunked", bytes: Self.frame(call(method)),
-                                 expect: .answered(typed: true, single: !method.streams), chunkSize: int(1...7))
+                                 expect: Self.answered(method), chunkSize: int(1...7))
         }
     }
 
     /// `more`, `oneway`, and both together, on every method of the interface and of org.varlink.service.
     mutating func flagsOnEveryMethod() -> [MalformedCase] {
         let whoAmI = Self.frame(["method": "io.autopilotd.registry.WhoAmI"])
-        var calls: [(message: JSONObject, streams: Bool)] = InterfaceTable.methods.map { (call($0, more: false), $0.streams) }
-        calls += InterfaceTable.serviceMethods.map { (["method": .string($0), "parameters": ["interface": "io.autopilotd.registry"]], false) }
-        return calls.flatMap { message, streams -> [MalformedCase] in
+        var calls: [(message: JSONObject, method: InterfaceTable.Method?)] = InterfaceTable.methods.map { (call($0, more: false), $0) }
+        calls += InterfaceTable.serviceMethods.map { (["method": .string($0), "parameters": ["interface": "io.autopilotd.registry"]], nil) }
+        return calls.flatMap { message, method -> [MalformedCase] in
             var more = message, oneway = message, both = message
             more["more"] = true
             oneway["oneway"] = true
             both["more"] = true
             both["oneway"] = true
             return [
-                MalformedCase(kind: "more", bytes: Self.frame(more), expect: .answered(typed: true, single: !streams)),
+                MalformedCase(kind: "more", bytes: Self.frame(more),
+                              expect: method.map(Self.answered) ?? .answered(typed: true, single: true)),
                 MalformedCase(kind: "oneway", bytes: Self.frame(oneway) + whoAmI, expect: .silentThenWhoAmI),
                 MalformedCase(kind: "onewayAndMore", bytes: Self.frame(both), expect: .closed(answers: 0)),
             ]

@@ -66,8 +66,9 @@ final class RawSocket: @unchecked Sendable {
     /// Tells the daemon nothing more will be sent.
     func shutdownWrite() { shutdown(fd, CInt(SHUT_WR)) }
 
-    /// Reads replies until `finalReplies` replies without `continues` arrived, the daemon closed, or it went silent.
-    func read(finalReplies: Int = .max) -> (replies: [VarlinkReply], end: End) {
+    /// Reads replies until `finalReplies` replies without `continues` arrived (or `anyReplies` replies of any kind),
+    /// the daemon closed, or it went silent.
+    func read(finalReplies: Int = .max, anyReplies: Int = .max) -> (replies: [VarlinkReply], end: End) {
         var replies: [VarlinkReply] = []
         var finals = 0
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -77,7 +78,7 @@ final class RawSocket: @unchecked Sendable {
                     let reply = try VarlinkReply(frame: frame)
                     replies.append(reply)
                     if !reply.continues { finals += 1 }
-                    if finals >= finalReplies { return (replies, .complete) }
+                    if finals >= finalReplies || replies.count >= anyReplies { return (replies, .complete) }
                 }
             } catch {
                 return (replies, .garbage("\(error)"))
