@@ -258,7 +258,61 @@ public struct AuditVerification: Sendable, Hashable {
     public var ok: Bool
     public var events: Int
     public var firstBroken: Int64?
-    public init(ok: Bool, events: Int, firstBroken: Int64?) { self.ok = ok; self.events = events; self.firstBroken = firstBroken }
+    /// With a head to check: true when the log no longer holds it (events were cut from the end, or the chain was
+    /// rewritten); nil when no head was given.
+    public var headMissing: Bool?
+    public init(ok: Bool, events: Int, firstBroken: Int64?, headMissing: Bool? = nil) {
+        self.ok = ok; self.events = events; self.firstBroken = firstBroken; self.headMissing = headMissing
+    }
+}
+
+/// The last event of the audit log, `SEQ:HASH`: recorded outside the database, it shows later whether events were
+/// removed from the end of the log, which the hash chain alone cannot.
+public struct AuditHead: Sendable, Hashable, CustomStringConvertible {
+    /// The last event's seq (0 for an empty log).
+    public var seq: Int64
+    /// Its hash, 64 lowercase hex digits (64 zeros for an empty log).
+    public var hash: String
+
+    public init(seq: Int64, hash: String) { self.seq = seq; self.hash = hash }
+
+    /// Reads `SEQ:HASH` (spaces around it ignored; the hash in either case).
+    /// - Throws: `invalidInput(field)` naming what is wrong.
+    public init(parsing text: String, field: String = "head") throws(RegistryError) {
+        let trimmed = Validate.trim(text)
+        let parts = trimmed.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0 else {
+            throw .invalidInput(field: field, reason: "expected SEQ:HASH (the seq and hash of an audit event, as GetAuditHead gives them), got '\(trimmed.prefix(100))'")
+        }
+        let hash = parts[1].lowercased()
+        guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw .invalidInput(field: field, reason: "the hash of SEQ:HASH must be 64 hex digits")
+        }
+        self.seq = seq
+        self.hash = hash
+    }
+
+    /// `SEQ:HASH`.
+    public var description: String { "\(seq):\(hash)" }
+
+    /// The message of the daemon's log line that witnesses the head (`audit log head head=SEQ:HASH`).
+    public static let logMessage = "audit log head"
+
+    /// Every head a daemon's log text witnesses (its own lines, or `journalctl` output), in order, each once. All of
+    /// them must still be in the log: a head that was cut off, or that a rewritten chain no longer holds, is gone even
+    /// when a later head (logged after the cut) is present.
+    public static func all(inLog text: Substring) -> [AuditHead] {
+        var heads: [AuditHead] = []
+        var seen = Set<AuditHead>()
+        for line in text.split(whereSeparator: \.isNewline) where line.contains(logMessage) {
+            for word in line.split(separator: " ") where word.hasPrefix("head=") {
+                if let head = try? AuditHead(parsing: String(word.dropFirst(5))), seen.insert(head).inserted {
+                    heads.append(head)
+                }
+            }
+        }
+        return heads
+    }
 }
 
 /// Counts reported by `GetStatus`.

@@ -148,7 +148,10 @@ extension Dispatcher {
                 try await stream.send(.init(event))
             }
         },
-        bind(Registry.VerifyAudit.self) { d, c in try await d.store.verifyAudit(c.context) },
+        bind(Registry.VerifyAudit.self) { d, c in
+            try await d.store.verifyAudit(c.context, head: try c.parameters.head.map { try AuditHead(parsing: $0) })
+        },
+        bind(Registry.GetAuditHead.self) { d, c in .init(try await d.store.auditHead(c.context)) },
         bind(Registry.Backup.self) { d, c in try await d.store.backup(c.context, to: c.parameters.path) },
         bind(Registry.GetStatus.self) { d, _ in
             .init(version: AutopilotVersion.current, schemaVersion: RegistryStore.schemaVersion,

@@ -50,6 +50,7 @@ public final class Daemon: Sendable {
         notifier?.send("READY=1\nSTATUS=Serving io.autopilotd.registry; schema \(RegistryStore.schemaVersion)")
 
         let expiries = Task { await reportDapExpiries() }
+        let heads = Task { await witnessAuditHead(every: .seconds(60)) }
         let watchdog = Task { [notifier] in
             guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
             while !Task.isCancelled {
@@ -60,11 +61,15 @@ public final class Daemon: Sendable {
         for await _ in stopSignal { break }
         watchdog.cancel()
         expiries.cancel()
+        heads.cancel()
         await expiries.value
+        await heads.value
 
         logger.notice("stopping: finishing calls in flight")
         notifier?.send("STOPPING=1\nSTATUS=Stopping: finishing calls in flight")
         await server.shutdown()
+        // The last head, after the last call: what an auditor compares with once the daemon is gone.
+        if let head = try? await store.auditHead() { logHead(head, when: "at stop") }
         try store.close()
         logger.notice("stopped")
     }
@@ -102,6 +107,24 @@ public final class Daemon: Sendable {
                 try? await Task.sleep(for: recheck)
             }
         }
+    }
+
+    /// Writes the audit log's head to the daemon's log (the journal under systemd) at start and then whenever it
+    /// changed, looking every `interval`: a witness kept outside the database, against which `audit verify
+    /// --head-from-log` finds events cut from the end of the log.
+    func witnessAuditHead(every interval: Duration) async {
+        var written: AuditHead?
+        while !Task.isCancelled {
+            if let head = try? await store.auditHead(), head != written {
+                logHead(head, when: written == nil ? "at start" : "changed")
+                written = head
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    func logHead(_ head: AuditHead, when: String) {
+        logger.notice("\(AuditHead.logMessage)", metadata: ["head": "\(head)", "when": "\(when)"])
     }
 
     /// Asks `run()` to stop, as SIGTERM does.

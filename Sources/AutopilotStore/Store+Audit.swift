@@ -47,9 +47,31 @@ extension RegistryStore {
         }
     }
 
-    /// Recomputes the audit chain (see `AuditLog.verify`).
-    public func verifyAudit(_ context: OperationContext) async throws -> AuditVerification {
-        try await longRead(context) { tx in try AuditLog.verify(tx.db) }
+    /// Recomputes the audit chain (see `AuditLog.verify`) and, given a head recorded earlier, checks that the log
+    /// still holds it: event `head.seq` with that hash. A missing head makes the answer not ok, with `headMissing`.
+    public func verifyAudit(_ context: OperationContext, head: AuditHead? = nil) async throws -> AuditVerification {
+        try await longRead(context) { tx in
+            var result = try AuditLog.verify(tx.db)
+            if let head {
+                let stored = try String.fetchOne(tx.db, sql: "SELECT hash FROM audit_events WHERE seq = ?", arguments: [head.seq])
+                let present = head.seq == 0 ? head.hash == AuditLog.genesisHash : stored == head.hash
+                result.headMissing = !present
+                if !present { result.ok = false }
+            }
+            return result
+        }
+    }
+
+    /// The last event's seq and hash (0 and 64 zeros for an empty log).
+    public func auditHead(_ context: OperationContext? = nil) async throws -> AuditHead {
+        let body: @Sendable (Database) throws -> AuditHead = { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1") else {
+                return AuditHead(seq: 0, hash: AuditLog.genesisHash)
+            }
+            return AuditHead(seq: row["seq"], hash: row["hash"])
+        }
+        if let context { return try await read(context) { tx in try body(tx.db) } }
+        return try syncRead(body)
     }
 
     /// Writes a consistent copy of the database to `path` while the registry keeps serving, and records the call

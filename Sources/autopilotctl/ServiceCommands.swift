@@ -85,7 +85,7 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Read and verify the hash-chained audit log (operators and auditors).",
-        subcommands: [Log.self, Verify.self]
+        subcommands: [Log.self, Head.self, Verify.self]
     )
 
     struct Log: ParsableCommand {
@@ -137,24 +137,110 @@ struct AuditCommand: ParsableCommand {
         }
     }
 
+    struct Head: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the audit log's head: the seq and hash of its last event (GetAuditHead).",
+            discussion: """
+                Record it at each review somewhere autopilotd cannot write (a ticket, a signed email): later, \
+                audit verify --head SEQ:HASH shows whether events were removed from the end of the log, which the \
+                hash chain alone cannot show. The daemon also writes the head to its log (the journal).
+                """)
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.run { s in
+                let reply = try s.call(Registry.GetAuditHead.self)
+                if s.printJSON(reply) { return }
+                Render.print(KeyValueBlock([("seq", String(reply.seq)), ("hash", reply.hash), ("head", reply.head.description)]))
+            }
+        }
+    }
+
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the audit chain (VerifyAudit); exits 1 and names the first broken event when it fails.")
+            abstract: "Recompute the audit chain (VerifyAudit); exits 1 and names the first broken event when it fails.",
+            discussion: """
+                The chain shows any event that was changed, but not events removed from the end of the log. Give the \
+                head you recorded earlier (audit head) with --head SEQ:HASH, or let --head-from-log read the latest \
+                head the daemon wrote to its log (a file, or - for stdin: journalctl -u autopilotd.service | \
+                autopilotctl audit verify --head-from-log -): verification then also fails when that event is gone.
+                """)
         @OptionGroup var global: GlobalOptions
+        @Option(help: ArgumentHelp("A head recorded earlier, as audit head prints it.", valueName: "seq:hash"))
+        var head: String?
+        @Option(name: .customLong("head-from-log"),
+                help: ArgumentHelp("Check against the latest head in the daemon's log lines (- for stdin).", valueName: "file"))
+        var headFromLog: String?
+
+        func validate() throws {
+            if head != nil && headFromLog != nil { throw ValidationError("give --head or --head-from-log, not both") }
+        }
+
+        /// The heads to check: the one --head gives, or every one the daemon's log witnesses, oldest first.
+        func expectedHeads() throws -> [AuditHead] {
+            if let head { return [try AuditHead(parsing: head)] }
+            guard let source = headFromLog else { return [] }
+            let text: String
+            if source == "-" {
+                var lines: [String] = []
+                while let line = readLine(strippingNewline: false) { lines.append(line) }
+                text = lines.joined()
+            } else {
+                do { text = try String(contentsOfFile: source, encoding: .utf8) } catch {
+                    throw CLIError("cannot read \(source): \(error.localizedDescription)", code: ExitStatus.noInput)
+                }
+            }
+            let heads = AuditHead.all(inLog: Substring(text))
+            guard !heads.isEmpty else {
+                throw CLIError("no '\(AuditHead.logMessage) head=SEQ:HASH' line in \(source == "-" ? "the standard input" : source)")
+            }
+            return heads
+        }
+
+        /// Whether the log holds `head`: one indexed read of event `head.seq`.
+        func holds(_ head: AuditHead, _ s: Session) throws -> Bool {
+            if head.seq == 0 { return head.hash == String(repeating: "0", count: 64) }
+            var found: AuditEvent?
+            try s.client.stream(Registry.ListAuditEvents.self, .init(after: Int(head.seq - 1), limit: 1)) { found = $0.event }
+            return found?.seq == head.seq && found?.hash == head.hash
+        }
 
         func run() throws {
             var ok = true
             try global.run { s in
-                let v = try s.call(Registry.VerifyAudit.self)
+                let heads = try expectedHeads()
+                // The chain and the latest head in one call; any earlier head the log witnessed, one event each.
+                var v = try s.call(Registry.VerifyAudit.self, .init(head: heads.last?.description))
+                var missing = v.headMissing == true ? heads.last : nil
+                for head in heads.dropLast() where missing == nil && v.ok {
+                    if try !holds(head, s) {
+                        missing = head
+                        v.ok = false
+                        v.headMissing = true
+                    }
+                }
                 ok = v.ok
                 if s.printJSON(v) { return }
                 if v.ok {
-                    Output.out("ok: the audit chain of \(v.events) events verifies")
-                } else {
-                    Output.out("broken: \(v.events) events checked")
-                    Output.error("the audit chain is broken at event seq "
-                        + (v.firstBroken.map(String.init) ?? "(unknown)")
-                        + ": its hash does not match its content and the event before it")
+                    var held = ""
+                    if let last = heads.last {
+                        held = heads.count == 1 ? ", and it still holds the head \(last)"
+                            : ", and it still holds all \(heads.count) heads of the daemon's log, the last \(last)"
+                    }
+                    Output.out("ok: the audit chain of \(v.events) events verifies" + held)
+                    return
+                }
+                Output.out("broken: \(v.events) events checked")
+                if let first = v.firstBroken {
+                    Output.error("the audit chain is broken at event seq \(first): its hash does not match its content and the event before it")
+                }
+                if let expected = missing {
+                    let last = (try? s.call(Registry.GetAuditHead.self).seq) ?? Int64(v.events)
+                    if expected.seq > last {
+                        Output.error("the log no longer holds the head \(expected): event \(expected.seq) is missing, and the log now ends at seq \(last); \(expected.seq - last) or more events were removed from its end")
+                    } else {
+                        Output.error("the log no longer holds the head \(expected): event \(expected.seq) has another hash; the log was cut and written again, or rewritten, from there")
+                    }
                 }
             }
             if !ok { throw ExitCode(ExitStatus.refused) }

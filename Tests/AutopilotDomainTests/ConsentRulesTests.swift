@@ -396,3 +396,34 @@ import Testing
         #expect(ConsentRules.extensionOnAcceptance(grant: forever, plan: plan([.globalReader]), dapDays: 700, now: Self.now) == nil)
     }
 }
+
+/// The audit log's head, `SEQ:HASH`, as auditors record it and the daemon's log witnesses it.
+@Suite struct AuditHeadTests {
+    static let hash = "5b0c6f7e9a1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d6c7b"
+
+    @Test func aHeadIsReadFromSeqColonHash() throws {
+        #expect(try AuditHead(parsing: " 412:\(Self.hash.uppercased()) ") == AuditHead(seq: 412, hash: Self.hash))
+        #expect(AuditHead(seq: 412, hash: Self.hash).description == "412:\(Self.hash)")
+        for bad in ["", "412", "412:", ":\(Self.hash)", "-1:\(Self.hash)", "x:\(Self.hash)", "412:\(Self.hash.dropLast())",
+                    "412:\(Self.hash)0", "412:\(Self.hash.dropLast())g", "1:2:\(Self.hash)"] {
+            #expect(throws: RegistryError.self, "\(bad)") { try AuditHead(parsing: bad) }
+        }
+    }
+
+    @Test func everyHeadTheDaemonLoggedIsFoundOnceInOrderInItsOwnLinesOrTheJournals() {
+        let log = """
+            2026-12-05T11:33:27.563Z notice autopilotd: listening database=/var/lib/autopilotd/registry.sqlite
+            2026-12-05T11:33:27.563Z notice autopilotd: audit log head head=0:\(String(repeating: "0", count: 64)) when=at start
+            Dec 05 11:34:27 host autopilotd[812]: audit log head head=6:\(Self.hash) when=changed
+            Dec 05 11:34:27 host autopilotd[812]: call method=GetStatus head=7:\(Self.hash) outcome=ok
+            Dec 05 11:35:27 host autopilotd[812]: audit log head head=6:\(Self.hash) when=at stop
+            Dec 05 11:36:00 host autopilotd[901]: audit log head head=3:\(Self.hash.uppercased()) when=at start
+            audit log head head=garbage when=at start
+            """
+        #expect(AuditHead.all(inLog: Substring(log)) == [
+            AuditHead(seq: 0, hash: String(repeating: "0", count: 64)), AuditHead(seq: 6, hash: Self.hash),
+            AuditHead(seq: 3, hash: Self.hash),
+        ])
+        #expect(AuditHead.all(inLog: "no heads here\n").isEmpty)
+    }
+}

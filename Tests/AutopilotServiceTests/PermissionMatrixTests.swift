@@ -327,6 +327,7 @@ import Varlink
         add("ListAccessRules")
         add("ListAuditEvents", .nothing, ["limit": 3], more: true)
         add("VerifyAudit")
+        add("GetAuditHead")
         add("Backup", .nothing, ["path": .string("\(directory)/backup-\(me).sqlite")])
         add("GetStatus")
         add("WhoAmI")

@@ -289,6 +289,48 @@ private func text(_ value: DatabaseValue?) -> String? { value.flatMap { String.f
         try store.close()
     }
 
+    @Test func aRecordedHeadShowsEventsCutFromTheEndWhichTheChainCannot() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/registry.sqlite"
+        let store = try RegistryStore(configuration: StoreConfiguration(path: path))
+        let verify = asOperator(Registry.VerifyAudit.info)
+        let empty = try await store.auditHead(asOperator(Registry.GetAuditHead.info))
+        #expect(empty == AuditHead(seq: 0, hash: String(repeating: "0", count: 64)))
+        #expect(try await store.verifyAudit(verify, head: empty).headMissing == false)
+        try await makeDirectory(store)
+        let recorded = try await store.auditHead(asOperator(Registry.GetAuditHead.info))
+        #expect(recorded.seq == 7)
+        let early = try await store.queryForTesting { db in
+            AuditHead(seq: 3, hash: try String.fetchOne(db, sql: "SELECT hash FROM audit_events WHERE seq = 3") ?? "")
+        }
+        #expect(try await store.verifyAudit(verify, head: recorded)
+                == AuditVerification(ok: true, events: 7, firstBroken: nil, headMissing: false))
+        #expect(try await store.verifyAudit(verify).headMissing == nil)
+
+        // The last three events are cut off behind the triggers' back: the chain that is left still verifies.
+        let intruder = try DatabaseQueue(path: path)
+        try await intruder.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_events_no_delete")
+            try db.execute(sql: "DELETE FROM audit_events WHERE seq > 4")
+        }
+        #expect(try await store.verifyAudit(verify) == AuditVerification(ok: true, events: 4, firstBroken: nil))
+        #expect(try await store.verifyAudit(verify, head: recorded)
+                == AuditVerification(ok: false, events: 4, firstBroken: nil, headMissing: true))
+        #expect(try await store.verifyAudit(verify, head: early).ok, "a head still in the log passes")
+        // New events fill the gap: event 7 exists again, with another hash, and the recorded head is still missing.
+        _ = try await store.createTenant(asOperator(Registry.CreateTenant.info), name: "Northwind", domain: "northwind.onmicrosoft.com", id: "northwind")
+        for index in 0..<3 {
+            _ = try await store.addAccount(asOperator(Registry.AddAccount.info), tenant: "northwind",
+                                           upn: "u\(index)@northwind.onmicrosoft.com", roles: ["GlobalReader"])
+        }
+        let regrown = try await store.verifyAudit(verify, head: recorded)
+        #expect(regrown.events >= 7 && regrown.firstBroken == nil && regrown.headMissing == true && !regrown.ok)
+        try intruder.close()
+        try store.close()
+    }
+
     @Test func listingPagesThroughTheLogAfterASequenceNumber() async throws {
         let store = try makeTestStore()
         try await makeDirectory(store)

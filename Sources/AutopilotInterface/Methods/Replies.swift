@@ -115,9 +115,12 @@ extension BatchResults: WireRecord {
 extension AuditVerification: WireRecord {
     /// An empty answer, for decoding to fill.
     public init() { self.init(ok: false, events: 0, firstBroken: nil) }
-    /// `(ok: bool, events: int, firstBroken: ?int)`.
+    /// `(ok: bool, events: int, firstBroken: ?int, headMissing: ?bool)`.
     public static let fields: [WireField<Self>] = [
         .init("ok", \.ok, ""), .init("events", \.events, ""), .init("firstBroken", \.firstBroken, ""),
+        .init("headMissing", \.headMissing,
+              "With head: true when event SEQ with that hash is no longer in the log (events were cut from its end, or "
+                + "the chain was rewritten), and ok is then false; null without head."),
     ]
 }
 

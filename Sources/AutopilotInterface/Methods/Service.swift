@@ -9,8 +9,8 @@ extension RegistryInterface {
 
     /// The audit and service methods.
     static let serviceMethods: [any MethodDeclaration.Type] = [
-        Registry.ListAuditEvents.self, Registry.VerifyAudit.self, Registry.Backup.self, Registry.GetStatus.self,
-        Registry.WhoAmI.self,
+        Registry.ListAuditEvents.self, Registry.VerifyAudit.self, Registry.GetAuditHead.self, Registry.Backup.self,
+        Registry.GetStatus.self, Registry.WhoAmI.self,
     ]
 }
 
@@ -158,12 +158,57 @@ extension Registry {
     public enum VerifyAudit: MethodDeclaration {
         /// What the method is, who may call it, and what it may answer.
         public static let facts = MethodFacts(
-            "VerifyAudit", "Recomputes the audit chain; firstBroken is the seq of the first event that does not verify.",
+            "VerifyAudit",
+            "Recomputes the audit chain; firstBroken is the seq of the first event that does not verify. The chain "
+                + "shows a changed event, not events removed from the end: given a head recorded earlier (GetAuditHead), "
+                + "it also checks that event is still there.",
+            policy: MethodPolicy(auditor: true), kind: .read, errors: [.permissionDenied, .invalidInput])
+        /// Whether the chain verifies, how many events, the first broken one, and whether the head is missing.
+        public typealias Reply = AuditVerification
+
+        /// `(head: ?string)`.
+        public struct Parameters: WireRecord {
+            /// `SEQ:HASH` of an event recorded earlier.
+            public var head: String?
+            /// Empty parameters, for decoding to fill.
+            public init() {}
+            /// The parameters of a call.
+            public init(head: String? = nil) { self.head = head }
+            /// The members.
+            public static let fields: [WireField<Self>] = [
+                .init("head", \.head,
+                      "SEQ:HASH of an event recorded earlier, outside this machine (InvalidInput(head) when not of that "
+                        + "form): the log must still hold it, or headMissing is true."),
+            ]
+        }
+    }
+
+    /// The last event of the audit log.
+    public enum GetAuditHead: MethodDeclaration {
+        /// What the method is, who may call it, and what it may answer.
+        public static let facts = MethodFacts(
+            "GetAuditHead",
+            "The seq and hash of the audit log's last event (0 and 64 zeros before the first): record it outside the "
+                + "machine, and later VerifyAudit with it shows whether events were removed from the end.",
             policy: MethodPolicy(auditor: true), kind: .read, errors: [.permissionDenied])
         /// No parameters.
         public typealias Parameters = Empty
-        /// Whether the chain verifies, how many events, and the first broken one.
-        public typealias Reply = AuditVerification
+
+        /// `(seq: int, hash: string)`.
+        public struct Reply: WireRecord {
+            /// The last event's seq.
+            public var seq: Int64 = 0
+            /// Its hash.
+            public var hash = ""
+            /// An empty reply, for decoding to fill.
+            public init() {}
+            /// The reply for `head`.
+            public init(_ head: AuditHead) { seq = head.seq; hash = head.hash }
+            /// The head as `SEQ:HASH`.
+            public var head: AuditHead { AuditHead(seq: seq, hash: hash) }
+            /// The members.
+            public static let fields: [WireField<Self>] = [.init("seq", \.seq, ""), .init("hash", \.hash, "")]
+        }
     }
 
     /// A consistent copy of the live database.

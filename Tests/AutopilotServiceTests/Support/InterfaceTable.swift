@@ -94,7 +94,8 @@ enum InterfaceTable {
         Method(name: "RemoveAccessRule", parameters: [p("rule", .string)]),
         Method(name: "ListAccessRules", parameters: []),
         Method(name: "ListAuditEvents", parameters: [o("after", .int), o("limit", .int)], streams: true),
-        Method(name: "VerifyAudit", parameters: []),
+        Method(name: "VerifyAudit", parameters: [o("head", .string)]),
+        Method(name: "GetAuditHead", parameters: []),
         Method(name: "Backup", parameters: [p("path", .string)]),
         Method(name: "GetStatus", parameters: []),
         Method(name: "WhoAmI", parameters: []),
@@ -158,7 +159,7 @@ enum InterfaceTable {
         case "CreateDeviceBatch", "AddDevices", "UploadDeviceCsv", "DeregisterDevice":
             (auditor, partner, tenant) = (false, .own, .no)
         case "GetBatch", "ListBatches", "ListDevices": (auditor, partner, tenant) = (true, .own, .own)
-        case "ListAuditEvents", "VerifyAudit": (auditor, partner, tenant) = (true, .no, .no)
+        case "ListAuditEvents", "VerifyAudit", "GetAuditHead": (auditor, partner, tenant) = (true, .no, .no)
         case "GetStatus", "WhoAmI", "org.varlink.service.GetInfo", "org.varlink.service.GetInterfaceDescription":
             return .any
         default:
