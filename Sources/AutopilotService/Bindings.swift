@@ -1,7 +1,6 @@
 import AutopilotDomain
 import AutopilotInterface
 import AutopilotStore
-import Varlink
 
 /// The one table binding each declared method to its store operation. The dispatcher has already decoded the
 /// parameters and applied the method's permission row and scope; each line only calls the store and shapes the reply.
@@ -105,11 +104,10 @@ extension Dispatcher {
                 cursor = page.next
             } while cursor != nil
         },
-        // The partner's side (c.account nil) needs a partner: a partner caller's own, filled in by the scope, or
-        // the one an operator names; the store refuses a partner named on the tenant's side.
+        // The partner's side (c.account nil) takes the partner a partner caller's scope filled in, or the one an
+        // operator names; the store refuses a call naming neither side, or both.
         bind(Registry.DeregisterDevice.self) { d, c in
             let p = c.parameters
-            if c.account == nil && p.partner == nil { throw VarlinkError.invalidParameter("partner") }
             return .init(try await d.store.deregisterDevice(
                 c.context, partner: p.partner, account: c.account, device: p.device, serialNumber: p.serialNumber,
                 manufacturer: p.manufacturer, model: p.model, productKey: p.productKey, tenant: p.tenant))

@@ -59,7 +59,8 @@ extension RegistryStore {
     /// account needs GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator and removes a device of its
     /// own tenant, whoever registered it; a device named by tuple or product key is looked for in that tenant only.
     /// - Throws: `PermissionDenied` (another tenant's account or device); `NotFound` (partner, tenant, device id,
-    ///   account); `InvalidInput` (not exactly one way of naming the device; a partner named on the tenant's side);
+    ///   account); `InvalidInput` (not exactly one way of naming the device; a partner named on the tenant's side, or
+    ///   neither side named);
     ///   `AccountRoleRequired`; `DeviceError(807)` when no such device is registered (in the tenant named, or the
     ///   account's), `DeviceError(813)` when a tuple names several, `DeviceError(811)` when the partner neither
     ///   registered it nor holds consent for its tenant.
@@ -71,6 +72,10 @@ extension RegistryStore {
             if account != nil, partner != nil {
                 throw RegistryError.invalidInput(field: "partner", reason: "a tenant account removes its tenant's own "
                     + "devices: name the account or the partner, not both")
+            }
+            if account == nil, partner == nil {
+                throw RegistryError.invalidInput(field: "partner", reason: "name the partner (the partner's side) or "
+                    + "the account (the tenant's side) the call acts as")
             }
             if let partner { _ = try tx.requirePartner(partner) }
             if let tenant { try Self.requireTenantExists(tx, tenant) }
@@ -86,7 +91,7 @@ extension RegistryStore {
                 try DeviceRules.checkChangeable(Self.ownership(found), tenant: tenant)
                 return try log.deregister(found, byPartner: nil, byAccount: acct.upn)
             }
-            guard let partner else { throw RegistryError.invalidInput(field: "partner", reason: "name the partner or the account") }
+            guard let partner else { throw RegistryError.invalidInput(field: "partner", reason: "name the partner") }
             let found = try Self.locate(tx, target, inTenant: nil)
             tx.target("tenant", found.tenant)
             let hasGrant = found.partner == partner

@@ -267,6 +267,19 @@ extension DeviceWorld {
                              "DeviceError", "ok", "DeviceError"])
     }
 
+    @Test func aCallNamingNeitherSideIsInvalidInputAndRecorded() async throws {
+        let world = try await DeviceWorld()
+        try await world.consent(csp, contoso)
+        let id = try #require(try await world.register(csp, contoso, [.byProductKey(1)])[0].device)
+        await expectInvalid("partner") {
+            _ = try await world.store.deregisterDevice(asOperator(Registry.DeregisterDevice.info), partner: nil, account: nil,
+                                                       device: id, serialNumber: nil, manufacturer: nil, model: nil,
+                                                       productKey: nil, tenant: nil)
+        }
+        #expect(try await world.list().devices.count == 1)
+        #expect(try await world.store.auditEventsForTesting().last?.outcome == "InvalidInput")
+    }
+
     @Test func aPartnersDeregistrationIsInTheHistoryToo() async throws {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)
