@@ -106,10 +106,14 @@ extension RegistryStore {
     /// The device with this id, registered or not, or `NotFound(device)`; the audit event names it either way.
     static func requireDevice(_ tx: Transaction, _ id: String) throws -> Device {
         tx.target("device", id)
-        guard let row = try Row.fetchOne(tx.db.cachedStatement(sql: "SELECT \(deviceColumns) FROM devices WHERE id = ?"),
-                                         arguments: [id])
-        else { throw RegistryError.notFound(kind: "device", id: id) }
-        return device(row)
+        guard let found = try fetchDevice(tx.db, id) else { throw RegistryError.notFound(kind: "device", id: id) }
+        return found
+    }
+
+    /// The device with this id, registered or not.
+    static func fetchDevice(_ db: Database, _ id: String) throws -> Device? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(deviceColumns) FROM devices WHERE id = ?"), arguments: [id])
+            .map(device)
     }
 
     /// The device a deregistration names: by id, whatever its state (`NotFound` for an unknown id); by product key or

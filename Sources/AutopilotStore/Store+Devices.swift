@@ -125,6 +125,8 @@ extension RegistryStore {
             results.reserveCapacity(submitted.count)
             var registered = 0, updated = 0
             var changes = DeviceChangeLog(tx)
+            // Two rows may name one registered device by identifiers they do not share (a product key, a tuple).
+            var updatedDevices = Set<String>()
             for (offset, entry) in submitted.enumerated() {
                 let index = batch.submitted + offset
                 let outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
@@ -134,9 +136,20 @@ extension RegistryStore {
                 }
                 switch outcome {
                 case let .success(candidate):
+                    if let update = candidate.update, !updatedDevices.insert(update.device).inserted {
+                        let duplicated = DeviceRejection(.ztdDeviceDuplicated)
+                        try insertResult.execute(arguments: [batch.id, index, "failed", nil, duplicated.code.code,
+                                                             duplicated.code.name, duplicated.message, entry.line])
+                        results.append(DeviceResult(index: index, status: .failed, error: duplicated.code,
+                                                    message: duplicated.message, line: entry.line))
+                        continue
+                    }
                     if let update = candidate.update {
-                        let existing = try Self.requireDevice(tx, update.device)
-                        try changes.apply(update.change, to: existing, uploadBatch: batch.id)
+                        // Not named in the audit event's target, as registered devices are not: a batch may hold 1,000.
+                        guard let existing = try Self.fetchDevice(tx.db, update.device) else {
+                            throw RegistryError.notFound(kind: "device", id: update.device)
+                        }
+                        _ = try changes.apply(update.change, to: existing, uploadBatch: batch.id)
                         try insertResult.execute(arguments: [batch.id, index, "updated", existing.id, nil, nil, nil, entry.line])
                         results.append(DeviceResult(index: index, status: .updated, device: existing.id, line: entry.line))
                         updated += 1

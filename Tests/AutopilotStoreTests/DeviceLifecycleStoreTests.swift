@@ -385,6 +385,26 @@ extension DeviceWorld {
     }
 }
 
+extension UpdateExistingStoreTests {
+    @Test func twoRowsNamingOneRegisteredDeviceByDifferentIdentifiersUpdateItOnce() async throws {
+        let world = try await DeviceWorld()
+        try await world.consent(csp, contoso)
+        var both = DeviceInput.byTuple(1); both.productKey = sampleProductKey(1)
+        try await world.register(csp, contoso, [both])
+        var byKey = DeviceInput.byProductKey(1); byKey.groupTag = "First"
+        var byTuple = DeviceInput.byTuple(1); byTuple.groupTag = "Second"
+        let batch = try await world.openBatch(csp, contoso)
+        let reply = try await world.store.addDevices(asOperator(Registry.AddDevices.info), batch: batch.id,
+                                                     devices: [byKey, byTuple], updateExisting: true)
+        #expect(reply.results.map(\.outcome) == ["updated", "ZtdDeviceDuplicated"])
+        #expect(reply.batch.updated == 1 && reply.batch.failed == 1)
+        #expect(try await world.list().devices.map(\.groupTag) == ["First"])
+        // The upload's event names its batch, not every device it updated.
+        let event = try #require(try await world.store.auditEventsForTesting().last)
+        #expect(event.method == "AddDevices" && event.target?.contains("device:") == false)
+    }
+}
+
 /// Batch names are unique per partner and tenant.
 @Suite struct BatchNameStoreTests {
     @Test func aSecondBatchOfTheSameNameIsAlreadyExistsIgnoringCaseAndSurroundingSpaces() async throws {
