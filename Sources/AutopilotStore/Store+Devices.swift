@@ -129,21 +129,17 @@ extension RegistryStore {
             var updatedDevices = Set<String>()
             for (offset, entry) in submitted.enumerated() {
                 let index = batch.submitted + offset
-                let outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
+                var outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
                 switch entry.input {
                 case let .success(input): outcome = try evaluator.evaluate(input)
                 case let .failure(rejection): outcome = .failure(rejection)
                 }
+                if case let .success(candidate) = outcome, let update = candidate.update,
+                   !updatedDevices.insert(update.device).inserted {
+                    outcome = .failure(DeviceRejection(.ztdDeviceDuplicated))
+                }
                 switch outcome {
                 case let .success(candidate):
-                    if let update = candidate.update, !updatedDevices.insert(update.device).inserted {
-                        let duplicated = DeviceRejection(.ztdDeviceDuplicated)
-                        try insertResult.execute(arguments: [batch.id, index, "failed", nil, duplicated.code.code,
-                                                             duplicated.code.name, duplicated.message, entry.line])
-                        results.append(DeviceResult(index: index, status: .failed, error: duplicated.code,
-                                                    message: duplicated.message, line: entry.line))
-                        continue
-                    }
                     if let update = candidate.update {
                         // Not named in the audit event's target, as registered devices are not: a batch may hold 1,000.
                         guard let existing = try Self.fetchDevice(tx.db, update.device) else {
