@@ -137,7 +137,7 @@ struct DevicesCommand: ParsableCommand {
                     }
                 } catch {
                     if !s.json, let batch {
-                        Output.stderrWrite("stopped at line \(csv.currentLine): \(summary(submission)) "
+                        Output.stderrWrite("stopped at line \(csv.currentLine): \(summary(submission)), "
                             + "failed \(submission.failed) so far (batch \(batch.id)); to finish, run the same import "
                             + "again with --batch \(batch.id): rows already in come back as 806\n")
                     }
