@@ -332,9 +332,7 @@ struct DevicesCommand: ParsableCommand {
                 let reply = try s.call(Registry.UpdateDevice.self, .init(
                     device: device, account: try s.deviceAccount(account), groupTag: groupTag,
                     assignedUser: assignedUser, displayName: displayName, purchaseOrder: purchaseOrder))
-                if s.printJSON(reply) { return }
-                Output.out("updated device \(reply.device.id)")
-                Render.print(Render.block(reply.device))
+                s.printDevice(reply, "updated")
             }
         }
     }
@@ -404,10 +402,7 @@ struct DevicesCommand: ParsableCommand {
                     }
                 }
                 parameters.tenant = tenant
-                let reply = try s.call(Registry.DeregisterDevice.self, parameters)
-                if s.printJSON(reply) { return }
-                Output.out("deregistered device \(reply.device.id)")
-                Render.print(Render.block(reply.device))
+                s.printDevice(try s.call(Registry.DeregisterDevice.self, parameters), "deregistered")
             }
         }
     }
@@ -511,6 +506,13 @@ extension Session {
         guard me.role == .tenant else { return nil }
         if let bound = me.account, !json { Output.out("Acting as \(bound), the account your access rule binds you to.\n") }
         return me.account
+    }
+
+    /// Prints a device a call changed: `<verb> device ID` and its block, or the reply as JSON.
+    func printDevice(_ reply: Registry.DeviceReply, _ verb: String) {
+        if printJSON(reply) { return }
+        Output.out("\(verb) device \(reply.device.id)")
+        Render.print(Render.block(reply.device))
     }
 }
 
