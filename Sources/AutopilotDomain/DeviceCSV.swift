@@ -403,8 +403,14 @@ public enum DeviceCSV {
 
     static func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
 
-    /// The header of `autopilotctl devices export`: the Partner Center form.
+    /// The header of `autopilotctl devices export` in its default form, the Partner Center form.
     public static var exportHeader: String { Format.partnerCenter.header }
+
+    /// The forms `autopilotctl devices export` writes: the Partner Center form, which names a device by product key
+    /// or by manufacturer + model + serial number but has no group tag; and the Intune form with Group Tag and
+    /// Assigned User, which names a device only by product key (its serial number column alone names no machine,
+    /// and the registry never sends hashes back).
+    public static let exportForms: [Format] = [.partnerCenter, .intuneWithGroupTagAndUser]
 
     /// A registered device that cannot be exported as a row that could be uploaded again.
     public struct ExportError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -414,24 +420,57 @@ public enum DeviceCSV {
         public var description: String { reason }
     }
 
-    /// A registered device as a Partner Center CSV line. The hardware hash column is always empty: the registry never
-    /// sends hashes back, only their SHA-256.
-    /// - Throws: ``ExportError`` when a field cannot be written, or when only the hardware hash identifies the device:
-    ///   its row, without product key or manufacturer + model + serial number, would be refused as 803 on upload.
-    public static func exportRow(_ device: Device) throws(ExportError) -> String {
+    /// A registered device as a line of `form`, with its group tag and assigned user where the form has them. The
+    /// hardware hash column is always empty: the registry never sends hashes back, only their SHA-256.
+    /// - Throws: ``ExportError`` when a field cannot be written, or when the row could not name the device on upload
+    ///   (it would be refused as 803): in the Partner Center form, a device with neither a product key nor
+    ///   manufacturer, model and a serial number that is not a placeholder; in the Intune form, one without a product key.
+    public static func exportRow(_ device: Device, form: Format = .partnerCenter) throws(ExportError) -> String {
         let tuple = NormalizedDevice(serialNumber: device.serialNumber, manufacturer: device.manufacturer,
                                      model: device.model)
-        guard device.productKey != nil || tuple.tupleIdentifies else {
-            throw ExportError(reason: "it is identified only by its hardware hash, which the registry never sends "
-                + "back; without a product key or manufacturer, model and a serial number that is not a placeholder, "
-                + "its row could not be uploaded")
+        switch form {
+        case .partnerCenter:
+            guard device.productKey != nil || tuple.tupleIdentifies else {
+                throw ExportError(reason: "it is identified only by its hardware hash, which the registry never sends "
+                    + "back; without a product key or manufacturer, model and a serial number that is not a placeholder, "
+                    + "its row could not be uploaded")
+            }
+        case .intune, .intuneWithGroupTag, .intuneWithGroupTagAndUser:
+            guard device.productKey != nil else {
+                throw ExportError(reason: "it has no product key, the only identifier an Intune-form row can carry "
+                    + "without the hardware hash (which the registry never sends back)"
+                    + (tuple.tupleIdentifies ? "; the Partner Center form names it by manufacturer, model and serial number"
+                        : ""))
+            }
         }
         do {
-            return try Format.partnerCenter.row(for: DeviceInput(
+            return try form.row(for: DeviceInput(
                 serialNumber: device.serialNumber, productKey: device.productKey, hardwareHash: nil,
-                manufacturer: device.manufacturer, model: device.model))
+                manufacturer: device.manufacturer, model: device.model, groupTag: device.groupTag,
+                assignedUser: device.assignedUser))
         } catch {
             throw ExportError(reason: error.description)
         }
+    }
+}
+
+extension DeviceCSV.Format {
+    /// Whether the form has a Group Tag column, and an Assigned User column.
+    public var carries: (groupTag: Bool, assignedUser: Bool) {
+        switch self {
+        case .intune, .partnerCenter: (false, false)
+        case .intuneWithGroupTag: (true, false)
+        case .intuneWithGroupTagAndUser: (true, true)
+        }
+    }
+
+    /// The device a row of this form states, for `updateExisting`: a Group Tag or Assigned User cell left empty
+    /// states "none" (it clears the device's), while a column the form lacks says nothing (it leaves the device's
+    /// alone). Rows read with `parse` give nil for an empty cell; this gives "" for one in a column the form has.
+    public func stating(_ input: DeviceInput) -> DeviceInput {
+        var stated = input
+        if carries.groupTag { stated.groupTag = input.groupTag ?? "" }
+        if carries.assignedUser { stated.assignedUser = input.assignedUser ?? "" }
+        return stated
     }
 }

@@ -291,8 +291,7 @@ extension DeviceRules {
     /// device may always remove it; any other partner needs an active grant for the device's tenant (811).
     public static func checkDeregistration(_ device: DeviceOwnership, partner: String, namedTenant: String?,
                                            hasGrant: Bool) throws(RegistryError) {
-        guard device.status == .registered else { throw .deviceError(.ztdDeviceIsNotRegistered) }
-        if let namedTenant, namedTenant != device.tenant { throw .deviceError(.ztdDeviceIsNotRegistered) }
+        try checkChangeable(device, tenant: namedTenant)
         guard device.partner == partner || hasGrant else { throw .deviceError(.ztdDeviceRegisteredByOtherTenant) }
     }
 }

@@ -67,6 +67,8 @@ public enum RegistryError: Error, Sendable, Hashable {
     case batchTooLarge(limit: Int)
     case deviceError(DeviceErrorCode)
     case storageFull
+    /// The tenant account holds none of `roles`, which the call needs (managing the tenant's devices).
+    case accountRoleRequired(account: String, roles: [AccountRole])
 
     /// The short error name, as written in the audit log's `outcome` and after `io.autopilotd.registry.`.
     public var name: String {
@@ -88,6 +90,7 @@ public enum RegistryError: Error, Sendable, Hashable {
         case .batchTooLarge: "BatchTooLarge"
         case .deviceError: "DeviceError"
         case .storageFull: "StorageFull"
+        case .accountRoleRequired: "AccountRoleRequired"
         }
     }
 
@@ -124,6 +127,9 @@ public enum RegistryError: Error, Sendable, Hashable {
         case let .deviceError(code):
             (code.code.map { "\($0) " } ?? "") + "\(code.name): \(code.explanation)"
         case .storageFull: "the registry's storage is full; reads still work, writes resume when space is freed"
+        case let .accountRoleRequired(account, roles):
+            "\(account) holds none of the roles this needs (\(roles.map(\.rawValue).joined(separator: ", "))); ask the "
+                + "tenant's Global Administrator for one of them"
         }
     }
 }

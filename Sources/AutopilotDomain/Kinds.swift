@@ -76,5 +76,6 @@ public enum ConsentEventKind: String, Sendable, CaseIterable {
 public enum BatchStatus: String, Sendable, CaseIterable { case processing, finished, finishedWithErrors }
 /// Whether a device is registered now.
 public enum DeviceStatus: String, Sendable, CaseIterable { case registered, deregistered }
-/// The outcome of one submitted device.
-public enum DeviceResultStatus: String, Sendable, CaseIterable { case registered, valid, failed }
+/// The outcome of one submitted device: `updated` when an upload with `updateExisting` changed a device already
+/// registered to the same tenant instead of failing it with 806.
+public enum DeviceResultStatus: String, Sendable, CaseIterable { case registered, valid, failed, updated }

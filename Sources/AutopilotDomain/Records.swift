@@ -139,10 +139,13 @@ public struct Batch: Sendable, Hashable {
     public var submitted: Int
     public var registered: Int
     public var failed: Int
+    /// Devices already registered to the tenant that an upload with `updateExisting` changed (not registered anew).
+    public var updated: Int
     public init(id: String, name: String, partner: String, tenant: String, channel: Channel, createdAt: Timestamp,
-                submitted: Int, registered: Int, failed: Int) {
+                submitted: Int, registered: Int, failed: Int, updated: Int = 0) {
         self.id = id; self.name = name; self.partner = partner; self.tenant = tenant; self.channel = channel
         self.createdAt = createdAt; self.submitted = submitted; self.registered = registered; self.failed = failed
+        self.updated = updated
     }
 
     /// `processing` until the batch has received devices, then `finished` or `finishedWithErrors`.
@@ -201,13 +204,19 @@ public struct Device: Sendable, Hashable {
     public var status: DeviceStatus
     public var registeredAt: Timestamp
     public var deregisteredAt: Timestamp?
+    /// The name Windows gives the machine during setup (a computer name), when one was set.
+    public var displayName: String?
+    /// The purchase order the device was bought under, when one was set.
+    public var purchaseOrder: String?
     public init(id: String, tenant: String, partner: String, batch: String, serialNumber: String?, productKey: String?,
                 manufacturer: String?, model: String?, hardwareHashSha256: String?, groupTag: String?,
-                assignedUser: String?, status: DeviceStatus, registeredAt: Timestamp, deregisteredAt: Timestamp?) {
+                assignedUser: String?, status: DeviceStatus, registeredAt: Timestamp, deregisteredAt: Timestamp?,
+                displayName: String? = nil, purchaseOrder: String? = nil) {
         self.id = id; self.tenant = tenant; self.partner = partner; self.batch = batch; self.serialNumber = serialNumber
         self.productKey = productKey; self.manufacturer = manufacturer; self.model = model
         self.hardwareHashSha256 = hardwareHashSha256; self.groupTag = groupTag; self.assignedUser = assignedUser
         self.status = status; self.registeredAt = registeredAt; self.deregisteredAt = deregisteredAt
+        self.displayName = displayName; self.purchaseOrder = purchaseOrder
     }
 }
 

@@ -21,6 +21,7 @@ public enum RegistryErrorName: String, Sendable, CaseIterable {
     case batchTooLarge = "BatchTooLarge"
     case deviceError = "DeviceError"
     case storageFull = "StorageFull"
+    case accountRoleRequired = "AccountRoleRequired"
     case internalError = "InternalError"
 
     /// The error's comment in the description.
@@ -45,6 +46,9 @@ public enum RegistryErrorName: String, Sendable, CaseIterable {
         case .batchTooLarge: "More than `limit` devices in one AddDevices or UploadDeviceCsv call."
         case .deviceError: "A single-device call failed with a per-device error (code is null for ZtdDeviceDuplicated)."
         case .storageFull: "The database cannot grow (disk full); reads keep working."
+        case .accountRoleRequired:
+            "The tenant account holds none of `roles`, one of which the call needs (managing the tenant's devices: "
+                + "GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator)."
         case .internalError: "An unexpected failure inside the daemon; details are in the daemon's log."
         }
     }
@@ -66,6 +70,7 @@ public enum RegistryErrorName: String, Sendable, CaseIterable {
         case .batchTooLarge: return [("limit", .int, "")]
         case .deviceError: return [("code", .optional(.int), ""), ("name", .string, "")]
         case .storageFull, .internalError: return []
+        case .accountRoleRequired: return [("account", .string, ""), ("roles", .array(.string), "")]
         }
     }
 

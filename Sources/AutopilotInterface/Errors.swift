@@ -31,6 +31,8 @@ public enum RegistryErrors {
         case let .deviceError(code):
             parameters = ["code": code.code.map(JSONValue.int) ?? .null, "name": .string(code.name)]
         case .storageFull: parameters = [:]
+        case let .accountRoleRequired(account, roles):
+            parameters = ["account": .string(account), "roles": .array(roles.map { .string($0.rawValue) })]
         }
         return VarlinkError(name: qualifiedName(error.name), parameters: parameters)
     }
@@ -63,6 +65,9 @@ public enum RegistryErrors {
         case "DeviceError":
             return DeviceErrorCode(rawValue: s("name")).map { .deviceError($0) }
         case "StorageFull": return .storageFull
+        case "AccountRoleRequired":
+            let roles = p["roles"]?.arrayValue?.compactMap { $0.stringValue.flatMap(AccountRole.init(rawValue:)) } ?? []
+            return .accountRoleRequired(account: s("account"), roles: roles)
         default: return nil
         }
     }

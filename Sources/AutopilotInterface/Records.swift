@@ -160,8 +160,11 @@ extension DeviceInput: NamedWireRecord {
         .init("hardwareHash", \.hardwareHash, "The 4K hardware hash: base64 (padding optional) of an Autopilot hardware hash, 1,024 to 16,384 bytes once decoded, which names the machine's manufacturer, model and serial number (802 when it is not one)."),
         .init("manufacturer", \.manufacturer, "Manufacturer name (part of the tuple). With a hash, it must agree with the hash's (else 801)."),
         .init("model", \.model, "Device model (part of the tuple). With a hash, it must agree with the hash's (else 801)."),
-        .init("groupTag", \.groupTag, "Optional group tag."),
-        .init("assignedUser", \.assignedUser, "Optional assigned user (UPN); its domain must belong to the tenant."),
+        .init("groupTag", \.groupTag,
+              "Optional group tag. With updateExisting, a device already registered to the tenant takes it; an empty "
+                + "string clears the device's, and omitting it leaves the device's as it is."),
+        .init("assignedUser", \.assignedUser,
+              "Optional assigned user (UPN); its domain must belong to the tenant. With updateExisting, as groupTag."),
     ]
 }
 
@@ -173,8 +176,10 @@ extension DeviceResult: NamedWireRecord {
     /// The members, in the order the description lists them.
     public static let fields: [WireField<DeviceResult>] = [
         .init("index", \.index, "Position in the batch, from 0, in submission order across all calls."),
-        .init("status", \.status, "registered; valid (ValidateSubmission only: would register); failed."),
-        .init("device", \.device, "The registered device's id."),
+        .init("status", \.status,
+              "registered; valid (ValidateSubmission only: would register); failed; updated (updateExisting only: the "
+                + "device was already registered to the tenant and took the submission's group tag and assigned user)."),
+        .init("device", \.device, "The registered (or updated) device's id."),
         .init("errorCode", "Per-device error code (801, 802, 803, 806, 807, 808, 811, 813); null for ZtdDeviceDuplicated.",
               get: { $0.error?.code }, set: { _, _ in }),
         .init("errorName", "Per-device error name, such as ZtdDeviceAlreadyAssigned.", get: { $0.error?.name },
@@ -192,7 +197,8 @@ extension Batch: NamedWireRecord {
     /// The members, in the order the description lists them.
     public static let fields: [WireField<Batch>] = [
         .init("id", \.id, "Batch id."),
-        .init("name", \.name, "Name chosen by the uploader."),
+        .init("name", \.name,
+              "Name chosen by the uploader, unique (ignoring ASCII case) among the partner's batches for the tenant."),
         .init("partner", \.partner, "The submitting partner."),
         .init("tenant", \.tenant, "The tenant the devices are registered to."),
         .init("channel", \.channel, "api (Partner Center API / OEM Direct API: AddDevices) or upload (CSV upload: UploadDeviceCsv)."),
@@ -202,6 +208,9 @@ extension Batch: NamedWireRecord {
         .init("submitted", \.submitted, "Devices submitted so far."),
         .init("registered", \.registered, "Devices registered."),
         .init("failed", \.failed, "Devices that failed."),
+        .init("updated", \.updated,
+              "Devices already registered to the tenant that an upload with updateExisting changed; submitted = "
+                + "registered + updated + failed."),
     ]
 }
 
@@ -226,6 +235,9 @@ extension Device: NamedWireRecord {
         .init("status", \.status, "registered, or deregistered (the row is kept)."),
         .init("registeredAt", \.registeredAt, "When it was registered."),
         .init("deregisteredAt", \.deregisteredAt, "When it was deregistered."),
+        .init("displayName", \.displayName,
+              "The name Windows gives the machine during setup (a computer name: 1 to 15 letters, digits and hyphens)."),
+        .init("purchaseOrder", \.purchaseOrder, "The purchase order it was bought under."),
     ]
 }
 

@@ -102,10 +102,13 @@ extension Dispatcher {
                                                              channel: p.channel))
         },
         bind(Registry.AddDevices.self) { d, c in
-            try await d.store.addDevices(c.context, batch: c.parameters.batch, devices: c.parameters.devices)
+            try await d.store.addDevices(c.context, batch: c.parameters.batch, devices: c.parameters.devices,
+                                         updateExisting: c.parameters.updateExisting ?? false)
         },
         bind(Registry.UploadDeviceCsv.self) { d, c in
-            try await d.store.uploadDeviceCsv(c.context, batch: c.parameters.batch, csv: c.parameters.csv, line: c.parameters.line)
+            let p = c.parameters
+            return try await d.store.uploadDeviceCsv(c.context, batch: p.batch, csv: p.csv, line: p.line,
+                                                     updateExisting: p.updateExisting ?? false)
         },
         bind(Registry.GetBatch.self) { d, c in
             try await d.store.getBatch(c.context, batch: c.parameters.batch, from: c.parameters.from, limit: c.parameters.limit)
@@ -120,11 +123,19 @@ extension Dispatcher {
                 cursor = page.next
             } while cursor != nil
         },
+        // The partner's side (c.account nil) takes the partner a partner caller's scope filled in, or the one an
+        // operator names; the store refuses a call naming neither side, or both.
         bind(Registry.DeregisterDevice.self) { d, c in
             let p = c.parameters
             return .init(try await d.store.deregisterDevice(
-                c.context, partner: p.partner, device: p.device, serialNumber: p.serialNumber,
+                c.context, partner: p.partner, account: c.account, device: p.device, serialNumber: p.serialNumber,
                 manufacturer: p.manufacturer, model: p.model, productKey: p.productKey, tenant: p.tenant))
+        },
+        bind(Registry.UpdateDevice.self) { d, c in
+            let p = c.parameters
+            return .init(try await d.store.updateDevice(
+                c.context, device: p.device, account: c.account, groupTag: p.groupTag, assignedUser: p.assignedUser,
+                displayName: p.displayName, purchaseOrder: p.purchaseOrder))
         },
 
         // access

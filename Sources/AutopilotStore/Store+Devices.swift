@@ -14,9 +14,10 @@ extension RegistryStore {
     /// Devices read per `listDevices` page (one short read transaction each).
     public static let deviceListPageSize = 500
 
-    /// Opens a batch for `partner` to register devices in `tenant` through `channel`.
+    /// Opens a batch for `partner` to register devices in `tenant` through `channel`. Its name must be new among the
+    /// partner's batches for the tenant, compared ignoring ASCII case (the unique index `batches_unique_name`).
     /// - Throws: `NotFound` (partner, tenant), `ChannelNotAllowed`, `OemNotEligible`, `ConsentRequired`,
-    ///   `InvalidInput(name)`.
+    ///   `InvalidInput(name)`, `AlreadyExists(batch)` naming the name.
     public func createDeviceBatch(_ context: OperationContext, partner: String, tenant: String, name: String,
                                   channel: Channel) async throws -> Batch {
         try await change(context) { tx in
@@ -25,6 +26,12 @@ extension RegistryStore {
             try DeviceRules.checkChannel(kind: p.kind, channel: channel)
             try Self.requireConsent(tx, partner: p, tenant: tenant)
             let name = try Validate.name(name)
+            if try Bool.fetchOne(tx.db, sql: """
+                SELECT 1 FROM batches
+                WHERE partner_id = ? AND tenant_id = ? AND name = ? COLLATE NOCASE AND duplicate_name_of IS NULL
+                """, arguments: [partner, tenant, name]) != nil {
+                throw RegistryError.alreadyExists(kind: "batch", id: name)
+            }
             let batch = Batch(id: newID(), name: name, partner: partner, tenant: tenant, channel: channel,
                               createdAt: tx.now, submitted: 0, registered: 0, failed: 0)
             tx.target("batch", batch.id)
@@ -36,13 +43,15 @@ extension RegistryStore {
     }
 
     /// Registers 1 to 1,000 devices in an `api` batch, in one transaction. Each device gets a result, indexed from
-    /// the batch's count of devices submitted so far; a device that breaks a rule fails alone.
+    /// the batch's count of devices submitted so far; a device that breaks a rule fails alone. With `updateExisting`,
+    /// a device already registered to the batch's tenant takes the group tag and assigned user the input states
+    /// (result `updated`) instead of failing with 806.
     /// - Throws: `NotFound(batch)`, `PermissionDenied` (another partner's batch), `ChannelNotAllowed` (an `upload`
     ///   batch), `OemNotEligible`, `ConsentRequired` (consent ended since the batch was opened), `BatchTooLarge`,
     ///   `InvalidInput(devices)`.
-    public func addDevices(_ context: OperationContext, batch id: String,
-                           devices: [DeviceInput]) async throws -> BatchResults {
-        try await register(context, batch: id, channel: .api) {
+    public func addDevices(_ context: OperationContext, batch id: String, devices: [DeviceInput],
+                           updateExisting: Bool = false) async throws -> BatchResults {
+        try await register(context, batch: id, channel: .api, updateExisting: updateExisting) {
             try DeviceRules.checkCount(devices.count)
             return devices.map { SubmissionEntry(input: .success($0), line: nil) }
         }
@@ -51,11 +60,13 @@ extension RegistryStore {
     /// Registers the rows of a device CSV upload (its header line, then 1 to 1,000 data rows) in an `upload` batch,
     /// in one transaction, parsed by the same reader as `autopilotctl`'s. `line` is the file line of the header, so
     /// each result carries the file line of its row; a row that cannot be read is a failed result (801) on its line.
+    /// With `updateExisting`, as `addDevices`: a Group Tag or Assigned User cell left empty clears the device's, and
+    /// a column the form lacks leaves it alone (`DeviceCSV.Format.stating`).
     /// - Throws: as `addDevices`, with `ChannelNotAllowed` for an `api` batch, `InvalidInput(csv)` for a missing or
     ///   unknown header or no data rows, `InvalidInput(line)` for a line below 1.
-    public func uploadDeviceCsv(_ context: OperationContext, batch id: String, csv: String,
-                                line: Int?) async throws -> BatchResults {
-        try await register(context, batch: id, channel: .upload) {
+    public func uploadDeviceCsv(_ context: OperationContext, batch id: String, csv: String, line: Int?,
+                                updateExisting: Bool = false) async throws -> BatchResults {
+        try await register(context, batch: id, channel: .upload, updateExisting: updateExisting) {
             let headerLine = line ?? 1
             guard headerLine >= 1 else { throw RegistryError.invalidInput(field: "line", reason: "must be 1 or more") }
             let document: DeviceCSV.Document
@@ -70,8 +81,9 @@ extension RegistryStore {
             }
             try DeviceRules.checkCount(document.rows.count)
             return document.rows.map { row in
-                SubmissionEntry(input: row.result.mapError { DeviceRejection(.invalidZtdRequestBody, $0.reason) },
-                                line: row.line)
+                let input = updateExisting ? row.result.map(document.format.stating) : row.result
+                return SubmissionEntry(input: input.mapError { DeviceRejection(.invalidZtdRequestBody, $0.reason) },
+                                       line: row.line)
             }
         }
     }
@@ -79,7 +91,7 @@ extension RegistryStore {
     /// The one path that registers devices: checks the batch, its channel and consent, then evaluates and registers
     /// each entry `entries` returns (called inside the transaction, after those checks, so that a value rule it
     /// breaks comes after the state checks, as interface.md orders errors).
-    private func register(_ context: OperationContext, batch id: String, channel: Channel,
+    private func register(_ context: OperationContext, batch id: String, channel: Channel, updateExisting: Bool,
                           _ entries: @escaping @Sendable () throws -> [SubmissionEntry]) async throws
         -> BatchResults
     {
@@ -107,19 +119,38 @@ extension RegistryStore {
                 INSERT INTO device_results (batch_id, idx, status, device_id, error_code, error_name, message, line)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            var evaluator = SubmissionEvaluator(db: db, tenant: batch.tenant, partnerKind: partner.kind)
+            var evaluator = SubmissionEvaluator(db: db, tenant: batch.tenant, partnerKind: partner.kind,
+                                                updateExisting: updateExisting)
             var results: [DeviceResult] = []
             results.reserveCapacity(submitted.count)
-            var registered = 0
+            var registered = 0, updated = 0
+            var changes = DeviceChangeLog(tx)
+            // Two rows may name one registered device by identifiers they do not share (a product key, a tuple).
+            var updatedDevices = Set<String>()
             for (offset, entry) in submitted.enumerated() {
                 let index = batch.submitted + offset
-                let outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
+                var outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
                 switch entry.input {
                 case let .success(input): outcome = try evaluator.evaluate(input)
                 case let .failure(rejection): outcome = .failure(rejection)
                 }
+                if case let .success(candidate) = outcome, let update = candidate.update,
+                   !updatedDevices.insert(update.device).inserted {
+                    outcome = .failure(DeviceRejection(.ztdDeviceDuplicated))
+                }
                 switch outcome {
                 case let .success(candidate):
+                    if let update = candidate.update {
+                        // Not named in the audit event's target, as registered devices are not: a batch may hold 1,000.
+                        guard let existing = try Self.fetchDevice(tx.db, update.device) else {
+                            throw RegistryError.notFound(kind: "device", id: update.device)
+                        }
+                        _ = try changes.apply(update.change, to: existing, uploadBatch: batch.id)
+                        try insertResult.execute(arguments: [batch.id, index, "updated", existing.id, nil, nil, nil, entry.line])
+                        results.append(DeviceResult(index: index, status: .updated, device: existing.id, line: entry.line))
+                        updated += 1
+                        continue
+                    }
                     let d = candidate.device
                     let deviceID = newID()
                     if let bytes = d.hardwareHash, let digest = candidate.keys.hashDigest {
@@ -142,9 +173,10 @@ extension RegistryStore {
             }
             batch.submitted += submitted.count
             batch.registered += registered
-            batch.failed += submitted.count - registered
-            try db.execute(sql: "UPDATE batches SET submitted = ?, registered = ?, failed = ? WHERE id = ?",
-                           arguments: [batch.submitted, batch.registered, batch.failed, batch.id])
+            batch.updated += updated
+            batch.failed += submitted.count - registered - updated
+            try db.execute(sql: "UPDATE batches SET submitted = ?, registered = ?, updated = ?, failed = ? WHERE id = ?",
+                           arguments: [batch.submitted, batch.registered, batch.updated, batch.failed, batch.id])
             return BatchResults(batch: batch, results: results)
         }
     }
@@ -236,55 +268,6 @@ extension RegistryStore {
         return ("SELECT rowid, \(deviceColumns) FROM devices \(whereClause) ORDER BY \(order) LIMIT \(limit)", arguments)
     }
 
-    /// Deregisters one device for `partner`, keeping its row (status, time, who).
-    /// - Throws: `NotFound` (partner, tenant, device id), `InvalidInput` (not exactly one way of naming the device),
-    ///   `DeviceError(807)` when no such device is registered (in the tenant named), `DeviceError(811)` when the
-    ///   partner neither registered it nor holds consent for its tenant.
-    public func deregisterDevice(_ context: OperationContext, partner: String, device: String?, serialNumber: String?,
-                                 manufacturer: String?, model: String?, productKey: String?,
-                                 tenant: String?) async throws -> Device {
-        try await change(context) { tx in
-            _ = try tx.requirePartner(partner)
-            if let tenant { try Self.requireTenantExists(tx, tenant) }
-            let target = try DeregistrationTarget.from(device: device, serialNumber: serialNumber,
-                                                       manufacturer: manufacturer, model: model, productKey: productKey)
-            let row: Row?
-            switch target {
-            case let .id(id):
-                tx.target("device", id)
-                row = try Row.fetchOne(tx.db, sql: "SELECT \(Self.deviceColumns) FROM devices WHERE id = ?", arguments: [id])
-                if row == nil { throw RegistryError.notFound(kind: "device", id: id) }
-            case let .productKey(key):
-                row = try Row.fetchOne(tx.db, sql: """
-                    SELECT \(Self.deviceColumns) FROM devices WHERE product_key = ? AND status = 'registered'
-                    """, arguments: [key])
-            case let .tuple(t):
-                // A tuple whose serial number is a placeholder may name several machines (813).
-                let rows = try Row.fetchAll(tx.db, sql: """
-                    SELECT \(Self.deviceColumns) FROM devices
-                    WHERE manufacturer = ? AND model = ? AND serial_number = ? AND status = 'registered' LIMIT 2
-                    """, arguments: [t.manufacturer, t.model, t.serialNumber])
-                if rows.count > 1 { throw RegistryError.deviceError(.ztdDeviceIsNotUnique) }
-                row = rows.first
-            }
-            guard let row else { throw RegistryError.deviceError(.ztdDeviceIsNotRegistered) }
-            var found = Self.device(row)
-            tx.target("device", found.id)
-            tx.target("tenant", found.tenant)
-            let hasGrant = found.partner == partner
-                ? true : try Fetch.hasActiveGrant(tx.db, partner: partner, tenant: found.tenant)
-            try DeviceRules.checkDeregistration(
-                DeviceOwnership(tenant: found.tenant, partner: found.partner, status: found.status),
-                partner: partner, namedTenant: tenant, hasGrant: hasGrant)
-            try tx.db.execute(sql: """
-                UPDATE devices SET status = 'deregistered', deregistered_at = ?, deregistered_by = ? WHERE id = ?
-                """, arguments: [tx.now.rfc3339, partner, found.id])
-            found.status = .deregistered
-            found.deregisteredAt = tx.now
-            return found
-        }
-    }
-
     /// The dry run of a submission: whether `partner` holds consent from `tenant`, its first active grant, and what
     /// each device would get from `addDevices` (status `valid` or the error), whether or not consent exists.
     /// Writes nothing. Without devices (a consent check), the answer may come from `consentCache`.
@@ -331,17 +314,17 @@ extension RegistryStore {
 
     // MARK: shared pieces
 
-    static let batchColumns = "id, name, partner_id, tenant_id, channel, created_at, submitted, registered, failed"
+    static let batchColumns = "id, name, partner_id, tenant_id, channel, created_at, submitted, registered, failed, updated"
 
     static func batch(_ row: Row) -> Batch {
         Batch(id: row["id"], name: row["name"], partner: row["partner_id"], tenant: row["tenant_id"],
               channel: Channel(rawValue: row["channel"]) ?? .api, createdAt: Timestamp(column: row["created_at"]),
-              submitted: row["submitted"], registered: row["registered"], failed: row["failed"])
+              submitted: row["submitted"], registered: row["registered"], failed: row["failed"], updated: row["updated"])
     }
 
     static let deviceColumns = """
         id, tenant_id, partner_id, batch_id, serial_number, product_key, manufacturer, model, hardware_hash_sha256,
-        group_tag, assigned_user, status, registered_at, deregistered_at
+        group_tag, assigned_user, status, registered_at, deregistered_at, display_name, purchase_order
         """
 
     static func device(_ row: Row) -> Device {
@@ -350,7 +333,8 @@ extension RegistryStore {
                model: row["model"], hardwareHashSha256: row["hardware_hash_sha256"], groupTag: row["group_tag"],
                assignedUser: row["assigned_user"], status: DeviceStatus(rawValue: row["status"]) ?? .registered,
                registeredAt: Timestamp(column: row["registered_at"]),
-               deregisteredAt: (row["deregistered_at"] as String?).timestamp)
+               deregisteredAt: (row["deregistered_at"] as String?).timestamp, displayName: row["display_name"],
+               purchaseOrder: row["purchase_order"])
     }
 
     /// The batch with this id, or `NotFound(batch)`.
@@ -389,20 +373,24 @@ struct SubmissionEntry: Sendable {
 /// against registered devices (one indexed lookup per identifier). `addDevices`, `uploadDeviceCsv` and
 /// `validateSubmission` share it, so a dry run answers exactly what a real call would.
 struct SubmissionEvaluator {
-    /// A device that may be registered.
+    /// A device that may be registered, or (with `updateExisting`) the registered device of the same tenant it is
+    /// and the change the submission states for it.
     struct Candidate {
         var device: NormalizedDevice
         var keys: DeviceKeys
+        var update: (device: String, change: DevicePropertyChange)? = nil
     }
 
     let db: Database
     let tenant: String
     let partnerKind: PartnerKind
+    /// Whether a device already registered to `tenant` is a candidate for an update instead of 806.
+    let updateExisting: Bool
     private var tenantDomains: Set<String>?
     private var tracker = SubmissionTracker()
 
-    init(db: Database, tenant: String, partnerKind: PartnerKind) {
-        self.db = db; self.tenant = tenant; self.partnerKind = partnerKind
+    init(db: Database, tenant: String, partnerKind: PartnerKind, updateExisting: Bool = false) {
+        self.db = db; self.tenant = tenant; self.partnerKind = partnerKind; self.updateExisting = updateExisting
     }
 
     mutating func evaluate(_ input: DeviceInput) throws -> Result<Candidate, DeviceRejection> {
@@ -442,6 +430,10 @@ struct SubmissionEvaluator {
         }
         guard let code = DeviceRules.matchOutcome(matches, tenant: tenant) else {
             return .success(Candidate(device: device, keys: keys))
+        }
+        if code == .ztdDeviceAlreadyAssigned && updateExisting, let existing = matches.keys.first {
+            return .success(Candidate(device: device, keys: keys, update: (
+                existing, DeviceRules.updateFromSubmission(input, normalized: device))))
         }
         // Which registration matched, and by what: the device's id only when it is in the caller's own tenant.
         let by = "matched by its " + foundBy.joined(separator: " and ")

@@ -17,8 +17,9 @@ struct Autopilotctl: ParsableCommand {
               0   success
               1   the daemon refused the call (its error name and an explanation
                   are printed), or audit verify found a broken chain
-              2   devices import/validate/export: some rows failed (each is
-                  reported with its line number)
+              2   devices import/validate: some rows failed (each is reported
+                  with its line number); devices export: some devices could
+                  not be written in the chosen form (each is named)
               3   consent verify --require, devices validate: no consent
               64  bad command line
               65  bad input caught locally (wrong CSV header, no readable row);

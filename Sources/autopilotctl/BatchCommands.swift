@@ -23,10 +23,11 @@ struct BatchCommand: ParsableCommand {
                 let reply = try s.call(Registry.ListBatches.self, .init(partner: partner, tenant: tenant))
                 if s.printJSON(reply) { return }
                 var table = TextTable(["ID", "NAME", "PARTNER", "TENANT", "CHANNEL", "STATUS", "SUBMITTED", "REGISTERED",
-                                       "FAILED", "CREATED"], right: [6, 7, 8])
+                                       "UPDATED", "FAILED", "CREATED"], right: [6, 7, 8, 9])
                 for b in reply.batches {
                     table.append([b.id, b.name, b.partner, b.tenant, b.channel.rawValue, b.status.rawValue,
-                                  String(b.submitted), String(b.registered), String(b.failed), b.createdAt.rfc3339])
+                                  String(b.submitted), String(b.registered), String(b.updated), String(b.failed),
+                                  b.createdAt.rfc3339])
                 }
                 Render.print(table)
             }

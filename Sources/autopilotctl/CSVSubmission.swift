@@ -27,22 +27,24 @@ final class CSVSubmission {
 
     let file: DeviceCSVFile
     let json: Bool
-    /// The status that counts as success: `registered` or `valid`.
-    let success: DeviceResultStatus
+    /// The statuses that count as success: `registered` (and `updated`, with updateExisting) or `valid`.
+    let success: Set<DeviceResultStatus>
     private let progress: Progress
 
     private(set) var succeeded = 0
+    /// Of `succeeded`, the devices already registered that an import with updateExisting updated.
+    private(set) var updated = 0
     private(set) var failed = 0
     private(set) var sent = 0
     private(set) var localFailures = 0
     private(set) var jsonResults: [JSONValue] = []
     private(set) var jsonLocalErrors: [JSONValue] = []
 
-    init(file: DeviceCSVFile, json: Bool, success: DeviceResultStatus) {
+    init(file: DeviceCSVFile, json: Bool, success: Set<DeviceResultStatus>, verb: String) {
         self.file = file
         self.json = json
         self.success = success
-        self.progress = Progress(total: file.size, verb: success.rawValue)
+        self.progress = Progress(total: file.size, verb: verb)
     }
 
     /// Whether every data line failed locally, so nothing was sent.
@@ -151,8 +153,9 @@ final class CSVSubmission {
 
     /// Counts one result from the daemon, adds a failure to `report` and keeps the result for --json.
     private func count(_ result: DeviceResult, line: Int, into report: inout [(line: Int, text: String)]) {
-        if result.status == success {
+        if success.contains(result.status) {
             succeeded += 1
+            if result.status == .updated { updated += 1 }
         } else {
             failed += 1
             report.append((line, Render.failure(result)))

@@ -12,8 +12,9 @@ import Varlink
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "Register, list, export and deregister Autopilot devices.",
-        subcommands: [Import.self, Validate.self, List.self, Show.self, Deregister.self, Export.self, Inspect.self]
+        abstract: "Register, list, change, export and deregister Autopilot devices.",
+        subcommands: [Import.self, Validate.self, List.self, Show.self, Update.self, Deregister.self, Export.self,
+                      Inspect.self]
     )
 
     static let csvDiscussion = """
@@ -43,6 +44,14 @@ struct DevicesCommand: ParsableCommand {
                 followed by a summary: registered X, failed Y (batch <id>). Exit 0 when no row failed, 2 when some \
                 did, 65 when every row failed locally (then nothing is sent and no batch is created). Importing the \
                 same file again is safe: rows already registered come back as ZtdDeviceAlreadyAssigned (806).
+                Batch names are unique per partner and tenant (ignoring case): without --name the batch is named \
+                after the file, with " (2)", " (3)"… added when an earlier batch has that name; a --name that is \
+                taken is refused before any row is sent.
+                --update-existing re-tags: a device already registered to the tenant is not 806 but takes the row's \
+                Group Tag and Assigned User (an empty cell clears the device's; a form without those columns leaves \
+                them), and is reported as updated: registered X, updated Y, failed Z. A device registered to another \
+                tenant is still 808. Export a tenant's devices with their tags (devices export --form intune), edit \
+                the Group Tag column, and import the file with --update-existing to re-tag them all.
                 An import that stopped half way (the daemon went away) says which batch it was filling; run it again \
                 with --batch ID to finish that batch instead of opening a new one.
                 A progress bar is drawn on stderr when it is a terminal.
@@ -59,6 +68,11 @@ struct DevicesCommand: ParsableCommand {
         @Option(name: .customLong("batch"), help: ArgumentHelp(
             "Add the rows to this existing batch, e.g. to finish an import that stopped half way.", valueName: "id"))
         var existingBatch: String?
+        @Flag(name: .customLong("update-existing"), help: """
+            A device already registered to the tenant takes the row's group tag and assigned user (updated) \
+            instead of failing with 806.
+            """)
+        var updateExisting = false
 
         func validate() throws {
             if existingBatch == nil && (partner == nil || tenant == nil) {
@@ -73,7 +87,8 @@ struct DevicesCommand: ParsableCommand {
             let csv = try openCSV(file, global)
             var exitCode: Int32 = 0
             try global.run { s in
-                let submission = CSVSubmission(file: csv, json: s.json, success: .registered)
+                let submission = CSVSubmission(file: csv, json: s.json, success: [.registered, .updated],
+                                               verb: "registered")
                 var batch: Batch?
                 if let existingBatch {
                     // Checked before any row is sent: a typo in the id, or the wrong partner or tenant, sends nothing.
@@ -92,8 +107,13 @@ struct DevicesCommand: ParsableCommand {
                     ?? (s.call(Registry.GetPartner.self, .init(partner: partner!)).partner.kind == .oem ? .api : .upload)
                 func openBatch() throws -> Batch {
                     if let batch { return batch }
-                    return try s.call(Registry.CreateDeviceBatch.self, .init(
-                        partner: partner!, tenant: tenant!, name: name ?? baseName(file), channel: channel)).batch
+                    let name = try batchName(s)
+                    do {
+                        return try s.call(Registry.CreateDeviceBatch.self, .init(
+                            partner: partner!, tenant: tenant!, name: name, channel: channel)).batch
+                    } catch {
+                        throw nameTaken(error, name: name, s)
+                    }
                 }
                 func sent(_ reply: BatchResults) -> CSVSubmission.Sent {
                     batch = reply.batch
@@ -103,18 +123,21 @@ struct DevicesCommand: ParsableCommand {
                     if channel == .upload {
                         try submission.runUpload { csv, headerLine, _ in
                             batch = try openBatch()
-                            return sent(try s.call(Registry.UploadDeviceCsv.self,
-                                                   .init(batch: batch!.id, csv: csv, line: headerLine)))
+                            return sent(try s.call(Registry.UploadDeviceCsv.self, .init(
+                                batch: batch!.id, csv: csv, line: headerLine, updateExisting: updateExisting ? true : nil)))
                         }
                     } else {
                         try submission.run { devices, _ in
                             batch = try openBatch()
-                            return sent(try s.call(Registry.AddDevices.self, .init(batch: batch!.id, devices: devices)))
+                            // The file's columns are what the rows state: an empty Group Tag cell clears a tag.
+                            let stated = updateExisting ? devices.map(csv.format.stating) : devices
+                            return sent(try s.call(Registry.AddDevices.self, .init(
+                                batch: batch!.id, devices: stated, updateExisting: updateExisting ? true : nil)))
                         }
                     }
                 } catch {
                     if !s.json, let batch {
-                        Output.stderrWrite("stopped at line \(csv.currentLine): registered \(submission.succeeded), "
+                        Output.stderrWrite("stopped at line \(csv.currentLine): \(summary(submission)), "
                             + "failed \(submission.failed) so far (batch \(batch.id)); to finish, run the same import "
                             + "again with --batch \(batch.id): rows already in come back as 806\n")
                     }
@@ -126,7 +149,7 @@ struct DevicesCommand: ParsableCommand {
                         "localErrors": .array(submission.jsonLocalErrors),
                     ])))
                 } else if let batch {
-                    Output.out("registered \(submission.succeeded), failed \(submission.failed) (batch \(batch.id))")
+                    Output.out("\(summary(submission)), failed \(submission.failed) (batch \(batch.id))")
                 } else if submission.nothingSent {
                     Output.out("registered 0, failed \(submission.failed) (no row could be read: nothing was sent)")
                 } else {
@@ -135,6 +158,40 @@ struct DevicesCommand: ParsableCommand {
                 exitCode = submission.nothingSent ? ExitStatus.dataError : submission.failed > 0 ? ExitStatus.someFailed : 0
             }
             if exitCode != 0 { throw ExitCode(exitCode) }
+        }
+
+        /// A clearer error than AlreadyExists when the batch name is taken: which batch has it, and what to do.
+        func nameTaken(_ error: any Error, name: String, _ s: Session) -> any Error {
+            guard case let VarlinkClientError.remote(remote) = error,
+                  case .alreadyExists(kind: "batch", _)? = RegistryErrors.registryError(remote) else { return error }
+            let key = AutopilotDomain.Validate.trim(name).lowercased()
+            let taken = try? s.call(Registry.ListBatches.self, .init(partner: partner, tenant: tenant)).batches
+                .first { $0.name.lowercased() == key }
+            return CLIError("partner \(partner ?? "?") already has a batch named '\(name)' for tenant \(tenant ?? "?")"
+                + (taken.map { " (batch \($0.id)); give another --name, or add the rows to it with --batch \($0.id)" }
+                    ?? "; give another --name") + "; nothing was sent", code: ExitStatus.refused)
+        }
+
+        /// "registered X" (and ", updated Y" with --update-existing).
+        func summary(_ submission: CSVSubmission) -> String {
+            "registered \(submission.succeeded - submission.updated)"
+                + (updateExisting ? ", updated \(submission.updated)" : "")
+        }
+
+        /// The new batch's name: --name as given, else the file's name, with " (2)", " (3)"… added when an earlier
+        /// batch of the partner for the tenant has it (names are unique per partner and tenant, ignoring case).
+        func batchName(_ s: Session) throws -> String {
+            if let name { return name }
+            let base = baseName(file)
+            let taken = Set(try s.call(Registry.ListBatches.self, .init(partner: partner, tenant: tenant)).batches
+                .map { $0.name.lowercased() })
+            var candidate = base
+            var number = 2
+            while taken.contains(candidate.lowercased()) {
+                candidate = "\(base) (\(number))"
+                number += 1
+            }
+            return candidate
         }
     }
 
@@ -158,7 +215,7 @@ struct DevicesCommand: ParsableCommand {
             let csv = try openCSV(file, global)
             var exitCode: Int32 = 0
             try global.run { s in
-                let submission = CSVSubmission(file: csv, json: s.json, success: .valid)
+                let submission = CSVSubmission(file: csv, json: s.json, success: [.valid], verb: "valid")
                 var check: SubmissionCheck?
                 try submission.run { devices, _ in
                     let reply = try s.call(Registry.ValidateSubmission.self,
@@ -239,15 +296,67 @@ struct DevicesCommand: ParsableCommand {
         }
     }
 
-    struct Deregister: ParsableCommand {
+    struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deregister a device, named by id, by manufacturer + model + serial, or by product key.",
+            abstract: "Change a registered device's group tag, assigned user, display name or purchase order (UpdateDevice).",
             discussion: """
-                A partner may always deregister devices it registered; any other device needs an active grant for \
-                its tenant (ZtdDeviceRegisteredByOtherTenant, 811). OEMs need not name the tenant.
+                Sets what the options give and leaves the rest; an empty value clears one (--group-tag ''). \
+                A partner changes devices of tenants that gave it consent. A tenant's person acts as an account of \
+                the device's tenant holding GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator \
+                (else AccountRoleRequired): --as UPN, by default the account their access rule binds them to. An \
+                operator changes any device, or acts as the account --as names. The assigned user's domain must be \
+                one of the tenant's; the display name becomes the Windows computer name (1 to 15 letters, digits and \
+                hyphens). Every change is recorded with its old and new value (docs/auditing.md, \
+                device_change_history). Prints the device; --json prints {device}.
+                To re-tag many devices at once, see devices import --update-existing.
                 """)
         @OptionGroup var global: GlobalOptions
-        @Option(help: "The acting partner's id.") var partner: String
+        @Argument(help: "The device id (devices list shows it).") var device: String
+        @Option(name: .customLong("group-tag"), help: "The new group tag ('' clears it).") var groupTag: String?
+        @Option(name: .customLong("assigned-user"), help: ArgumentHelp("The new assigned user ('' clears it).",
+                                                                       valueName: "upn"))
+        var assignedUser: String?
+        @Option(name: .customLong("display-name"), help: "The new display name ('' clears it).") var displayName: String?
+        @Option(name: .customLong("purchase-order"), help: "The new purchase order ('' clears it).") var purchaseOrder: String?
+        @Option(name: .customLong("as"), help: deviceAccountHelp) var account: String?
+
+        func validate() throws {
+            if groupTag == nil && assignedUser == nil && displayName == nil && purchaseOrder == nil {
+                throw ValidationError("nothing to change: give --group-tag, --assigned-user, --display-name or "
+                    + "--purchase-order (an empty value clears one)")
+            }
+        }
+
+        func run() throws {
+            try global.run { s in
+                let reply = try s.call(Registry.UpdateDevice.self, .init(
+                    device: device, account: try s.deviceAccount(account), groupTag: groupTag,
+                    assignedUser: assignedUser, displayName: displayName, purchaseOrder: purchaseOrder))
+                s.printDevice(reply, "updated")
+            }
+        }
+    }
+
+    struct Deregister: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deregister (remove) a device, named by id, by manufacturer + model + serial, or by product key.",
+            discussion: """
+                Two sides, one command (devices remove is the same command):
+                  partner: devices deregister --partner P ...  A partner may always deregister devices it \
+                registered; any other device needs an active grant for its tenant (ZtdDeviceRegisteredByOtherTenant, \
+                811). OEMs need not name the tenant. A partner's person may leave out --partner (their own).
+                  tenant:  devices remove --as UPN ...  A tenant's GlobalAdministrator, IntuneAdministrator or \
+                CloudDeviceAdministrator removes a device of its own tenant, whoever registered it (else \
+                AccountRoleRequired); a device named by its identifiers is looked for in that tenant only (807 when \
+                it is not there). A tenant's person may leave out --as: it acts as the account its access rule binds \
+                it to, and is told so.
+                An operator names --partner or --as. The registration is kept, marked deregistered, and the \
+                deregistration is recorded in the auditors' device_change_history.
+                """,
+            aliases: ["remove"])
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The acting partner's id (the partner's side).") var partner: String?
+        @Option(name: .customLong("as"), help: deviceAccountHelp) var account: String?
         @Option(help: "The device id.") var device: String?
         @Option(help: "Serial number (with --manufacturer and --model).") var serial: String?
         @Option(help: "Manufacturer name.") var manufacturer: String?
@@ -255,7 +364,12 @@ struct DevicesCommand: ParsableCommand {
         @Option(name: .customLong("product-key"), help: "Windows Product Key ID (PKID).") var productKey: String?
         @Option(help: "The device's tenant.") var tenant: String?
 
-        func validate() throws { _ = try selector() }
+        func validate() throws {
+            _ = try selector()
+            if partner != nil && account != nil {
+                throw ValidationError("--partner deregisters on the partner's side, --as on the tenant's: give one")
+            }
+        }
 
         /// The device as the options name it, by the domain's rule for naming a device, in the options' words.
         func selector() throws -> DeregistrationTarget {
@@ -273,30 +387,62 @@ struct DevicesCommand: ParsableCommand {
         func run() throws {
             let selector = try selector()
             try global.run { s in
-                let reply = try s.call(Registry.DeregisterDevice.self, .init(partner: partner, selector, tenant: tenant))
-                if s.printJSON(reply) { return }
-                Output.out("deregistered device \(reply.device.id)")
-                Render.print(Render.block(reply.device))
+                var parameters: Registry.DeregisterDevice.Parameters
+                if partner != nil || account != nil {
+                    parameters = account.map { .init(account: $0, selector) } ?? .init(partner: partner, selector)
+                } else {
+                    // Neither side named: a partner's person acts as its partner, a tenant's as its account.
+                    let me = try s.call(Registry.WhoAmI.self)
+                    switch me.role {
+                    case .partner: parameters = .init(partner: nil, selector)
+                    case .tenant: parameters = .init(account: try s.deviceAccount(nil), selector)
+                    default:
+                        throw CLIError("name the side you act on: --partner ID (the registering partner's) or --as UPN "
+                            + "(a device administrator of the device's tenant)", code: ExitStatus.usage)
+                    }
+                }
+                parameters.tenant = tenant
+                s.printDevice(try s.call(Registry.DeregisterDevice.self, parameters), "deregistered")
             }
         }
     }
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a tenant's registered devices as a Partner Center CSV file.",
+            abstract: "Write a tenant's registered devices as a device CSV file that imports again.",
             discussion: """
-                Columns: \(DeviceCSV.exportHeader).
+                --form partner-center (the default): \(DeviceCSV.Format.partnerCenter.header)
+                --form intune: \(DeviceCSV.Format.intuneWithGroupTagAndUser.header)
                 The Hardware Hash column is always empty: the registry never sends hashes back (only their \
-                SHA-256), so the file identifies devices by serial number, product key, manufacturer and model, \
-                and every row it holds can be uploaded again. A device known only by its hardware hash (no product \
-                key, no manufacturer + model + serial number), or with a comma or quote in a field, cannot be \
-                written: it is skipped with a warning on stderr naming it and why, and the exit status is 2. With --output the file is written whole or not at all; with \
-                --json (which needs --output) a summary {output, exported, skipped} is printed.
+                SHA-256), so each row names its device another way, and every row written can be uploaded again. \
+                The Partner Center form names a device by product key or by manufacturer, model and serial number, \
+                but has no group tag. The Intune form carries each device's group tag and assigned user, and names it \
+                by product key only (a serial number alone names no machine). A device the chosen form cannot carry \
+                (known only by its hash in the Partner Center form, without a product key in the Intune form, or with \
+                a comma or quote in a field) is never dropped silently: it is named on stderr with the reason, and \
+                the exit status is 2 (0 when every device was written). With --output the file is written whole or \
+                not at all; with --json (which needs --output) a summary {output, exported, skipped: [id]} is printed.
+                Re-tagging: export --form intune, change the Group Tag column, then devices import FILE \
+                --update-existing.
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The tenant id.") var tenant: String
         @Option(help: "Only the devices this partner registered.") var partner: String?
+        @Option(help: "Only the devices of this batch.") var batch: String?
+        @Option(help: "partner-center (default) or intune (with Group Tag and Assigned User).") var form: ExportForm = .partnerCenter
         @Option(help: "Write to this file instead of stdout.") var output: String?
+
+        /// The forms export writes, as the option names them.
+        enum ExportForm: String, ExpressibleByArgument, CaseIterable {
+            case partnerCenter = "partner-center", intune
+
+            var format: DeviceCSV.Format {
+                switch self {
+                case .partnerCenter: .partnerCenter
+                case .intune: .intuneWithGroupTagAndUser
+                }
+            }
+        }
 
         func validate() throws {
             if global.json && output == nil { throw ValidationError("--json prints a summary, which needs --output FILE") }
@@ -308,12 +454,14 @@ struct DevicesCommand: ParsableCommand {
                 let sink = try CSVSink(path: output)
                 var exported = 0
                 var skipped: [JSONValue] = []
+                let format = form.format
                 do {
-                    sink.write(DeviceCSV.exportHeader + "\n")
-                    try s.client.stream(Registry.ListDevices.self, DeviceFilter(tenant: tenant, partner: partner)) { reply in
+                    sink.write(format.header + "\n")
+                    try s.client.stream(Registry.ListDevices.self, DeviceFilter(tenant: tenant, partner: partner,
+                                                                                batch: batch)) { reply in
                         guard let device = reply.device else { return }
                         do {
-                            sink.write(try DeviceCSV.exportRow(device) + "\n")
+                            sink.write(try DeviceCSV.exportRow(device, form: format) + "\n")
                             exported += 1
                         } catch {
                             Output.warning("device \(device.id) skipped: \(error)")
@@ -333,10 +481,38 @@ struct DevicesCommand: ParsableCommand {
                 } else if let path = sink.finalPath {
                     Output.stderrWrite("exported \(exported) device\(exported == 1 ? "" : "s") to \(path)"
                         + (skipped.isEmpty ? "" : ", skipped \(skipped.count)") + "\n")
+                } else if !skipped.isEmpty {
+                    Output.stderrWrite("exported \(exported) device\(exported == 1 ? "" : "s"), skipped \(skipped.count)\n")
                 }
             }
             if skippedCount > 0 { throw ExitCode(ExitStatus.someFailed) }
         }
+    }
+}
+
+/// The help of the `--as` option of the device commands.
+let deviceAccountHelp = ArgumentHelp(
+    "Act on the tenant's side as this account (a GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator "
+        + "of the device's tenant); default for a tenant's person: the account their access rule binds them to.",
+    valueName: "upn")
+
+extension Session {
+    /// The account a device command acts as on the tenant's side: the one --as names; else, for a tenant's person, the
+    /// one their access rule binds them to (said on stdout, as for consent), or none for a tenant-wide rule (which
+    /// the daemon refuses); a partner or an operator without --as acts on the partner's side (nil).
+    func deviceAccount(_ named: String?) throws -> String? {
+        if let named { return named }
+        let me = try call(Registry.WhoAmI.self)
+        guard me.role == .tenant else { return nil }
+        if let bound = me.account, !json { Output.out("Acting as \(bound), the account your access rule binds you to.\n") }
+        return me.account
+    }
+
+    /// Prints a device a call changed: `<verb> device ID` and its block, or the reply as JSON.
+    func printDevice(_ reply: Registry.DeviceReply, _ verb: String) {
+        if printJSON(reply) { return }
+        Output.out("\(verb) device \(reply.device.id)")
+        Render.print(Render.block(reply.device))
     }
 }
 

@@ -103,7 +103,7 @@ enum Render {
             ("id", batch.id), ("name", batch.name), ("partner", batch.partner), ("tenant", batch.tenant),
             ("channel", batch.channel.rawValue), ("status", batch.status.rawValue), ("created", batch.createdAt.rfc3339),
             ("submitted", String(batch.submitted)), ("registered", String(batch.registered)),
-            ("failed", String(batch.failed)),
+            ("updated", String(batch.updated)), ("failed", String(batch.failed)),
         ])
     }
 
@@ -117,17 +117,20 @@ enum Render {
         b.append("hardware hash sha256", text(device.hardwareHashSha256))
         b.append("group tag", text(device.groupTag))
         b.append("assigned user", text(device.assignedUser))
+        b.append("display name", text(device.displayName))
+        b.append("purchase order", text(device.purchaseOrder))
         b.append("status", device.status.rawValue)
         b.append("registered", device.registeredAt.rfc3339)
         b.append("deregistered", device.deregisteredAt?.rfc3339, ifPresent: true)
         return b
     }
 
-    static let deviceHeaders = ["ID", "SERIAL", "MANUFACTURER", "MODEL", "PRODUCT KEY", "GROUP TAG", "TENANT", "PARTNER",
-                                "STATUS", "REGISTERED"]
+    static let deviceHeaders = ["ID", "SERIAL", "MANUFACTURER", "MODEL", "PRODUCT KEY", "GROUP TAG", "ASSIGNED USER",
+                                "DISPLAY NAME", "PURCHASE ORDER", "TENANT", "PARTNER", "STATUS", "REGISTERED"]
     static func row(_ d: Device) -> [String] {
-        [d.id, text(d.serialNumber), text(d.manufacturer), text(d.model), text(d.productKey), text(d.groupTag), d.tenant,
-         d.partner, d.status.rawValue, d.registeredAt.rfc3339]
+        [d.id, text(d.serialNumber), text(d.manufacturer), text(d.model), text(d.productKey), text(d.groupTag),
+         text(d.assignedUser), text(d.displayName), text(d.purchaseOrder), d.tenant, d.partner, d.status.rawValue,
+         d.registeredAt.rfc3339]
     }
 
     /// Columns of a batch's results; LINE is the row's file line for uploads, `-` for devices sent by the API.

@@ -149,6 +149,7 @@ import Varlink
         .channelNotAllowed(kind: .oem, channel: .upload), .oemRemovalRequiresRequest(partner: "p"),
         .alreadyDecided(request: "r"), .batchTooLarge(limit: 1000), .deviceError(.ztdDeviceIsNotRegistered),
         .deviceError(.ztdDeviceDuplicated), .storageFull,
+        .accountRoleRequired(account: "desk@b.onmicrosoft.com", roles: [.globalAdministrator, .intuneAdministrator]),
     ]
 
     @Test func everyErrorSendsItsDeclaredParametersAndReadsBack() {

@@ -49,13 +49,14 @@ import Testing
             Registry.GetTenant.info, Registry.ListTenants.info, Registry.GetPartner.info, Registry.ListPartners.info, Registry.RequestResellerRelationship.info, Registry.RevokeLink.info,
             Registry.DescribeLink.info, Registry.ListCustomers.info, Registry.ValidateSubmission.info, Registry.ListGrants.info, Registry.ListRevocationRequests.info,
             Registry.CreateDeviceBatch.info, Registry.AddDevices.info, Registry.UploadDeviceCsv.info, Registry.DeregisterDevice.info, Registry.GetBatch.info, Registry.ListBatches.info, Registry.ListDevices.info,
-            Registry.GetStatus.info, Registry.WhoAmI.info, Registry.EndRelationship.info, Registry.WatchConsent.info,
+            Registry.UpdateDevice.info, Registry.GetStatus.info, Registry.WhoAmI.info, Registry.EndRelationship.info,
+            Registry.WatchConsent.info,
         ]
         let tenantAllowed: Set<MethodInfo> = [
             Registry.GetTenant.info, Registry.ListTenants.info, Registry.GetPartner.info, Registry.ListPartners.info, Registry.DescribeLink.info, Registry.AcceptLink.info, Registry.RemoveDelegatedAdmin.info,
             Registry.EndRelationship.info, Registry.FileRevocationRequest.info, Registry.ListGrants.info, Registry.ListRevocationRequests.info, Registry.GetBatch.info, Registry.ListBatches.info,
-            Registry.ListDevices.info, Registry.GetStatus.info, Registry.WhoAmI.info, Registry.WithdrawRevocationRequest.info,
-            Registry.WatchConsent.info,
+            Registry.ListDevices.info, Registry.DeregisterDevice.info, Registry.UpdateDevice.info, Registry.GetStatus.info,
+            Registry.WhoAmI.info, Registry.WithdrawRevocationRequest.info, Registry.WatchConsent.info,
         ]
         for method in Self.allMethods {
             #expect(((try? caller(.partner, partner: "a").authorize(method)) != nil) == partnerAllowed.contains(method), "\(method)")

@@ -280,6 +280,21 @@ private func playScenario(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
                                                     "--manufacturer", "Litware", "--model", "LW-14"]))
     // An account name with a backslash and a line feed, which the chain's canonical form escapes.
     expectRefusal(try daemon.ctl(["consent", "end", "--partner", "woodgrove", "--as", "x\\y\nz@contoso.com"]), "NotFound")
+    // After day one: Woodgrove re-tags its devices, Contoso's helpdesk may not touch them, Contoso's IT names one and
+    // removes a device Litware registered (Litware's consent is gone; the customer needs no partner for that).
+    func deviceID(_ serial: String) throws -> String {
+        let listed = try daemon.ctl(["devices", "list", "--serial", serial, "--json"])
+        return try #require(try JSON.parse(listed.stdout).arrayValue?.first?.objectValue?["device"]?.objectValue?["id"]?
+            .stringValue)
+    }
+    for serial in ["WG-001", "WG-002"] {
+        expectSuccess(try daemon.ctl(as: cast.woodgrove, ["devices", "update", try deviceID(serial), "--group-tag", "Front desk"]))
+    }
+    expectRefusal(try daemon.ctl(as: cast.contosoHelpdesk, ["devices", "update", try deviceID("WG-001"), "--group-tag", "Mine"]),
+                  "AccountRoleRequired")
+    expectSuccess(try daemon.ctl(as: cast.contosoIT, ["devices", "update", try deviceID("WG-001"), "--display-name", "CTS-FD-01"]))
+    expectSuccess(try daemon.ctl(as: cast.contosoIT, ["devices", "remove", "--serial", "LW-002", "--manufacturer", "Litware",
+                                                      "--model", "LW-14"]))
     // Northwind asks Fabrikam for DAP that ends by itself after 90 days.
     expectSuccess(try daemon.ctl(["partner", "register", "Northwind", "--kind", "directCsp", "--id", "northwind"]))
     let northwind = expectSuccess(try daemon.ctl(["consent", "request", "--partner", "northwind", "--dap", "--role",
@@ -312,7 +327,7 @@ struct AuditEndToEndTests {
             },
             "Which devices did Litware register for Contoso before its consent was revoked?": { rows in
                 #expect(columns(rows, "serial_number", "manufacturer", "model", "status")
-                        == [["LW-001", "Litware", "LW-14", "registered"], ["LW-002", "Litware", "LW-14", "registered"],
+                        == [["LW-001", "Litware", "LW-14", "registered"], ["LW-002", "Litware", "LW-14", "deregistered"],
                             ["LW-003", "Litware", "LW-14", "deregistered"]])
                 #expect(rows.allSatisfy { $0["registered_at"]! < $0["consent_revoked_at"]! })
             },
@@ -323,6 +338,7 @@ struct AuditEndToEndTests {
                     ["CreateTenant", "PermissionDenied", "none"], ["VerifyAudit", "PermissionDenied", "partner"],
                     ["EndRelationship", "OemRemovalRequiresRequest", "tenant"],
                     ["CreateDeviceBatch", "ConsentRequired", "partner"], ["EndRelationship", "NotFound", "operator"],
+                    ["UpdateDevice", "AccountRoleRequired", "tenant"],
                 ])
                 #expect(rows[0]["actor_account"] == "helpdesk@contoso.onmicrosoft.com" && rows[0]["actor_tenant"] == "contoso")
                 #expect(rows[1]["actor_account"] == contosoAdmin && rows[1]["actor_partner"] == "woodgrove")
@@ -383,7 +399,7 @@ struct AuditEndToEndTests {
             },
             "How many devices has each partner registered for each tenant, and through which channel?": { rows in
                 #expect(columns(rows, "tenant_name", "partner_name", "channel", "registrations", "deregistered_since")
-                        == [["Contoso", "Litware", "api", "3", "1"], ["Contoso", "Woodgrove", "upload", "2", "0"]])
+                        == [["Contoso", "Litware", "api", "3", "2"], ["Contoso", "Woodgrove", "upload", "2", "0"]])
             },
             "Which partners tried to register devices without consent?": { rows in
                 #expect(columns(rows, "actor_partner", "method", "target") == [
@@ -397,6 +413,21 @@ struct AuditEndToEndTests {
                     ["tenant", "RemoveDelegatedAdmin", "ok"], ["tenant", "EndRelationship", "ok"],
                     ["tenant", "EndRelationship", "OemRemovalRequiresRequest"], ["tenant", "FileRevocationRequest", "ok"]])
                 #expect(rows[5]["target"]?.contains("partner:adatum") == true)
+            },
+            "Which devices did Woodgrove re-tag last week?": { rows in
+                #expect(columns(rows, "serial_number", "tenant_name", "old_value", "new_value", "method", "upload_batch_id")
+                        == [["WG-001", "Contoso", "NULL", "Front desk", "UpdateDevice", "NULL"],
+                            ["WG-002", "Contoso", "NULL", "Front desk", "UpdateDevice", "NULL"]])
+            },
+            "Who changed the device with serial number WG-001, when, and from what to what?": { rows in
+                #expect(columns(rows, "changed_by", "actor_role", "method", "property", "old_value", "new_value")
+                        == [["woodgrove", "partner", "UpdateDevice", "group_tag", "NULL", "Front desk"],
+                            ["it@contoso.com", "tenant", "UpdateDevice", "display_name", "NULL", "CTS-FD-01"]])
+                #expect(rows.allSatisfy { $0["changed_at"]!.hasSuffix("Z") })
+            },
+            "Which devices did Contoso remove itself, and who registered them?": { rows in
+                #expect(columns(rows, "serial_number", "manufacturer", "model", "partner_name", "deregistered_by_account")
+                        == [["LW-002", "Litware", "LW-14", "Litware", "it@contoso.com"]])
             },
             "Who changed access rules or took backups?": { rows in
                 #expect(columns(rows, "actor_uid", "method", "outcome")
@@ -457,8 +488,8 @@ struct AuditEndToEndTests {
         let views = try query(daemon, as: cast.auditor, groups: [cast.readers],
                               "SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name").map { $0["name"]! }
         #expect(Set(documented.keys) == Set(views))
-        #expect(Set(views) == ["active_consents", "consent_history", "device_registrations", "refused_calls",
-                               "revocation_history"])
+        #expect(Set(views) == ["active_consents", "consent_history", "device_change_history", "device_registrations",
+                               "refused_calls", "revocation_history"])
         for view in views {
             let actual = try query(daemon, as: cast.auditor, groups: [cast.readers],
                                    "SELECT name FROM pragma_table_info('\(view)') ORDER BY cid").map { $0["name"]! }
@@ -481,7 +512,7 @@ struct AuditEndToEndTests {
             let refused = try runProgram("/usr/bin/sqlite3", [daemon.database, sql])
             #expect(refused.status != 0 && refused.stderr.contains("audit_events is append-only"), "\(refused)")
         }
-        #expect(expectSuccess(try daemon.ctl(["audit", "verify", "--json"])) == ["ok": true, "events": 4, "firstBroken": nil])
+        #expect(expectSuccess(try daemon.ctl(["audit", "verify", "--json"])) == ["ok": true, "events": 4, "firstBroken": nil, "headMissing": nil])
 
         // Drop the trigger and turn the refused call into a success.
         let edit = try runProgram("/usr/bin/sqlite3", [daemon.database,
@@ -493,7 +524,7 @@ struct AuditEndToEndTests {
         #expect(verify.stderr.contains("the audit chain is broken at event seq 2"), "\(verify)")
         let json = try daemon.ctl(["audit", "verify", "--json"])
         #expect(json.status == 1)
-        #expect(try JSON.parse(json.stdout).objectValue == ["ok": false, "events": 4, "firstBroken": 2])
+        #expect(try JSON.parse(json.stdout).objectValue == ["ok": false, "events": 4, "firstBroken": 2, "headMissing": nil])
         #expect(try daemon.call("VerifyAudit")["firstBroken"] == 2)
 
         let guide = try AuditingGuide()
@@ -633,7 +664,7 @@ struct AuditEndToEndTests {
         // The restored registry goes on: the log continues from the backup's last event.
         expectSuccess(try restored.ctl(["tenant", "create", "After", "--domain", "after.onmicrosoft.com"]))
         #expect(expectSuccess(try restored.ctl(["audit", "verify", "--json"]))
-                == ["ok": true, "events": .int(copiedCount + 1), "firstBroken": nil])
+                == ["ok": true, "events": .int(copiedCount + 1), "firstBroken": nil, "headMissing": nil])
     }
 
     @Test func auditLogShowsEventsAfterASequenceNumberAndFollowsNewOnes() throws {

@@ -179,8 +179,9 @@ private func refused(_ result: CommandResult, _ name: String, sourceLocation: So
 /// A registry built through autopilotctl, each party as its own Unix user: Woodgrove's relationship with DAP
 /// (refused to a helpdesk account, accepted by Contoso's and Fabrikam's Global Administrators, DAP later removed by
 /// Contoso), Litware's OEM consent (revoked by an approved request), Adatum's reseller link (with Tailspin's
-/// implicit consent; ended by Contoso), Litware's API import, Woodgrove's upload of three real device files, a
-/// device import without consent, a call without any role, and a deregistration.
+/// implicit consent; ended by Contoso), Litware's API import, Woodgrove's upload of three real device files (one
+/// re-tagged by Woodgrove, then named and another removed by Contoso's administrator), a device import without consent,
+/// a call without any role, and a deregistration.
 private func buildRegistry(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
     var story = Story()
     for args in [["tenant", "create", "Contoso", "--domain", "contoso.onmicrosoft.com", "--id", "contoso"],
@@ -239,8 +240,20 @@ private func buildRegistry(_ daemon: TestDaemon, _ cast: Cast) throws -> Story {
         try FileManager.default.copyItem(atPath: try realDataFile(containing: machine), toPath: copy)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: copy)
         succeeded(try daemon.ctl(as: cast.woodgrove, ["devices", "import", copy, "--partner", "woodgrove", "--tenant",
-                                                      "contoso", "--name", "Contoso laptops"]))
+                                                      "contoso", "--name", "Contoso laptops \(index + 1)"]))
     }
+    // After day one: Woodgrove re-tags the first laptop, Contoso's administrator names it and removes the third.
+    func deviceID(_ serial: String) throws -> String {
+        let listed = try daemon.ctl(["devices", "list", "--serial", serial, "--json"])
+        let json = try JSON.parse(listed.stdout)
+        return try #require(json.arrayValue?.first?.objectValue?["device"]?.objectValue?["id"]?.stringValue)
+    }
+    succeeded(try daemon.ctl(as: cast.woodgrove, ["devices", "update", try deviceID(story.serials[0]), "--group-tag",
+                                                  "Front desk"]))
+    succeeded(try daemon.ctl(as: cast.contoso, ["devices", "update", try deviceID(story.serials[0]), "--display-name",
+                                                "CTS-FD-01", "--as", admin]))
+    succeeded(try daemon.ctl(as: cast.contoso, ["devices", "remove", "--device", try deviceID(story.serials[2]), "--as",
+                                                admin]))
     refused(try daemon.ctl(as: cast.litware, ["devices", "import", litwareCSV, "--partner", "litware", "--tenant",
                                               "fabrikam", "--channel", "api"]), "ConsentRequired")
     refused(try daemon.ctl(as: cast.stranger, ["tenant", "create", "Evil", "--domain", "evil.onmicrosoft.com"]),
@@ -608,7 +621,7 @@ struct AuditUITests {
             }),
             "How many devices has each partner registered for each tenant, and through which channel?": ("", { rows in
                 #expect(columns(rows, "tenant_name", "partner_name", "channel", "registrations", "deregistered_since")
-                        == [["Contoso", "Litware", "api", "3", "1"], ["Contoso", "Woodgrove", "upload", "3", "0"]])
+                        == [["Contoso", "Litware", "api", "3", "1"], ["Contoso", "Woodgrove", "upload", "3", "1"]])
             }),
             "Which partners tried to register devices without consent?": ("", { rows in
                 #expect(columns(rows, "actor_partner", "method", "target")
@@ -617,8 +630,23 @@ struct AuditUITests {
             "What did Contoso's Global Administrator admin@contoso.onmicrosoft.com do?": ("account=\(query(admin))", { rows in
                 #expect(columns(rows, "actor_role", "method", "outcome") == [
                     ["tenant", "AcceptLink", "ok"], ["tenant", "AcceptLink", "ok"], ["tenant", "AcceptLink", "ok"],
+                    ["tenant", "UpdateDevice", "ok"], ["tenant", "DeregisterDevice", "ok"],
                     ["tenant", "RemoveDelegatedAdmin", "ok"], ["tenant", "EndRelationship", "ok"],
                     ["tenant", "FileRevocationRequest", "ok"]])
+            }),
+            "Which devices did Woodgrove re-tag last week?": ("", { rows in
+                #expect(columns(rows, "serial_number", "tenant_name", "old_value", "new_value", "method")
+                        == [[story.serials[0], "Contoso", "", "Front desk", "UpdateDevice"]])
+            }),
+            "Who changed the device with serial number WG-001, when, and from what to what?": (
+                "serial_number=\(query(story.serials[0]))", { rows in
+                #expect(columns(rows, "changed_by", "actor_role", "property", "old_value", "new_value")
+                        == [["woodgrove", "partner", "group_tag", "", "Front desk"],
+                            [admin, "tenant", "display_name", "", "CTS-FD-01"]])
+            }),
+            "Which devices did Contoso remove itself, and who registered them?": ("tenant=Contoso", { rows in
+                #expect(columns(rows, "serial_number", "partner_name", "deregistered_by_account")
+                        == [[story.serials[2], "Woodgrove", admin]])
             }),
             "Who changed access rules or took backups?": ("", { rows in
                 #expect(columns(rows, "actor_uid", "method", "outcome")

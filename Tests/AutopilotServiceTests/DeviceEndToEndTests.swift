@@ -470,9 +470,9 @@ import Varlink
         try connection.callMore("io.autopilotd.registry.ListDevices", ["tenant": .string(Self.contoso)]) { replies.append($0) }
         #expect(replies.count == 5 && replies.allSatisfy { $0.keys == ["device"] })
         let device = try #require(replies.first?["device"]?.objectValue)
-        #expect(device.keys.sorted() == ["assignedUser", "batch", "deregisteredAt", "groupTag", "hardwareHashSha256", "id",
-                                         "manufacturer", "model", "partner", "productKey", "registeredAt", "serialNumber",
-                                         "status", "tenant"])
+        #expect(device.keys.sorted() == ["assignedUser", "batch", "deregisteredAt", "displayName", "groupTag",
+                                         "hardwareHashSha256", "id", "manufacturer", "model", "partner", "productKey",
+                                         "purchaseOrder", "registeredAt", "serialNumber", "status", "tenant"])
         var none: [JSONObject] = []
         try connection.callMore("io.autopilotd.registry.ListDevices", ["serialNumber": "nothing"]) { none.append($0) }
         #expect(none.count == 1 && none[0]["device"] == nil)

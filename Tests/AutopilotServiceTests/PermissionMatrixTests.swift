@@ -252,6 +252,45 @@ import Varlink
             }
         }
 
+        /// A device call made on the side the subject acts on: a tenant's person on the tenant's side (its own
+        /// tenant's device, then the other tenant's; the account rules decide as in `acting`: a Global Reader is
+        /// AccountRoleRequired, a tenant-wide caller acts as nobody, and naming another tenant's account is refused);
+        /// everyone else on the partner's side (DeregisterDevice naming the partner), on its own world's device and the
+        /// other world's.
+        func deviceCalls(_ method: String, _ extra: JSONObject) {
+            let name = "io.autopilotd.registry." + method
+            func parameters(_ w: World, account: JSONValue? = nil) -> JSONObject {
+                var p = extra
+                p["device"] = .string(w.devices[subject]!)
+                if let account { p["account"] = account }
+                if subject.role != .tenant && method == "DeregisterDevice" { p["partner"] = .string(w.partner) }
+                return p
+            }
+            switch subject {
+            case .tenantXHelpdesk:
+                probes.append(Probe(target: .own, call: CallScript.Call(method: name, parameters: parameters(own)),
+                                    expected: "io.autopilotd.registry.AccountRoleRequired"))
+            case .tenantXWide:
+                probes.append(Probe(target: .own, call: CallScript.Call(method: name, parameters: parameters(own)),
+                                    expected: "io.autopilotd.registry.PermissionDenied"))
+            case .tenantX, .tenantY:
+                probes.append(Probe(target: .own, call: CallScript.Call(
+                    method: name, parameters: parameters(own, account: .string(other.admin))),
+                                    expected: "io.autopilotd.registry.PermissionDenied"))
+            default: break
+            }
+            if method == "DeregisterDevice" && subject.role == .tenant {
+                // A partner named on the tenant's side is refused as a value, and nothing is removed.
+                var named = parameters(own)
+                named["partner"] = .string(own.partner)
+                let expected = subject == .tenantXWide ? "PermissionDenied" : "InvalidInput"
+                probes.append(Probe(target: .own, call: CallScript.Call(method: name, parameters: named),
+                                    expected: "io.autopilotd.registry." + expected))
+            }
+            if subject != .tenantXHelpdesk && subject != .tenantXWide { add(method, .own, parameters(own)) }
+            add(method, .other, parameters(other))
+        }
+
         /// List filters name a partner for partner callers, a tenant for tenant callers.
         func filter(_ w: World) -> JSONObject {
             subject.role == .tenant ? ["tenant": .string(w.tenant)] : ["partner": .string(w.partner)]
@@ -318,9 +357,12 @@ import Varlink
         both("ListBatches") { w, _ in filter(w) }
         add("ListDevices", more: true)
         both("ListDevices", more: true) { w, _ in filter(w) }
-        both("DeregisterDevice") { w, _ in ["partner": .string(w.partner), "device": .string(w.devices[subject]!)] }
-        // Acting as itself on the other partner's device: allowed as a call, refused by the rules (811), unchanged.
-        add("DeregisterDevice", .own, ["partner": .string(own.partner), "device": .string(other.devices[subject]!)])
+        deviceCalls("UpdateDevice", ["groupTag": .string("matrix-\(me)")])
+        deviceCalls("DeregisterDevice", [:])
+        if subject.role != .tenant {
+            // Acting as itself on the other partner's device: allowed as a call, refused by the rules (811), unchanged.
+            add("DeregisterDevice", .own, ["partner": .string(own.partner), "device": .string(other.devices[subject]!)])
+        }
 
         add("AddAccessRule", .nothing, ["uid": .int(3_100_000 + (Subject.allCases.firstIndex(of: subject) ?? 0)), "role": "auditor"])
         add("RemoveAccessRule", .nothing, ["rule": .string(f.rules[subject]!)])

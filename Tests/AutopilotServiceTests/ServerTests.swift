@@ -387,13 +387,15 @@ private func isConnectionClosed(_ error: (any Error)?) -> Bool {
 
     @Test func idleConnectionIsClosedButAConnectionWithACallInProgressIsNot() async throws {
         var limits = VarlinkServerLimits()
-        limits.idleTimeout = .milliseconds(200)
+        // A second of idleness, so that a loaded machine (an event loop starved for a few hundred milliseconds
+        // before it reads the busy connection's call) cannot make the busy connection look idle.
+        limits.idleTimeout = .seconds(1)
         try await withServer(limits: limits) { _, path, _ in
             let (idleError, busyReply) = try await blocking { () -> ((any Error)?, VarlinkReply) in
                 let idle = try VarlinkConnection(path: path)
                 let busy = try VarlinkConnection(path: path)
-                try busy.send(VarlinkCall(method: "test.Sleep", parameters: ["tag": "long", "milliseconds": 700]))
-                usleep(500_000)
+                try busy.send(VarlinkCall(method: "test.Sleep", parameters: ["tag": "long", "milliseconds": 3_500]))
+                usleep(2_500_000)
                 var idleError: (any Error)?
                 do { _ = try idle.receive() } catch { idleError = error }
                 return (idleError, try busy.receive())

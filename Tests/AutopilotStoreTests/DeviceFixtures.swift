@@ -130,12 +130,13 @@ struct DeviceWorld {
         }
     }
 
-    /// Opens a batch through a channel the partner's kind allows (upload for the reseller, the API otherwise).
+    /// Opens a batch through a channel the partner's kind allows (upload for the reseller, the API otherwise), named
+    /// `name` or, by default, a name of its own (batch names are unique per partner and tenant).
     func openBatch(_ partner: String, _ tenant: String, channel: Channel? = nil,
-                   name: String = "batch") async throws -> Batch {
+                   name: String? = nil) async throws -> Batch {
         let channel = channel ?? (partner == Self.reseller ? .upload : .api)
         return try await store.createDeviceBatch(asOperator(Registry.CreateDeviceBatch.info), partner: partner, tenant: tenant,
-                                                 name: name, channel: channel)
+                                                 name: name ?? "batch \(UUID().uuidString.prefix(8))", channel: channel)
     }
 
     /// One AddDevices call.

@@ -5,18 +5,35 @@ extension RegistryInterface {
     /// The device methods: batches, registration, listing and deregistration.
     static let deviceMethods: [any MethodDeclaration.Type] = [
         Registry.CreateDeviceBatch.self, Registry.AddDevices.self, Registry.UploadDeviceCsv.self, Registry.GetBatch.self,
-        Registry.ListBatches.self, Registry.ListDevices.self, Registry.DeregisterDevice.self,
+        Registry.ListBatches.self, Registry.ListDevices.self, Registry.DeregisterDevice.self, Registry.UpdateDevice.self,
     ]
 }
+
+/// The comment of the `account` parameter of the device calls that a partner makes as itself and a tenant as one of
+/// its accounts.
+let deviceAccountDoc = "The tenant account acted as (a UPN) on the tenant's side: it must hold GlobalAdministrator, "
+    + "IntuneAdministrator or CloudDeviceAdministrator (AccountRoleRequired). A tenant caller bound to an account may "
+    + "omit it, which means that account; naming another is PermissionDenied. A partner caller names none (it acts as "
+    + "itself); an operator acts as the account it names, or on the partner's side when it names none."
+
+/// The comment of `updateExisting` on the two upload methods.
+let updateExistingDoc = "When true, a device already registered to the batch's tenant is not refused (806): it takes "
+    + "the group tag and assigned user the submission states (an empty value clears one; a member the device input "
+    + "omits, or a column the CSV form lacks, leaves it as it is) and its result is updated, with its id. A device "
+    + "registered to another tenant is still 808. Default false."
 
 extension Registry {
     /// Opens a device batch.
     public enum CreateDeviceBatch: MethodDeclaration {
         /// What the method is, who may call it, and what it may answer.
         public static let facts = MethodFacts(
-            "CreateDeviceBatch", "Opens a device batch; needs an active grant and a channel the partner's kind may use.",
+            "CreateDeviceBatch",
+            "Opens a device batch; needs an active grant and a channel the partner's kind may use. Batch names are "
+                + "unique per partner and tenant: a second batch of the same name (trimmed, ignoring ASCII case) is "
+                + "AlreadyExists(kind: batch, id: name).",
             policy: MethodPolicy(partner: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .channelNotAllowed, .oemNotEligible, .consentRequired, .invalidInput])
+            errors: [.permissionDenied, .notFound, .alreadyExists, .channelNotAllowed, .oemNotEligible, .consentRequired,
+                     .invalidInput])
         /// The partner named must be a partner caller's own.
         public static let scope = Scope<Parameters>(partner: .named(\Parameters.partner))
 
@@ -26,7 +43,7 @@ extension Registry {
             public var partner = ""
             /// The tenant the devices are for.
             public var tenant = ""
-            /// The batch's name.
+            /// The batch's name, unique for the partner and tenant.
             public var name = ""
             /// How its devices will come: AddDevices (api) or UploadDeviceCsv (upload).
             public var channel = Channel.api
@@ -38,7 +55,10 @@ extension Registry {
             }
             /// The members.
             public static let fields: [WireField<Self>] = [
-                .init("partner", \.partner, ""), .init("tenant", \.tenant, ""), .init("name", \.name, ""),
+                .init("partner", \.partner, ""), .init("tenant", \.tenant, ""),
+                .init("name", \.name,
+                      "1 to 200 characters, trimmed; unique among the partner's batches for the tenant, ignoring ASCII "
+                        + "case (AlreadyExists). Batches of one name from before names were unique keep it."),
                 .init("channel", \.channel, ""),
             ]
         }
@@ -69,18 +89,25 @@ extension Registry {
         /// The batch and every device's result.
         public typealias Reply = BatchResults
 
-        /// `(batch: string, devices: []DeviceInput)`.
+        /// `(batch: string, devices: []DeviceInput, updateExisting: ?bool)`.
         public struct Parameters: WireRecord {
             /// The batch's id.
             public var batch = ""
             /// 1 to 1,000 devices.
             public var devices: [DeviceInput] = []
+            /// Whether a device already registered to the tenant is updated instead of refused.
+            public var updateExisting: Bool?
             /// Empty parameters, for decoding to fill.
             public init() {}
             /// The parameters of a call.
-            public init(batch: String, devices: [DeviceInput]) { self.batch = batch; self.devices = devices }
+            public init(batch: String, devices: [DeviceInput], updateExisting: Bool? = nil) {
+                self.batch = batch; self.devices = devices; self.updateExisting = updateExisting
+            }
             /// The members.
-            public static let fields: [WireField<Self>] = [.init("batch", \.batch, ""), .init("devices", \.devices, "")]
+            public static let fields: [WireField<Self>] = [
+                .init("batch", \.batch, ""), .init("devices", \.devices, ""),
+                .init("updateExisting", \.updateExisting, updateExistingDoc),
+            ]
         }
     }
 
@@ -99,7 +126,7 @@ extension Registry {
         /// The batch and every row's result, with its line.
         public typealias Reply = BatchResults
 
-        /// `(batch: string, csv: string, line: ?int)`.
+        /// `(batch: string, csv: string, line: ?int, updateExisting: ?bool)`.
         public struct Parameters: WireRecord {
             /// The upload batch's id.
             public var batch = ""
@@ -107,10 +134,14 @@ extension Registry {
             public var csv = ""
             /// The file line of the header (default 1).
             public var line: Int?
+            /// Whether a device already registered to the tenant is updated instead of refused.
+            public var updateExisting: Bool?
             /// Empty parameters, for decoding to fill.
             public init() {}
             /// The parameters of a call.
-            public init(batch: String, csv: String, line: Int? = nil) { self.batch = batch; self.csv = csv; self.line = line }
+            public init(batch: String, csv: String, line: Int? = nil, updateExisting: Bool? = nil) {
+                self.batch = batch; self.csv = csv; self.line = line; self.updateExisting = updateExisting
+            }
             /// The members.
             public static let fields: [WireField<Self>] = [
                 .init("batch", \.batch, ""),
@@ -121,6 +152,7 @@ extension Registry {
                 .init("line", \.line,
                       "The file line number of the header line (default 1): a client sending a long file in parts gives "
                         + "each part the header and the number of the line before its first row."),
+                .init("updateExisting", \.updateExisting, updateExistingDoc),
             ]
         }
     }
@@ -225,19 +257,26 @@ extension Registry {
         /// What the method is, who may call it, and what it may answer.
         public static let facts = MethodFacts(
             "DeregisterDevice",
-            "Deregisters a device by id, by manufacturer + model + serialNumber, or by productKey. A partner may always "
-                + "deregister devices it registered; others need an active grant for the device's tenant (811). OEMs need "
-                + "not name the tenant.",
-            policy: MethodPolicy(partner: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .deviceError, .invalidInput])
-        /// The partner named must be a partner caller's own.
-        public static let scope = Scope<Parameters>(partner: .named(\Parameters.partner))
+            "Deregisters a device by id, by manufacturer + model + serialNumber, or by productKey. On the partner's "
+                + "side (partner, no account): a partner may always deregister devices it registered; others need an "
+                + "active grant for the device's tenant (811); OEMs need not name the tenant. On the tenant's side "
+                + "(account, no partner): an account holding GlobalAdministrator, IntuneAdministrator or "
+                + "CloudDeviceAdministrator removes a device of its own tenant, whoever registered it "
+                + "(AccountRoleRequired); a device not registered in that tenant is 807. The registration is kept, "
+                + "marked deregistered.",
+            policy: MethodPolicy(partner: .own, tenant: .own), kind: .change,
+            errors: [.permissionDenied, .notFound, .accountRoleRequired, .deviceError, .invalidInput])
+        /// A partner caller acts as itself (its own partner when it names none); a tenant caller as its account.
+        public static let scope = Scope<Parameters>(partner: .filter(\Parameters.partner), tenant: .filter(\Parameters.tenant),
+                                                    account: \Parameters.account, sides: .partnerOrAccount)
 
-        /// `(partner: string, device: ?string, serialNumber: ?string, manufacturer: ?string, model: ?string,
-        /// productKey: ?string, tenant: ?string)`.
+        /// `(partner: ?string, account: ?string, device: ?string, serialNumber: ?string, manufacturer: ?string,
+        /// model: ?string, productKey: ?string, tenant: ?string)`.
         public struct Parameters: WireRecord {
-            /// The acting partner.
-            public var partner = ""
+            /// The acting partner, on the partner's side.
+            public var partner: String?
+            /// The acting tenant account, on the tenant's side.
+            public var account: String?
             /// The device's id.
             public var device: String?
             /// Its serial number (with manufacturer and model).
@@ -252,9 +291,17 @@ extension Registry {
             public var tenant: String?
             /// Empty parameters, for decoding to fill.
             public init() {}
-            /// The parameters of a call naming the device by `target`.
-            public init(partner: String, _ target: DeregistrationTarget, tenant: String? = nil) {
+            /// The parameters of a partner-side call naming the device by `target`.
+            public init(partner: String?, _ target: DeregistrationTarget, tenant: String? = nil) {
+                self.init(target, tenant: tenant)
                 self.partner = partner
+            }
+            /// The parameters of a tenant-side call, as `account` (nil: the caller's bound account).
+            public init(account: String?, _ target: DeregistrationTarget) {
+                self.init(target, tenant: nil)
+                self.account = account
+            }
+            private init(_ target: DeregistrationTarget, tenant: String?) {
                 self.tenant = tenant
                 switch target {
                 case let .id(id): device = id
@@ -264,23 +311,93 @@ extension Registry {
             }
             /// The members.
             public static let fields: [WireField<Self>] = [
-                .init("partner", \.partner, ""), .init("device", \.device, ""), .init("serialNumber", \.serialNumber, ""),
+                .init("partner", \.partner,
+                      "The acting partner, on the partner's side: a partner caller may omit it (its own); an operator "
+                        + "names it or an account. Not given on the tenant's side (InvalidInput)."),
+                .init("account", \.account, deviceAccountDoc),
+                .init("device", \.device, ""), .init("serialNumber", \.serialNumber, ""),
                 .init("manufacturer", \.manufacturer, ""), .init("model", \.model, ""),
-                .init("productKey", \.productKey, ""), .init("tenant", \.tenant, ""),
+                .init("productKey", \.productKey, ""),
+                .init("tenant", \.tenant,
+                      "The tenant the device must be registered to (else 807); a tenant caller may name only its own."),
             ]
         }
 
         /// `(device: Device)`.
-        public struct Reply: WireRecord {
-            /// The device, deregistered.
-            public var device = Device()
-            /// An empty reply, for decoding to fill.
+        public typealias Reply = DeviceReply
+    }
+
+    /// Changes a registered device's group tag, assigned user, display name or purchase order.
+    public enum UpdateDevice: MethodDeclaration {
+        /// What the method is, who may call it, and what it may answer.
+        public static let facts = MethodFacts(
+            "UpdateDevice",
+            "Sets the properties it is given on a registered device and returns it; an empty string clears one, an "
+                + "omitted one stays. A partner caller needs an active grant for the device's tenant (ConsentRequired "
+                + "for a device it registered; another partner's device in a tenant it holds no grant from is "
+                + "PermissionDenied). A tenant caller acts as an account of the device's tenant holding "
+                + "GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator (AccountRoleRequired). A "
+                + "deregistered device, or one outside the acting account's tenant, is 807. Each property that changes "
+                + "is recorded, with its old and new value, in the auditors' device_change_history.",
+            policy: MethodPolicy(partner: .own, tenant: .own), kind: .change,
+            errors: [.permissionDenied, .notFound, .accountRoleRequired, .consentRequired, .deviceError, .invalidInput])
+        /// A partner caller acts as itself; a tenant caller as its account.
+        public static let scope = Scope<Parameters>(account: \Parameters.account, sides: .partnerOrAccount)
+
+        /// `(device: string, account: ?string, groupTag: ?string, assignedUser: ?string, displayName: ?string,
+        /// purchaseOrder: ?string)`.
+        public struct Parameters: WireRecord {
+            /// The device's id.
+            public var device = ""
+            /// The acting tenant account, on the tenant's side.
+            public var account: String?
+            /// The new group tag ("" clears it).
+            public var groupTag: String?
+            /// The new assigned user's UPN ("" clears it).
+            public var assignedUser: String?
+            /// The new display name ("" clears it).
+            public var displayName: String?
+            /// The new purchase order ("" clears it).
+            public var purchaseOrder: String?
+            /// Empty parameters, for decoding to fill.
             public init() {}
-            /// The reply for `device`.
-            public init(_ device: Device) { self.device = device }
+            /// The parameters of a call.
+            public init(device: String, account: String? = nil, groupTag: String? = nil, assignedUser: String? = nil,
+                        displayName: String? = nil, purchaseOrder: String? = nil) {
+                self.device = device; self.account = account; self.groupTag = groupTag; self.assignedUser = assignedUser
+                self.displayName = displayName; self.purchaseOrder = purchaseOrder
+            }
             /// The members.
-            public static let fields: [WireField<Self>] = [.init("device", \.device, "")]
+            public static let fields: [WireField<Self>] = [
+                .init("device", \.device, "The device's id (a registered device)."),
+                .init("account", \.account, deviceAccountDoc),
+                .init("groupTag", \.groupTag,
+                      "The group tag: at most 255 bytes, no control characters; an empty string clears it."),
+                .init("assignedUser", \.assignedUser,
+                      "The assigned user: a UPN whose domain is one of the device's tenant (InvalidInput); an empty "
+                        + "string clears it."),
+                .init("displayName", \.displayName,
+                      "The name Windows gives the machine during setup, a computer name: 1 to 15 letters, digits and "
+                        + "hyphens, not only digits; an empty string clears it."),
+                .init("purchaseOrder", \.purchaseOrder,
+                      "The purchase order: at most 255 bytes, no control characters; an empty string clears it."),
+            ]
         }
+
+        /// `(device: Device)`.
+        public typealias Reply = DeviceReply
+    }
+
+    /// `(device: Device)`: a device after a call changed it.
+    public struct DeviceReply: WireRecord {
+        /// The device, as the call left it.
+        public var device = Device()
+        /// An empty reply, for decoding to fill.
+        public init() {}
+        /// The reply for `device`.
+        public init(_ device: Device) { self.device = device }
+        /// The members.
+        public static let fields: [WireField<Self>] = [.init("device", \.device, "")]
     }
 }
 

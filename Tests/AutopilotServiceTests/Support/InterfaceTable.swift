@@ -75,17 +75,25 @@ enum InterfaceTable {
         Method(name: "CreateDeviceBatch", parameters: [
             p("partner", .string), p("tenant", .string), p("name", .string), p("channel", .enumeration(["api", "upload"])),
         ]),
-        Method(name: "AddDevices", parameters: [p("batch", .string), p("devices", .deviceInputArray)]),
-        Method(name: "UploadDeviceCsv", parameters: [p("batch", .string), p("csv", .string), o("line", .int)]),
+        Method(name: "AddDevices", parameters: [p("batch", .string), p("devices", .deviceInputArray), o("updateExisting", .bool)]),
+        Method(name: "UploadDeviceCsv", parameters: [
+            p("batch", .string), p("csv", .string), o("line", .int), o("updateExisting", .bool),
+        ]),
         Method(name: "GetBatch", parameters: [p("batch", .string)]),
         Method(name: "ListBatches", parameters: [o("partner", .string), o("tenant", .string)]),
         Method(name: "ListDevices", parameters: [
             o("tenant", .string), o("partner", .string), o("batch", .string), o("serialNumber", .string),
             o("includeDeregistered", .bool),
         ], streams: true),
+        // "Lifecycle after day one": partner and account are both optional; the operator these tables call as names
+        // one of them (naming neither is InvalidInput(partner)), so neither is required of it alone.
         Method(name: "DeregisterDevice", parameters: [
-            p("partner", .string), o("device", .string), o("serialNumber", .string), o("manufacturer", .string),
-            o("model", .string), o("productKey", .string), o("tenant", .string),
+            o("partner", .string), o("account", .string), o("device", .string), o("serialNumber", .string),
+            o("manufacturer", .string), o("model", .string), o("productKey", .string), o("tenant", .string),
+        ]),
+        Method(name: "UpdateDevice", parameters: [
+            p("device", .string), o("account", .string), o("groupTag", .string), o("assignedUser", .string),
+            o("displayName", .string), o("purchaseOrder", .string),
         ]),
         Method(name: "AddAccessRule", parameters: [
             o("uid", .int), o("gid", .int), p("role", .enumeration(["operator", "auditor", "partner", "tenant"])),
@@ -113,7 +121,7 @@ enum InterfaceTable {
         "PermissionDenied", "NotFound", "AlreadyExists", "InvalidInput", "GlobalAdminRequired",
         "CloudNativeAccountRequired", "LinkExpired", "LinkRevoked", "NotAllowedForPartnerKind", "OemNotEligible",
         "ConsentRequired", "ChannelNotAllowed", "OemRemovalRequiresRequest", "AlreadyDecided", "BatchTooLarge",
-        "DeviceError", "StorageFull",
+        "DeviceError", "StorageFull", "AccountRoleRequired",
     ].map { "io.autopilotd.registry." + $0 } + [
         "org.varlink.service.InvalidParameter", "org.varlink.service.MethodNotFound",
         "org.varlink.service.InterfaceNotFound", "org.varlink.service.ExpectedMore",
@@ -156,8 +164,11 @@ enum InterfaceTable {
         case "ListCustomers": (auditor, partner, tenant) = (true, .own, .no)
         case "ValidateSubmission": (auditor, partner, tenant) = (false, .own, .no)
         case "ListGrants", "ListRevocationRequests": (auditor, partner, tenant) = (true, .own, .own)
-        case "CreateDeviceBatch", "AddDevices", "UploadDeviceCsv", "DeregisterDevice":
+        case "CreateDeviceBatch", "AddDevices", "UploadDeviceCsv":
             (auditor, partner, tenant) = (false, .own, .no)
+        // A partner's own devices, and those of tenants that gave it consent; a tenant's person, as a device
+        // administrator account of its own tenant.
+        case "DeregisterDevice", "UpdateDevice": (auditor, partner, tenant) = (false, .own, .own)
         case "GetBatch", "ListBatches", "ListDevices": (auditor, partner, tenant) = (true, .own, .own)
         case "ListAuditEvents", "VerifyAudit", "GetAuditHead": (auditor, partner, tenant) = (true, .no, .no)
         case "GetStatus", "WhoAmI", "org.varlink.service.GetInfo", "org.varlink.service.GetInterfaceDescription":
