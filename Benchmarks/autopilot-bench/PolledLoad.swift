@@ -6,11 +6,44 @@ import Glibc
 
 /// The calls a polled closed loop makes, and how it knows an answer is right without decoding it.
 struct PolledCalls {
-    /// Call frames, each ending with its NUL; connection `k` sends them in turn from index `k × 7919`.
+    /// Call frames; connection `k` sends them in turn from index `k × 7919`.
     var frames: [[UInt8]]
-    /// Bytes every correct reply contains (e.g. `"consented":true`). A reply without them, or with an `"error"`
-    /// member, fails the run.
+    /// Bytes every correct reply contains (e.g. `"consented":true`). A reply without them, or an error reply, fails
+    /// the run.
     var expect: [UInt8]
+    /// How replies are delimited and how an error looks.
+    var protocolKind: WireProtocol = .varlink
+}
+
+/// The two protocols the generator speaks: the same loop drives the daemon and redis, so that a ratio between
+/// them compares the servers, not two clients.
+enum WireProtocol {
+    /// Varlink: each reply ends with a NUL; an error reply has an `"error"` member.
+    case varlink
+    /// RESP, for redis `GET`: a bulk string `$LEN\r\nDATA\r\n`; an error reply starts with `-`.
+    case redis
+
+    /// The length of the first complete reply at the start of `bytes`, or nil while it is incomplete.
+    func replyLength(_ bytes: [UInt8]) -> Int? {
+        switch self {
+        case .varlink:
+            return bytes.firstIndex(of: 0).map { $0 + 1 }
+        case .redis:
+            guard let cr = bytes.firstIndex(of: 13), cr + 1 < bytes.count else { return nil }
+            guard bytes.first == UInt8(ascii: "$") else { return cr + 2 }  // a simple string or an error: one line
+            let length = Int(String(decoding: bytes[1..<cr], as: UTF8.self)) ?? -1
+            let total = length < 0 ? cr + 2 : cr + 2 + length + 2
+            return bytes.count >= total ? total : nil
+        }
+    }
+
+    /// Whether a complete reply is an error.
+    func isError(_ reply: ArraySlice<UInt8>) -> Bool {
+        switch self {
+        case .varlink: return contains(reply, Array(#""error":"#.utf8))
+        case .redis: return reply.first != UInt8(ascii: "$")
+        }
+    }
 }
 
 /// Runs `connections` closed loops from one thread, as `redis-benchmark` drives redis: every connection sends a
@@ -33,7 +66,7 @@ func runPolledLoop(socket path: String, connections: Int, duration: Double, warm
     var histogram = latencyHistogram()
     var count = 0
     var scratch = [UInt8](repeating: 0, count: 64 * 1024)
-    let errorMember = Array(#""error":"#.utf8)
+    let wire = calls.protocolKind
 
     let start = monotonicNanoseconds()
     let windowStart = start + UInt64(warmup * 1e9)
@@ -59,13 +92,13 @@ func runPolledLoop(socket path: String, connections: Int, duration: Double, warm
             if got < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             guard got > 0 else { throw BenchError("connection \(k): the server closed the connection") }
             links[k].received.append(contentsOf: scratch[0..<got])
-            guard let end = links[k].received.firstIndex(of: 0) else { continue }
-            let reply = links[k].received[..<end]
-            if !contains(reply, calls.expect) || contains(reply, errorMember) {
+            guard let length = wire.replyLength(links[k].received) else { continue }
+            let reply = links[k].received[..<length]
+            if !contains(reply, calls.expect) || wire.isError(reply) {
                 let text = String(decoding: reply.prefix(300), as: UTF8.self)
                 throw BenchError("connection \(k): unexpected reply \(text)")
             }
-            guard end == links[k].received.count - 1 else {
+            guard length == links[k].received.count else {
                 throw BenchError("connection \(k): a reply arrived that no call asked for")
             }
             links[k].received.removeAll(keepingCapacity: true)
@@ -119,8 +152,8 @@ private struct PolledConnection {
     }
 }
 
-/// A connected, non-blocking Unix stream socket.
-private func connectUnix(_ path: String) throws -> CInt {
+/// A connected Unix stream socket, non-blocking unless asked.
+func connectUnix(_ path: String, nonBlocking: Bool = true) throws -> CInt {
     var address = try unixSocketAddress(path)
     let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
@@ -132,13 +165,13 @@ private func connectUnix(_ path: String) throws -> CInt {
         close(fd)
         throw BenchError("connect \(path): \(reason)")
     }
-    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    if nonBlocking { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
     return fd
 }
 
 /// Whether `needle` occurs in `haystack`, with `memchr` and `memcmp`: the standard library's `firstRange(of:)` made
 /// the generator ten times as costly per call (27 µs instead of 2.6 against the echo server).
-private func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
+func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
     guard let first = needle.first else { return true }
     return haystack.withUnsafeBytes { h in
         needle.withUnsafeBytes { n in

@@ -10,7 +10,7 @@ import Varlink
 // MARK: the tools
 
 /// An executable named `name` on the PATH or in the usual directories.
-private func findExecutable(_ name: String, also extra: [String] = []) -> String? {
+func findExecutable(_ name: String, also extra: [String] = []) -> String? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
     let candidates = extra + (path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin"])
         .map { $0 + "/" + name }

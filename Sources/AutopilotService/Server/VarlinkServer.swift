@@ -257,7 +257,8 @@ public final class VarlinkServer: Sendable {
             unregister(connection)
             throw error
         }
-        Task {
+        // The connection's task runs on its channel's event loop (EventLoopTaskExecutor): no thread hand-over per call.
+        Task(executorPreference: EventLoopTaskExecutor(channel.eventLoop)) {
             await connection.run()
             self.unregister(connection)
         }
