@@ -265,31 +265,31 @@ public final class RegistryStore: Sendable {
         return try outcome.get()
     }
 
-    /// Runs `body` as a read, on the calling thread. A `PermissionDenied` it throws is recorded in the audit log
-    /// (`recordRefusal`), with the targets and account the body had named, before it is rethrown; successful reads
-    /// and other failures are not recorded.
+    /// Runs `body` as a read, in one snapshot, on a dispatch thread. A `PermissionDenied` it throws is recorded in
+    /// the audit log (`recordRefusal`), with the targets and account the body had named, before it is rethrown;
+    /// successful reads and other failures are not recorded.
     ///
-    /// The store's reads are short (a few indexed lookups, or one bounded page), so running them where the call
-    /// already is costs less than GRDB's asynchronous read, which hops to a reader queue and back: two thread
-    /// switches that made up most of a ValidateSubmission's latency (docs/performance.md). A read whose length
-    /// grows with the registry uses `longRead` instead.
+    /// Calls run on their connection's event loop (`EventLoopTaskExecutor`), and SQLite never does: a read, however
+    /// short, waits on the disk when its page is not cached, and would stall every connection of that loop. So a read
+    /// is handed to a dispatch thread and the call's task resumes on its loop once it is done: the same two thread
+    /// crossings a call made before calls ran on the loop, now paid only by calls that read the database (a cached
+    /// consent answer and `WhoAmI` pay none).
     public func read<T: Sendable>(_ context: OperationContext,
                                   _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        try await audited(context) { try self.readOnCallingThread(context, body) }
+        try await audited(context) { try await self.offCallThreads { try self.readOnCallingThread(context, body) } }
     }
 
-    /// Like `read`, on one of GRDB's reader threads, so that a read that scans the whole registry (verifying the
-    /// audit chain) never holds one of the few threads that run calls.
-    public func longRead<T: Sendable>(_ context: OperationContext,
-                                      _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        try await audited(context) { try await self.offCallThreads { try self.readOnCallingThread(context, body) } }
+    /// A synchronous read (`syncRead`) on a dispatch thread, for store-internal queries that need no audit context.
+    func asyncRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await offCallThreads { try self.syncRead(body) }
     }
 
     /// Runs a synchronous database read on a dispatch thread, and waits for it without holding a calling thread.
     ///
     /// GRDB's asynchronous reads are never used: they keep their reader connection until the awaiting task resumes,
-    /// and since `read` blocks the calling thread while it waits for a free reader, every reader could end up held by
-    /// a task that no thread is left to resume (16 clients mixing VerifyAudit and Backup with other reads did that).
+    /// and since a read blocks its thread while it waits for a free reader, every reader could end up held by a task
+    /// that no thread is left to resume (16 clients mixing VerifyAudit and Backup with other reads did that). Here
+    /// the connection is given back before the continuation is resumed.
     func offCallThreads<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
@@ -329,6 +329,7 @@ public final class RegistryStore: Sendable {
     /// The transaction is begun and ended with cached statements: GRDB's `read` compiles BEGIN and COMMIT anew on
     /// every call, a fifth of a ValidateSubmission's database time.
     private func snapshotRead<T>(_ body: (Database) throws -> T) throws -> T {
+        assert(!Self.onEventLoopThread(), "SQLite must not run on an event-loop thread (RegistryStore.read)")
         let run = { (db: Database) throws -> T in
             try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
             do {
@@ -342,6 +343,17 @@ public final class RegistryStore: Sendable {
         }
         if let callReaders { return try callReaders.read(run) }
         return try writer.unsafeReentrantRead(run)
+    }
+
+    /// Whether this thread is one of SwiftNIO's event loops (by the name NIO gives them, "NIO-..."): debug builds
+    /// assert that no read runs there, so that every end-to-end test would fail if a call did SQLite on its loop.
+    static func onEventLoopThread() -> Bool {
+        // pthread_getname_np is not exported to Swift; the kernel shows the name at /proc/thread-self/comm.
+        let fd = open("/proc/thread-self/comm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { _ = Glibc.close(fd) }
+        var name = [UInt8](repeating: 0, count: 4)
+        return Glibc.read(fd, &name, 4) == 4 && name == Array("NIO-".utf8)
     }
 
     /// Records a refused call: the one path every `PermissionDenied` takes into the audit log, whether the
@@ -374,11 +386,6 @@ public final class RegistryStore: Sendable {
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
             throw RegistryError.storageFull
         }
-    }
-
-    /// Runs a read with direct database access, for store-internal queries that need no audit context.
-    func unauditedRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try syncRead(body)
     }
 
     /// A synchronous read in one snapshot, on this thread (short reads only; see `read`).

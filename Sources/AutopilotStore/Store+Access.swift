@@ -76,7 +76,7 @@ extension RegistryStore {
 
     /// The rules in force, oldest first. Used to resolve each connecting peer's role.
     public func activeAccessRules() async throws -> [AccessRule] {
-        try await unauditedRead { db in try Self.activeAccessRules(db) }
+        try await asyncRead { db in try Self.activeAccessRules(db) }
     }
 
     static func activeAccessRules(_ db: Database) throws -> [AccessRule] {
@@ -88,7 +88,7 @@ extension RegistryStore {
 
     /// Counts for `GetStatus`: tenants, partners, active grants, registered devices.
     public func counts() async throws -> RegistryCounts {
-        try await unauditedRead { db in
+        try await asyncRead { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT (SELECT count(*) FROM tenants) AS t, (SELECT count(*) FROM partners) AS p,
                        (SELECT count(*) FROM grants WHERE status = 'active') AS g,

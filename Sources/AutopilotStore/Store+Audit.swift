@@ -50,7 +50,7 @@ extension RegistryStore {
     /// Recomputes the audit chain (see `AuditLog.verify`) and, given a head recorded earlier, checks that the log
     /// still holds it: event `head.seq` with that hash. A missing head makes the answer not ok, with `headMissing`.
     public func verifyAudit(_ context: OperationContext, head: AuditHead? = nil) async throws -> AuditVerification {
-        try await longRead(context) { tx in
+        try await read(context) { tx in
             var result = try AuditLog.verify(tx.db)
             if let head {
                 let stored = try String.fetchOne(tx.db, sql: "SELECT hash FROM audit_events WHERE seq = ?", arguments: [head.seq])
@@ -71,7 +71,7 @@ extension RegistryStore {
             return AuditHead(seq: row["seq"], hash: row["hash"])
         }
         if let context { return try await read(context) { tx in try body(tx.db) } }
-        return try syncRead(body)
+        return try await asyncRead(body)
     }
 
     /// Writes a consistent copy of the database to `path` while the registry keeps serving, and records the call

@@ -86,14 +86,14 @@ extension RegistryStore {
 
     /// The seq of the last consent event committed (0 before the first).
     public func lastConsentEventSeq() async throws -> Int64 {
-        try syncRead { db in try Int64.fetchOne(db, sql: "SELECT ifnull(max(seq), 0) FROM consent_events") ?? 0 }
+        try await asyncRead { db in try Int64.fetchOne(db, sql: "SELECT ifnull(max(seq), 0) FROM consent_events") ?? 0 }
     }
 
     /// Consent events after `seq`, in order, for grants of `partner` and `tenant` when given (nil: any), at most
     /// `limit`; and the last seq committed when they were read, so a watcher knows how far it has looked.
     public func consentEvents(after seq: Int64, partner: String?, tenant: String?,
                               limit: Int) async throws -> (events: [ConsentEvent], lastSeq: Int64) {
-        try syncRead { db in
+        try await asyncRead { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT e.seq, e.at, e.kind, e.actor, e.status, e.delegated_admin, e.dap_roles, e.dap_expires_at,
                        e.ended_at, g.id, g.tenant_id, g.partner_id, g.basis, g.via_grant_id, g.link_id, g.granted_by,

@@ -15,7 +15,7 @@ extension RegistryStore {
 
     /// Runs `body` in a read transaction and returns its result (to look at rows the API does not return).
     public func queryForTesting<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await offCallThreads { try self.syncRead(body) }
+        try await asyncRead(body)
     }
 
     /// Every audit event, in order.

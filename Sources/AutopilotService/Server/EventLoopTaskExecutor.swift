@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Runs a connection's task on the event loop that reads its socket.
+/// Runs a connection's task on the event loop that reads its socket, so a call answered from memory never changes thread.
 ///
 /// A call used to cross threads twice: the event loop decoded it and woke a thread of Swift's cooperative pool to
 /// handle it, which in turn woke the event loop to write the reply. Each crossing is a futex or eventfd wake-up and
@@ -8,10 +8,10 @@ import NIOCore
 /// With this executor as the connection task's preference, the task's jobs are event-loop tasks: a call decoded in a
 /// loop tick is handled, and its reply written, in that same tick, as redis does on its one thread.
 ///
-/// What a call awaits elsewhere (a write transaction on GRDB's writer queue, a long read on a dispatch thread)
-/// suspends the task without holding the loop, and the task resumes on the loop. Reads run on the loop itself: the
-/// store's reads are short and bounded (`RegistryStore.read`), and those that grow with the registry
-/// (`RegistryStore.longRead`) move off it.
+/// SQLite never runs on the loop: whatever a call needs from the database (a read on a dispatch thread, a write
+/// transaction on GRDB's writer queue) suspends the task without holding the loop, and the task resumes on the loop
+/// when it is done. What is answered from memory (`WhoAmI`, a consent check the `ConsentCache` holds) crosses no
+/// thread at all.
 final class EventLoopTaskExecutor: TaskExecutor {
     /// The loop every job runs on.
     let loop: any EventLoop
