@@ -8,8 +8,11 @@ public struct TextTable: Sendable {
     /// Spaces between columns.
     public static let gutter = 2
 
+    /// The header row, one per column.
     public var headers: [String]
+    /// Each column's alignment, by index.
     public var alignments: [Alignment]
+    /// The rows appended so far, each a cell per column.
     public private(set) var rows: [[String]] = []
 
     /// A table with these column headers; `right` names the columns (by index) aligned right, such as counts.
@@ -114,8 +117,10 @@ public struct StreamingTable {
 
 /// A single record shown as `key: value` lines with the values aligned.
 public struct KeyValueBlock: Sendable {
+    /// The lines appended so far, in order.
     public private(set) var pairs: [(String, String)] = []
 
+    /// A block of these lines.
     public init(_ pairs: [(String, String)] = []) { self.pairs = pairs }
 
     /// Adds a line.

@@ -12,6 +12,7 @@ public enum VarlinkClientError: Error, Sendable, CustomStringConvertible {
     /// The daemon answered with an error.
     case remote(VarlinkError)
 
+    /// The failure in one line for people: the path and the system's reason, or the daemon's error as it came.
     public var description: String {
         switch self {
         case .cannotConnect(let path, let code):

@@ -191,10 +191,15 @@ public enum LinkReference: Sendable, Hashable {
 
 /// A grant that accepting a link creates, before it has an id.
 public struct GrantPlan: Sendable, Hashable {
+    /// The partner the grant authorises: the link's, or an indirect reseller's provider.
     public var partner: String
+    /// Direct, via the reseller, or OEM.
     public var basis: GrantBasis
+    /// Whether the grant gives DAP (never to an OEM).
     public var delegatedAdmin: Bool
+    /// The admin roles DAP gives; empty without DAP.
     public var roles: [AccountRole]
+    /// A planned grant.
     public init(partner: String, basis: GrantBasis, delegatedAdmin: Bool, roles: [AccountRole]) {
         self.partner = partner; self.basis = basis; self.delegatedAdmin = delegatedAdmin; self.roles = roles
     }
@@ -209,6 +214,7 @@ public struct GrantExtension: Sendable, Hashable {
     /// Whether DAP was not in force before (never given, removed or expired): its roles then start afresh, and the
     /// roles of an earlier DAP do not come back.
     public var newDapPeriod: Bool
+    /// An extension as `ConsentRules.extensionOnAcceptance` decides it.
     public init(roles: [AccountRole], dapExpiresAt: Timestamp?, newDapPeriod: Bool) {
         self.roles = roles; self.dapExpiresAt = dapExpiresAt; self.newDapPeriod = newDapPeriod
     }
@@ -216,17 +222,24 @@ public struct GrantExtension: Sendable, Hashable {
 
 /// What `RequestResellerRelationship` hands back: the new link (with its URL) and the email to send with it.
 public struct ResellerInvitation: Sendable, Hashable {
+    /// The new link, with its URL (shown only in this answer).
     public var link: Link
+    /// The email text the partner sends the customer with the link.
     public var email: String
+    /// A new link and its email.
     public init(link: Link, email: String) { self.link = link; self.email = email }
 }
 
 /// What the consent page shows: the link (without its URL), the partner asking and, for an indirect reseller, the
 /// indirect provider that accepting also authorises.
 public struct ConsentPage: Sendable, Hashable {
+    /// The link, without its URL.
     public var link: Link
+    /// The partner asking.
     public var partner: Partner
+    /// For an indirect reseller, its indirect provider, which accepting also authorises; nil otherwise.
     public var provider: Partner?
+    /// What the page for `link` shows.
     public init(link: Link, partner: Partner, provider: Partner? = nil) {
         self.link = link; self.partner = partner; self.provider = provider
     }

@@ -25,9 +25,13 @@ public enum DeviceProperty: String, Sendable, CaseIterable, Hashable {
 /// The properties one call sets on a device: for each, nil leaves it as it is, `.some(nil)` clears it, and
 /// `.some(value)` sets it. Values are already checked and normalised (`DeviceRules.propertyChange`).
 public struct DevicePropertyChange: Sendable, Hashable {
+    /// The group tag to set or clear.
     public var groupTag: String??
+    /// The assigned user (a UPN of the tenant) to set or clear.
     public var assignedUser: String??
+    /// The display name (computer name) to set or clear.
     public var displayName: String??
+    /// The purchase order to set or clear.
     public var purchaseOrder: String??
 
     /// A change of the given properties.

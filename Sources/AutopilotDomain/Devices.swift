@@ -187,9 +187,13 @@ public struct DeviceKeys: Sendable, Hashable {
 
 /// Manufacturer + model + serial number: one of the three ways to name a device.
 public struct DeviceTuple: Sendable, Hashable {
+    /// The manufacturer's name.
     public var manufacturer: String
+    /// The model name.
     public var model: String
+    /// The serial number.
     public var serialNumber: String
+    /// A tuple of the three identifiers.
     public init(manufacturer: String, model: String, serialNumber: String) {
         self.manufacturer = manufacturer; self.model = model; self.serialNumber = serialNumber
     }
@@ -202,6 +206,7 @@ public struct SubmissionTracker: Sendable {
     private var productKeys = Set<String>()
     private var tuples = Set<DeviceTuple>()
 
+    /// A tracker that has seen no device yet.
     public init() {}
 
     /// Records the device and tells whether any of its identifiers appeared in an earlier entry. A repeat's
@@ -249,9 +254,13 @@ public enum DeregistrationTarget: Sendable, Hashable {
 
 /// A registered or deregistered device, as far as deregistration rules need it.
 public struct DeviceOwnership: Sendable, Hashable {
+    /// The tenant the device is registered to.
     public var tenant: String
+    /// The partner that registered it.
     public var partner: String
+    /// Whether it is still registered.
     public var status: DeviceStatus
+    /// What the deregistration rules know of a device.
     public init(tenant: String, partner: String, status: DeviceStatus) {
         self.tenant = tenant; self.partner = partner; self.status = status
     }

@@ -25,11 +25,13 @@ public enum DeviceErrorCode: String, Error, Sendable, CaseIterable, Hashable {
         }
     }
 
+    /// The error with this numeric code (801, 802, …); nil for a number the registry does not use.
     public init?(code: Int) {
         guard let match = Self.allCases.first(where: { $0.code == code }) else { return nil }
         self = match
     }
 
+    /// The error's name, such as `ZtdDeviceAlreadyAssigned`, as interface errors and reports give it.
     public var name: String { rawValue }
 
     /// A plain-language explanation for people reading import reports.

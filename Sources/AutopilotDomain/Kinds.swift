@@ -38,6 +38,7 @@ public enum AccountRole: String, Sendable, CaseIterable, Comparable {
     case billingAdministrator = "BillingAdministrator"
     case securityAdministrator = "SecurityAdministrator"
 
+    /// Orders roles as they are declared, Global Administrator first, so that lists of roles read the same everywhere.
     public static func < (lhs: AccountRole, rhs: AccountRole) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }

@@ -28,16 +28,23 @@ public enum Reach: Sendable, Hashable {
 
 /// One row of the permission table. The operator may call everything.
 public struct MethodPolicy: Sendable, Hashable {
+    /// Whether an auditor may call it (auditors only ever read).
     public var auditor: Bool
+    /// How far a partner caller reaches with it.
     public var partner: Reach
+    /// How far a tenant caller reaches with it.
     public var tenant: Reach
+    /// Whether a caller no access rule matches may call it.
     public var none: Bool
 
+    /// A row; the defaults allow nobody but the operator.
     public init(auditor: Bool = false, partner: Reach = .no, tenant: Reach = .no, none: Bool = false) {
         self.auditor = auditor; self.partner = partner; self.tenant = tenant; self.none = none
     }
 
+    /// The row of a method only the operator may call.
     public static let operatorOnly = MethodPolicy()
+    /// The row of a method any caller may make (`GetStatus`, `WhoAmI`).
     public static let everyone = MethodPolicy(auditor: true, partner: .any, tenant: .any, none: true)
 
     /// How far a caller with this role reaches; `.no` means the call is refused outright.
@@ -54,9 +61,13 @@ public struct MethodPolicy: Sendable, Hashable {
 
 /// Who is calling, as the daemon sees it: peer credentials and the role the access rules give them.
 public struct Caller: Sendable, Hashable {
+    /// The peer's Unix user id (SO_PEERCRED).
     public var uid: UInt32
+    /// The peer's primary Unix group id.
     public var gid: UInt32
+    /// The peer's process id, as SO_PEERCRED gave it when the connection was accepted.
     public var pid: Int32
+    /// The role the access rules give it (root and the daemon's own uid are operators).
     public var role: CallerRole
     /// The partner a `partner` caller acts for.
     public var partner: String?

@@ -6,10 +6,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Milliseconds since 1970-01-01T00:00:00Z.
     public var millisecondsSinceEpoch: Int64
 
+    /// The time this many milliseconds after the Unix epoch (negative: before it).
     public init(millisecondsSinceEpoch: Int64) {
         self.millisecondsSinceEpoch = millisecondsSinceEpoch
     }
 
+    /// Earlier first: times compare by their milliseconds.
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
     }
@@ -51,6 +53,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         }
     }
 
+    /// The RFC 3339 text, as `rfc3339` writes it.
     public var description: String { rfc3339 }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only, as this registry writes it). Returns nil otherwise.

@@ -8,11 +8,16 @@ import Glibc
 /// any other user gets a private daemon under `$XDG_RUNTIME_DIR` (or `/tmp/autopilotd-<uid>`) and
 /// `$XDG_STATE_HOME` (or `~/.local/state`).
 public struct DefaultLocations: Sendable {
+    /// Where root's daemon listens (and the systemd socket unit binds).
     public static let systemSocket = "/run/autopilotd/io.autopilotd.registry"
+    /// Where root's daemon keeps its database.
     public static let systemDatabase = "/var/lib/autopilotd/registry.sqlite"
+    /// The socket's file name in a user's runtime directory.
     public static let socketFileName = "io.autopilotd.registry"
 
+    /// The socket path for this user.
     public var socket: String
+    /// The database path for this user.
     public var database: String
 
     /// The defaults for a user and environment.

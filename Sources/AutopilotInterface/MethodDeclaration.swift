@@ -151,28 +151,10 @@ extension Scope {
         }
         do {
             try caller.authorize(method)
-            switch partner {
-            case .none: break
-            case let .named(keyPath):
-                try caller.requirePartner(parameters[keyPath: keyPath], method)
-                scoped.partner = parameters[keyPath: keyPath]
-            case let .filter(keyPath):
-                scoped.partner = try caller.partnerFilter(parameters[keyPath: keyPath], method)
-                scoped.parameters[keyPath: keyPath] = scoped.partner
-            case .own:
-                scoped.partner = try caller.partnerFilter(nil, method)
-            }
-            switch tenant {
-            case .none: break
-            case let .named(keyPath):
-                try caller.requireTenant(parameters[keyPath: keyPath], method)
-                scoped.tenant = parameters[keyPath: keyPath]
-            case let .filter(keyPath):
-                scoped.tenant = try caller.tenantFilter(parameters[keyPath: keyPath], method)
-                scoped.parameters[keyPath: keyPath] = scoped.tenant
-            case .own:
-                scoped.tenant = try caller.tenantFilter(nil, method)
-            }
+            scoped.partner = try Self.limit(partner, &scoped.parameters, method, require: caller.requirePartner,
+                                            filter: caller.partnerFilter)
+            scoped.tenant = try Self.limit(tenant, &scoped.parameters, method, require: caller.requireTenant,
+                                           filter: caller.tenantFilter)
             let partnerSide = sides == .partnerOrAccount
                 && (caller.role == .partner || (caller.role == .operator && namedAccount == nil))
             if account != nil && partnerSide {
@@ -197,6 +179,31 @@ extension Scope {
             throw VarlinkError.invalidParameter("account")
         }
         return scoped
+    }
+}
+
+extension Scope {
+    /// The partner or tenant a call is limited to under `naming` (nil for any), checked with the caller's rules for
+    /// that side: `require` for a named one, `filter` for a list filter (narrowed in `parameters` too) or for "own".
+    /// - Throws: what `require` or `filter` throws (`PermissionDenied`).
+    private static func limit(
+        _ naming: Naming, _ parameters: inout Parameters, _ method: MethodInfo,
+        require: (String, MethodInfo) throws(RegistryError) -> Void,
+        filter: (String?, MethodInfo) throws(RegistryError) -> String?
+    ) throws(RegistryError) -> String? {
+        switch naming {
+        case .none:
+            return nil
+        case let .named(keyPath):
+            try require(parameters[keyPath: keyPath], method)
+            return parameters[keyPath: keyPath]
+        case let .filter(keyPath):
+            let narrowed = try filter(parameters[keyPath: keyPath], method)
+            parameters[keyPath: keyPath] = narrowed
+            return narrowed
+        case .own:
+            return try filter(nil, method)
+        }
     }
 }
 

@@ -142,6 +142,8 @@ public struct DaemonConfig: Sendable, Equatable {
 
 /// A configuration value that cannot be used, with where it came from.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    /// Where the value came from (a flag, the environment, or `file:line`), its key, and what is wrong with it.
     public var source: String, key: String, reason: String
+    /// `source: key: reason`.
     public var description: String { "\(source): \(key): \(reason)" }
 }

@@ -8,13 +8,16 @@ import NIOPosix
 
 /// Why the daemon could not start, as one line.
 public struct StartupError: Error, CustomStringConvertible {
+    /// What failed, in words for the daemon's exit message.
     public var description: String
 }
 
 /// The daemon: the store, the varlink server and the systemd integration, built from a configuration.
 /// `main` and the tests both build it with `buildDaemon(config:)`.
 public final class Daemon: Sendable {
+    /// The configuration the daemon was built from.
     public let config: DaemonConfig
+    /// The registry's database, open for as long as the daemon runs.
     public let store: RegistryStore
     let server: VarlinkServer
     let logger: Logger

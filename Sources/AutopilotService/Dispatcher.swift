@@ -223,5 +223,6 @@ struct OpenReplyStream<Reply: WireRecord>: Sendable {
 
 /// The daemon's version.
 public enum AutopilotVersion {
+    /// The version `GetStatus` and `org.varlink.service.GetInfo` report.
     public static let current = "0.1.0"
 }

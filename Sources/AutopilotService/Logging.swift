@@ -7,15 +7,19 @@ import Logging
 /// `JOURNAL_STREAM` to its device and inode), each line starts with the syslog priority, `<3>` for errors and so on,
 /// so journald records the level; otherwise lines carry a time and the level in words.
 public struct StderrLogHandler: LogHandler {
+    /// Metadata added to every line this handler writes.
     public var metadata: Logger.Metadata = [:]
+    /// The lowest level written.
     public var logLevel: Logger.Level
     let label: String
     let journal: Bool
 
+    /// A handler writing `level` and above; `journal` chooses the priority prefix over the time and level in words.
     public init(label: String, level: Logger.Level, journal: Bool = StderrLogHandler.stderrIsJournal()) {
         self.label = label; self.logLevel = level; self.journal = journal
     }
 
+    /// One metadata value of this handler.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -33,6 +37,7 @@ public struct StderrLogHandler: LogHandler {
         }
     }
 
+    /// Writes the message and its metadata (sorted by key, `key=value`) as one line to stderr.
     public func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { $1 } }

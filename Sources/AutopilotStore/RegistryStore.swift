@@ -8,6 +8,7 @@ public enum StoreOpenError: Error, CustomStringConvertible, Sendable {
     case notARegistry(path: String)
     case unreadable(path: String, reason: String)
 
+    /// Why, and what to do about it, on one line for the daemon's exit message.
     public var description: String {
         switch self {
         case let .newerSchema(path, unknown):
@@ -37,6 +38,7 @@ public struct StoreConfiguration: Sendable {
     /// Called before each migration is applied, with its name (the daemon extends its systemd start timeout).
     public var willMigrate: @Sendable (String) -> Void
 
+    /// A configuration; only the path has no default (nil: an in-memory database).
     public init(path: String?, auditorsGroup: UInt32? = nil, clock: @escaping @Sendable () -> Timestamp = Timestamp.now,
                 resellerLinkLifetimeSeconds: Int64 = ConsentRules.defaultResellerLinkLifetimeSeconds,
                 linkBaseURL: String = "https://autopilot.invalid", maximumReaderCount: Int = 8,
@@ -68,6 +70,7 @@ public final class RegistryStore: Sendable {
     let consentCache = ConsentCache()
     /// Wakes watchers of consent events when a transaction that recorded some commits.
     let consentEventHub = ConsentEventHub()
+    /// How the store was opened.
     public let configuration: StoreConfiguration
     /// What upgrading an existing database found and left for an operator (`device_identity_findings`), one line
     /// per finding; empty when no such upgrade ran at this start.
@@ -414,15 +417,21 @@ public final class RegistryStore: Sendable {
 
 /// Who is calling which method; the store records it with every event.
 public struct OperationContext: Sendable {
+    /// Who is calling: the peer's credentials and the role its access rule gives it.
     public var caller: Caller
+    /// The method called, as the audit log names it.
     public var method: MethodInfo
+    /// The context of one call.
     public init(caller: Caller, method: MethodInfo) { self.caller = caller; self.method = method }
 }
 
 /// One transaction: the database, the `now` pinned for it, the caller, and what the audit event will name.
 public final class Transaction {
+    /// The connection, inside the transaction (a write, or one read snapshot).
     public let db: Database
+    /// The time, read once for the whole transaction: its rules, the rows it writes and its audit event all use it.
     public let now: Timestamp
+    /// The caller and method the audit event records.
     public let context: OperationContext
     let store: RegistryStore
     /// Ids the call named or touched, as `kind:id`, for the audit event's target.
@@ -434,7 +443,9 @@ public final class Transaction {
         self.db = db; self.now = now; self.context = context; self.store = store
     }
 
+    /// Who is calling.
     public var caller: Caller { context.caller }
+    /// The method called.
     public var method: MethodInfo { context.method }
 
     /// Adds `kind:id` to the audit event's target (once).

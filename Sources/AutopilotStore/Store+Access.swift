@@ -59,6 +59,8 @@ extension RegistryStore {
         }
     }
 
+    /// Removes an access rule from force; its row stays in the table, marked removed.
+    /// - Throws: `NotFound` when no rule in force has that id.
     public func removeAccessRule(_ context: OperationContext, id: String) async throws {
         try await change(context) { tx in
             tx.target("rule", id)
@@ -68,6 +70,7 @@ extension RegistryStore {
         }
     }
 
+    /// The access rules in force, oldest first.
     public func listAccessRules(_ context: OperationContext) async throws -> [AccessRule] {
         try await read(context) { tx in
             try Self.activeAccessRules(tx.db)

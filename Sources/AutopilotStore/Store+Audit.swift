@@ -2,12 +2,15 @@ import AutopilotDomain
 import Foundation
 import GRDB
 
-/// What `Backup` wrote: the file and its size in bytes.
 /// The database files could not be given to the auditors group, so auditors could not read them.
 public struct DatabaseFileGroupError: Error, CustomStringConvertible, Sendable {
+    /// The database, -wal or -shm file that could not be given to the group.
     public var file: String
+    /// The auditors group's gid (`auditors_group`).
     public var group: UInt32
+    /// What the system said (`strerror` of the failed chown).
     public var reason: String
+    /// The failure and its remedy, on one line for the daemon's exit message.
     public var description: String {
         "cannot give \(file) to group \(group) (auditors_group): \(reason); run autopilotd as root or as a member of that group"
     }

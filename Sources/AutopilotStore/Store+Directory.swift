@@ -3,6 +3,8 @@ import GRDB
 
 /// Directory methods: tenants, domains, accounts, partners.
 extension RegistryStore {
+    /// Creates a tenant with its initial onmicrosoft.com domain, under a new UUID unless the operator chose an id.
+    /// - Throws: `InvalidInput` (id, name, domain), `AlreadyExists` (tenant, domain).
     public func createTenant(_ context: OperationContext, name: String, domain: String, id: String?) async throws -> Tenant {
         try await change(context) { tx in
             let id = try id.map { try Validate.id($0) } ?? newID()
@@ -22,6 +24,8 @@ extension RegistryStore {
         }
     }
 
+    /// Adds a custom domain to a tenant; a domain belongs to one tenant at most.
+    /// - Throws: `NotFound(tenant)`, `InvalidInput(domain)`, `AlreadyExists(domain)`.
     public func addTenantDomain(_ context: OperationContext, tenant: String, domain: String) async throws -> Tenant {
         try await change(context) { tx in
             _ = try tx.requireTenant(tenant)
@@ -37,6 +41,8 @@ extension RegistryStore {
         }
     }
 
+    /// Adds an account, with its roles, whose UPN is in a domain of the tenant; a removed account's UPN may be reused.
+    /// - Throws: `NotFound(tenant)`, `InvalidInput` (upn, roles), `AlreadyExists(account)`.
     public func addAccount(_ context: OperationContext, tenant: String, upn: String, roles: [String]) async throws -> Account {
         try await change(context) { tx in
             _ = try tx.requireTenant(tenant)
@@ -74,6 +80,8 @@ extension RegistryStore {
         }
     }
 
+    /// Replaces an account's directory roles with `roles`.
+    /// - Throws: `NotFound(account)`, `InvalidInput(roles)`.
     public func setAccountRoles(_ context: OperationContext, upn: String, roles: [String]) async throws -> Account {
         try await change(context) { tx in
             let account = try tx.requireAccount(upn)
@@ -98,6 +106,7 @@ extension RegistryStore {
         }
     }
 
+    /// The tenants the caller may see: all for operators and auditors, a partner's customers, a tenant itself.
     public func listTenants(_ context: OperationContext) async throws -> [Tenant] {
         try await read(context) { tx in
             let caller = tx.caller
@@ -137,6 +146,9 @@ extension RegistryStore {
         }
     }
 
+    /// Registers a partner: an indirect reseller with its indirect provider, an OEM eligible for its Direct API or not.
+    /// - Throws: `InvalidInput` (id, name, provider, oemDirectApi), `NotFound(partner)` for the provider,
+    ///   `AlreadyExists` (id, name).
     public func registerPartner(_ context: OperationContext, name: String, kind: PartnerKind, provider: String?,
                                 oemDirectApi: Bool, id: String?) async throws -> Partner {
         try await change(context) { tx in
@@ -159,6 +171,8 @@ extension RegistryStore {
         }
     }
 
+    /// Marks an OEM eligible, or not, for the OEM Direct API.
+    /// - Throws: `NotFound(partner)`, `InvalidInput(oemDirectApi)` for a partner that is not an OEM.
     public func setOemEligibility(_ context: OperationContext, partner: String, eligible: Bool) async throws -> Partner {
         try await change(context) { tx in
             let p = try tx.requirePartner(partner)
@@ -168,6 +182,7 @@ extension RegistryStore {
         }
     }
 
+    /// A partner, if the caller may see it: partners see themselves, tenants the partners holding their consent.
     public func getPartner(_ context: OperationContext, id: String) async throws -> Partner {
         try await read(context) { tx in
             try Self.requireVisiblePartner(tx, id)
@@ -175,6 +190,7 @@ extension RegistryStore {
         }
     }
 
+    /// The partners the caller may see: all for operators and auditors, a partner itself, a tenant's consented ones.
     public func listPartners(_ context: OperationContext) async throws -> [Partner] {
         try await read(context) { tx in
             let caller = tx.caller

@@ -9,10 +9,12 @@ public struct FrameTooLarge: Error, Sendable, CustomStringConvertible {
     /// The limit in bytes, excluding the NUL terminator.
     public let limit: Int
 
+    /// The error for a frame longer than `limit` bytes.
     public init(limit: Int) {
         self.limit = limit
     }
 
+    /// The limit in words, for a log line.
     public var description: String { "varlink message longer than \(limit) bytes" }
 }
 
@@ -31,6 +33,7 @@ public struct FrameSplitter: Sendable {
     /// Capacity kept after a fully consumed buffer; more is released.
     @usableFromInline static let retainedCapacity = 1 << 20
 
+    /// The longest frame accepted, in bytes without the NUL; a longer one is refused.
     public let maxFrameSize: Int
     @usableFromInline var buffer: [UInt8] = []
     /// Start of the first frame not yet returned.
@@ -38,6 +41,7 @@ public struct FrameSplitter: Sendable {
     /// Bytes before this index (from `frameStart`) are known to contain no NUL.
     @usableFromInline var scanned = 0
 
+    /// A splitter refusing frames longer than `maxFrameSize` bytes.
     public init(maxFrameSize: Int = defaultMaxFrameSize) {
         precondition(maxFrameSize > 0, "maxFrameSize must be positive")
         self.maxFrameSize = maxFrameSize

@@ -5,11 +5,13 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     /// What was wrong, for humans.
     public let reason: String
 
+    /// The error at byte `offset`, for `reason`.
     public init(offset: Int, reason: String) {
         self.offset = offset
         self.reason = reason
     }
 
+    /// The reason and the byte offset, in one line.
     public var description: String {
         "invalid JSON at byte \(offset): \(reason)"
     }

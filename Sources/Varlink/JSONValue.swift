@@ -66,46 +66,54 @@ extension JSONValue {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolation {
+    /// The literal as a JSON string.
     public init(stringLiteral value: String) {
         self = .string(value)
     }
 
+    /// An interpolated literal as a JSON string.
     public init(stringInterpolation: DefaultStringInterpolation) {
         self = .string(String(stringInterpolation: stringInterpolation))
     }
 }
 
 extension JSONValue: ExpressibleByIntegerLiteral {
+    /// The literal as a JSON integer.
     public init(integerLiteral value: Int) {
         self = .int(value)
     }
 }
 
 extension JSONValue: ExpressibleByFloatLiteral {
+    /// The literal as a JSON double.
     public init(floatLiteral value: Double) {
         self = .double(value)
     }
 }
 
 extension JSONValue: ExpressibleByBooleanLiteral {
+    /// The literal as a JSON boolean.
     public init(booleanLiteral value: Bool) {
         self = .bool(value)
     }
 }
 
 extension JSONValue: ExpressibleByArrayLiteral {
+    /// The literal's elements as a JSON array.
     public init(arrayLiteral elements: JSONValue...) {
         self = .array(elements)
     }
 }
 
 extension JSONValue: ExpressibleByNilLiteral {
+    /// `nil` as JSON `null`.
     public init(nilLiteral: ()) {
         self = .null
     }
 }
 
 extension JSONValue: ExpressibleByDictionaryLiteral {
+    /// The literal's pairs as a JSON object, in order (a repeated key keeps its last value).
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(JSONObject(elements))
     }
@@ -236,6 +244,7 @@ public struct JSONObject: Sendable {
 }
 
 extension JSONObject: ExpressibleByDictionaryLiteral {
+    /// The literal's pairs in order (a repeated key keeps its first position and its last value).
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements)
     }
@@ -247,6 +256,7 @@ extension JSONObject: Sequence {
         let object: JSONObject
         var position = 0
 
+        /// The next pair, or nil after the last.
         public mutating func next() -> (key: String, value: JSONValue)? {
             guard position < object.storedKeys.count else { return nil }
             defer { position += 1 }
@@ -254,14 +264,17 @@ extension JSONObject: Sequence {
         }
     }
 
+    /// An iterator from the first pair.
     public func makeIterator() -> Iterator {
         Iterator(object: self)
     }
 
+    /// The number of pairs, which is exact.
     public var underestimatedCount: Int { count }
 }
 
 extension JSONObject: Hashable {
+    /// Equal when both hold the same keys with equal values, in any order.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         guard lhs.count == rhs.count else { return false }
         if lhs.storedKeys == rhs.storedKeys { return lhs.storedValues == rhs.storedValues }
@@ -271,6 +284,7 @@ extension JSONObject: Hashable {
         return true
     }
 
+    /// Hashes the pairs without regard to their order, as `==` compares them.
     public func hash(into hasher: inout Hasher) {
         // Order-independent, to agree with ==.
         var combined = 0

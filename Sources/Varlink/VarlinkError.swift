@@ -4,8 +4,10 @@
 public struct VarlinkError: Error, Sendable, Hashable {
     /// Fully qualified name, e.g. `org.varlink.service.InvalidParameter`.
     public var name: String
+    /// The error's parameters: a JSON object, empty for most.
     public var parameters: JSONObject
 
+    /// An error with this name and parameters.
     public init(name: String, parameters: JSONObject = [:]) {
         self.name = name
         self.parameters = parameters
@@ -39,6 +41,7 @@ public struct VarlinkError: Error, Sendable, Hashable {
 }
 
 extension VarlinkError: CustomStringConvertible {
+    /// The name, followed by the parameters as JSON when there are any.
     public var description: String {
         parameters.isEmpty ? name : "\(name) \(JSON.serialize(.object(parameters)))"
     }

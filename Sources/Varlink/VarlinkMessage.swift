@@ -1,11 +1,14 @@
 /// A message that breaks the varlink protocol; the connection it came from should be closed.
 public struct VarlinkProtocolError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong with the message, for the log.
     public let reason: String
 
+    /// The error for `reason`.
     public init(reason: String) {
         self.reason = reason
     }
 
+    /// The reason.
     public var description: String { reason }
 }
 
@@ -16,6 +19,7 @@ public struct VarlinkCall: Sendable {
 
     /// Fully qualified method name, e.g. `io.autopilotd.registry.GetStatus`.
     public var method: String
+    /// The call's parameters; empty when the message has none.
     public var parameters: JSONObject
     /// The caller accepts several replies (all but the last with `continues`).
     public var more: Bool
@@ -24,6 +28,7 @@ public struct VarlinkCall: Sendable {
     /// The caller wants to take over the connection after the reply (not supported by this server).
     public var upgrade: Bool
 
+    /// A call as a client sends it; every flag defaults to off.
     public init(method: String, parameters: JSONObject = [:], more: Bool = false, oneway: Bool = false, upgrade: Bool = false) {
         self.method = method
         self.parameters = parameters
@@ -92,12 +97,14 @@ public struct VarlinkCall: Sendable {
 /// One varlink reply: `{"parameters": {…}}`, `{"error": name, "parameters": {…}}`, with `"continues": true`
 /// on all but the last reply of a `more` call.
 public struct VarlinkReply: Sendable, Hashable {
+    /// The reply's parameters, or an error's parameters.
     public var parameters: JSONObject
     /// More replies to the same call follow.
     public var continues: Bool
     /// Fully qualified error name when the reply is an error.
     public var error: String?
 
+    /// A successful reply; `continues` when more replies to the same call follow.
     public init(parameters: JSONObject = [:], continues: Bool = false) {
         self.parameters = parameters
         self.continues = continues

@@ -1,10 +1,15 @@
 /// What `org.varlink.service.GetInfo` reports about the service.
 public struct VarlinkServiceInfo: Sendable {
+    /// Who makes the service.
     public var vendor: String
+    /// The product's name.
     public var product: String
+    /// The product's version.
     public var version: String
+    /// Where to read about it.
     public var url: String
 
+    /// The facts `GetInfo` reports.
     public init(vendor: String, product: String, version: String, url: String) {
         self.vendor = vendor
         self.product = product
@@ -83,6 +88,7 @@ public struct VarlinkServiceInterface: Sendable {
         }
     }()
 
+    /// What `GetInfo` answers with, besides the interface names.
     public let info: VarlinkServiceInfo
     /// All interfaces served, `org.varlink.service` first.
     public let interfaces: [VarlinkInterfaceDescription]

@@ -123,33 +123,40 @@ struct AccessCommand: ParsableCommand {
 enum UnixNames {
     /// The uid of a user name, or the number itself. - Throws: ``CLIError`` when no such user exists.
     static func uid(_ nameOrNumber: String) throws -> UInt32 {
-        if let n = UInt32(nameOrNumber) { return n }
-        guard let pw = getpwnam(nameOrNumber) else {
-            throw CLIError("no user named '\(nameOrNumber)' on this system (give a name it knows, or a numeric uid)",
-                           code: ExitStatus.noUser)
-        }
-        return UInt32(pw.pointee.pw_uid)
+        try id(nameOrNumber, of: "user", "uid") { getpwnam($0).map { UInt32($0.pointee.pw_uid) } }
     }
 
     /// The gid of a group name, or the number itself. - Throws: ``CLIError`` when no such group exists.
     static func gid(_ nameOrNumber: String) throws -> UInt32 {
-        if let n = UInt32(nameOrNumber) { return n }
-        guard let gr = getgrnam(nameOrNumber) else {
-            throw CLIError("no group named '\(nameOrNumber)' on this system (give a name it knows, or a numeric gid)",
-                           code: ExitStatus.noUser)
-        }
-        return UInt32(gr.pointee.gr_gid)
+        try id(nameOrNumber, of: "group", "gid") { getgrnam($0).map { UInt32($0.pointee.gr_gid) } }
     }
 
     /// `alice (1000)`, or just `1000` when the uid has no name here.
     static func describeUser(_ uid: UInt32) -> String {
-        guard let pw = getpwuid(uid_t(uid)), let name = pw.pointee.pw_name else { return String(uid) }
-        return "\(String(cString: name)) (\(uid))"
+        describe(uid, name: getpwuid(uid_t(uid))?.pointee.pw_name)
     }
 
     /// `staff (50)`, or just `50` when the gid has no name here.
     static func describeGroup(_ gid: UInt32) -> String {
-        guard let gr = getgrgid(gid_t(gid)), let name = gr.pointee.gr_name else { return String(gid) }
-        return "\(String(cString: name)) (\(gid))"
+        describe(gid, name: getgrgid(gid_t(gid))?.pointee.gr_name)
+    }
+
+    /// A number as given, or the id `lookup` finds for a name. - Throws: ``CLIError`` naming the `kind` (user, group)
+    /// and its `number` (uid, gid) when the system knows no such name.
+    private static func id(_ nameOrNumber: String, of kind: String, _ number: String,
+                           lookup: (String) -> UInt32?) throws -> UInt32 {
+        if let n = UInt32(nameOrNumber) { return n }
+        guard let id = lookup(nameOrNumber) else {
+            throw CLIError(
+                "no \(kind) named '\(nameOrNumber)' on this system (give a name it knows, or a numeric \(number))",
+                code: ExitStatus.noUser)
+        }
+        return id
+    }
+
+    /// `name (id)`, or just the id when it has no name here.
+    private static func describe(_ id: UInt32, name: UnsafeMutablePointer<CChar>?) -> String {
+        guard let name else { return String(id) }
+        return "\(String(cString: name)) (\(id))"
     }
 }

@@ -60,11 +60,7 @@ final class CSVSubmission {
         defer { progress.clear() }
 
         func flush() throws {
-            var report: [(line: Int, text: String)] = local.map {
-                ($0.line, "\(DeviceCSV.LineError.name): \($0.reason); the row was not sent")
-            }
-            recordLocal(local)
-            local.removeAll(keepingCapacity: true)
+            var report = takeLocal(&local)
             if !devices.isEmpty {
                 let outcome = try send(devices, sent)
                 for (position, result) in outcome.results.enumerated() {
@@ -107,11 +103,7 @@ final class CSVSubmission {
         defer { progress.clear() }
 
         func flush() throws {
-            var report: [(line: Int, text: String)] = local.map {
-                ($0.line, "\(DeviceCSV.LineError.name): \($0.reason); the row was not sent")
-            }
-            recordLocal(local)
-            local.removeAll(keepingCapacity: true)
+            var report = takeLocal(&local)
             if rows > 0 {
                 let outcome = try send(file.header + "\n" + text, headerLine, sent)
                 for result in outcome.results { count(result, line: result.line ?? 0, into: &report) }
@@ -140,8 +132,12 @@ final class CSVSubmission {
         try flush()
     }
 
-    /// Counts a local failure (a line never sent) and keeps it for --json.
-    private func recordLocal(_ errors: [DeviceCSV.LineError]) {
+    /// Counts the local failures (lines never sent) and keeps them for --json, empties `errors`, and returns their
+    /// report lines: the start of a call's report.
+    private func takeLocal(_ errors: inout [DeviceCSV.LineError]) -> [(line: Int, text: String)] {
+        let report: [(line: Int, text: String)] = errors.map {
+            ($0.line, "\(DeviceCSV.LineError.name): \($0.reason); the row was not sent")
+        }
         for e in errors {
             jsonLocalErrors.append(.object([
                 "line": .int(e.line), "errorName": .string(DeviceCSV.LineError.name), "reason": .string(e.reason),
@@ -149,6 +145,8 @@ final class CSVSubmission {
         }
         localFailures += errors.count
         failed += errors.count
+        errors.removeAll(keepingCapacity: true)
+        return report
     }
 
     /// Counts one result from the daemon, adds a failure to `report` and keeps the result for --json.

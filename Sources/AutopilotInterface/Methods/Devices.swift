@@ -22,6 +22,11 @@ let updateExistingDoc = "When true, a device already registered to the batch's t
     + "omits, or a column the CSV form lacks, leaves it as it is) and its result is updated, with its id. A device "
     + "registered to another tenant is still 808. Default false."
 
+/// The errors of `AddDevices` and `UploadDeviceCsv`, the two ways into a batch, which share one store path.
+let submissionErrors: [RegistryErrorName] = [
+    .permissionDenied, .notFound, .channelNotAllowed, .oemNotEligible, .consentRequired, .batchTooLarge, .invalidInput,
+]
+
 extension Registry {
     /// Opens a device batch.
     public enum CreateDeviceBatch: MethodDeclaration {
@@ -83,9 +88,7 @@ extension Registry {
             "AddDevices",
             "Submits 1 to 1,000 devices to an api batch in one transaction; consent is checked again. An upload batch "
                 + "takes devices only through UploadDeviceCsv (ChannelNotAllowed).",
-            policy: MethodPolicy(partner: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .channelNotAllowed, .oemNotEligible, .consentRequired,
-                     .batchTooLarge, .invalidInput])
+            policy: MethodPolicy(partner: .own), kind: .change, errors: submissionErrors)
         /// The batch and every device's result.
         public typealias Reply = BatchResults
 
@@ -120,9 +123,7 @@ extension Registry {
                 + "one transaction, parsed as autopilotctl parses files. Results carry the file line of their row and are "
                 + "stored, so GetBatch names a failed row by its line later. A row with the wrong number of columns or a "
                 + "quote fails alone with 801. An api batch takes devices only through AddDevices (ChannelNotAllowed).",
-            policy: MethodPolicy(partner: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .channelNotAllowed, .oemNotEligible, .consentRequired,
-                     .batchTooLarge, .invalidInput])
+            policy: MethodPolicy(partner: .own), kind: .change, errors: submissionErrors)
         /// The batch and every row's result, with its line.
         public typealias Reply = BatchResults
 

@@ -6,10 +6,14 @@ import Varlink
 
 /// Who is on the other end of a connection, read once with `SO_PEERCRED` when it is accepted.
 public struct PeerCredentials: Sendable, Hashable {
+    /// The peer's process id when it connected.
     public var pid: Int32
+    /// The peer's effective Unix user id: what the access rules are matched against.
     public var uid: UInt32
+    /// The peer's effective Unix group id.
     public var gid: UInt32
 
+    /// Credentials as read from the socket.
     public init(pid: Int32, uid: UInt32, gid: UInt32) {
         self.pid = pid
         self.uid = uid
@@ -56,6 +60,7 @@ public struct VarlinkServerLimits: Sendable {
     /// A connection with no call in progress and no input for this long is closed; nil keeps it forever.
     public var idleTimeout: TimeAmount? = .seconds(600)
 
+    /// Every limit at its default, as each property states it; the daemon sets them from its config (`buildDaemon`).
     public init() {}
 }
 
@@ -76,6 +81,7 @@ public enum VarlinkServerError: Error, Sendable, CustomStringConvertible {
     /// The connection was refused because of ``VarlinkServerLimits``.
     case tooManyConnections
 
+    /// The failure in words, for the daemon's exit message and log.
     public var description: String {
         switch self {
         case .alreadyListening(let path):
@@ -116,6 +122,7 @@ public final class VarlinkServer: Sendable {
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// A server handing each call to `handler`, within `limits`, on `group`'s event loops; it listens once bound.
     public init(handler: any VarlinkCallHandler, limits: VarlinkServerLimits = .init(), group: any EventLoopGroup) {
         precondition(limits.maxQueuedCallsPerConnection > 0, "maxQueuedCallsPerConnection must be positive")
         self.handler = handler

@@ -3,12 +3,14 @@ import Foundation
 /// sd_notify without libsystemd: datagrams to the socket named by `NOTIFY_SOCKET` (a path, or `@name` for the
 /// abstract namespace).
 public struct SystemdNotifier: Sendable {
+    /// `NOTIFY_SOCKET` as systemd gave it: a path, or `@name` for the abstract namespace.
     public let socketPath: String
 
     /// How long one notification may wait for room in the receiver's queue before it is given up; a busy service
     /// manager must not stall the daemon.
     public static let sendTimeout = timeval(tv_sec: 2, tv_usec: 0)
 
+    /// A notifier sending to `socketPath`.
     public init(socketPath: String) { self.socketPath = socketPath }
 
     /// The notifier for this process, when systemd (or a test) set `NOTIFY_SOCKET` to an absolute path or an
@@ -73,6 +75,7 @@ public struct SystemdNotifier: Sendable {
 
 /// systemd socket activation: the listening sockets passed as fd 3, 4, … when `LISTEN_PID` names this process.
 public enum SocketActivation {
+    /// `SD_LISTEN_FDS_START`: systemd passes the first listening socket as fd 3.
     public static let firstDescriptor: CInt = 3
     /// More descriptors than this in `LISTEN_FDS` is taken as a malformed environment, not as sockets.
     public static let maxDescriptors: CInt = 1024
