@@ -48,7 +48,7 @@ struct RealSystemdTests {
             do {
                 return try container.run(["autopilotctl", "--socket", systemSocket] + arguments, timeout: 30)
             } catch let failure as TestFailure {
-                throw TestFailure("autopilotctl \(arguments.joined(separator: " ")): no answer, has the service started? "
+                throw TestFailure("autopilotctl \(arguments.joined(separator: " ")): no answer; did the service start? "
                                   + "\(failure)\n\(journal())")
             }
         }
@@ -130,11 +130,12 @@ struct RealSystemdTests {
         #expect(try container.properties(service, ["WatchdogUSec"])["WatchdogUSec"] == "30s")
         let dropIn = container.root + "/etc/systemd/system/autopilotd.service.d"
         try FileManager.default.createDirectory(atPath: dropIn, withIntermediateDirectories: true)
-        try "[Service]\nWatchdogSec=3s\n".write(toFile: dropIn + "/test-watchdog.conf", atomically: true, encoding: .utf8)
+        try "[Service]\nWatchdogSec=3s\n".write(toFile: dropIn + "/test-watchdog.conf", atomically: true,
+                                                 encoding: .utf8)
         try container.run(["systemctl", "daemon-reload"]).requireSuccess("systemctl daemon-reload")
         try container.run(["systemctl", "restart", service]).requireSuccess("systemctl restart")
-        let watched = try container.waitFor(service, ["ActiveState", "SubState", "MainPID", "NRestarts", "WatchdogUSec"],
-                                            "the restart with WatchdogSec=3s") {
+        let watchedProperties = ["ActiveState", "SubState", "MainPID", "NRestarts", "WatchdogUSec"]
+        let watched = try container.waitFor(service, watchedProperties, "the restart with WatchdogSec=3s") {
             $0["ActiveState"] == "active" && $0["SubState"] == "running" && $0["WatchdogUSec"] == "3s"
                 && $0["MainPID"] != String(secondPID)
         }
@@ -167,14 +168,15 @@ struct RealSystemdTests {
         while !watch.errorOutput.contains("Watching consent changes") && watch.process.isRunning && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
-        try #require(watch.errorOutput.contains("Watching consent changes"), "the watch did not start: \(watch.errorOutput)")
+        try #require(watch.errorOutput.contains("Watching consent changes"),
+                     "the watch did not start: \(watch.errorOutput)")
         let stopStarted = Date()
         let stop = try container.run(["systemctl", "stop", service], timeout: 90)
         let stopSeconds = Date().timeIntervalSince(stopStarted)
         #expect(stop.status == 0, "\(stop)")
         let stopped = try container.properties(service, ["ActiveState", "Result", "ExecMainCode", "ExecMainStatus"])
-        #expect(stopped["ActiveState"] == "inactive" && stopped["Result"] == "success" && stopped["ExecMainStatus"] == "0",
-                "\(stopped)\n\(journal())")
+        #expect(stopped["ActiveState"] == "inactive" && stopped["Result"] == "success"
+                && stopped["ExecMainStatus"] == "0", "\(stopped)\n\(journal())")
         #expect(stopSeconds < 30, "systemctl stop took \(stopSeconds) s")
         #expect(watch.finish() == 69, "\(watch.errorOutput)")
         #expect(watch.errorOutput.contains("the watch ended: autopilotd stopped"), "\(watch.errorOutput)")
@@ -226,8 +228,9 @@ struct RealSystemdTests {
         #expect(writable("/var/lib/autopilotd") == true, "the state directory is writable: \(mounts.stdout)")
         #expect(options["/tmp"] != nil && options["/home"] != nil, "PrivateTmp= and ProtectHome=: \(mounts.stdout)")
 
-        // Neither systemd (a setting it could not apply) nor the daemon has warned about anything so far. (libdispatch's
-        // "Failed to set thread priority for worker thread" lines are plain stderr, priority info: docs/service.md.)
+        // Neither systemd (a setting it could not apply) nor the daemon has warned about anything so far.
+        // (libdispatch's "Failed to set thread priority for worker thread" lines are plain stderr, priority info:
+        // docs/service.md.)
         let warnings = container.journal(units: ["autopilotd.service", "autopilotd.socket"], priority: "warning")
         #expect(warnings.split(separator: "\n").dropFirst().isEmpty,  // the first line is journal()'s heading
                 "\(warnings)\n\(container.journal(units: ["autopilotd.service"]))")

@@ -139,7 +139,8 @@ final class BootedContainer: @unchecked Sendable {
 
     /// The container's journal, of `units` when given, else of the whole boot: the last `lines` lines, or with
     /// `after`, those after that cursor (from `journalCursor()`); with `priority`, only entries at least that urgent.
-    func journal(units: [String] = [], lines: Int = 200, after cursor: String? = nil, priority: String? = nil) -> String {
+    func journal(units: [String] = [], lines: Int = 200, after cursor: String? = nil,
+                 priority: String? = nil) -> String {
         var arguments = ["journalctl", "--no-pager", "--quiet", "--boot", "--lines=\(lines)", "--output=short-precise"]
         arguments += units.flatMap { ["--unit", $0] }
         if let cursor { arguments.append("--after-cursor=" + cursor) }
