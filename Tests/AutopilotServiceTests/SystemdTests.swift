@@ -9,16 +9,6 @@ import Varlink
 // systemd as PID 1; the systemd tools (`systemd-analyze`, `systemd-socket-activate`) and `make` must be installed,
 // and a test fails with the package to install when one is missing.
 
-/// The path of a tool, or a failure saying what to install.
-private func requireTool(_ name: String, package: String) throws -> String {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    let directories = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin"]
-    for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
-        return directory + "/" + name
-    }
-    throw TestFailure("\(name) is not installed: install the Debian package '\(package)' (.ci/run does)")
-}
-
 /// A new temporary directory with a short path (socket paths must stay under 108 bytes).
 private func makeTemporaryDirectory(_ label: String) throws -> String {
     let path = "/tmp/apd-\(label)-\(UUID().uuidString.prefix(8))"
@@ -410,18 +400,10 @@ struct SystemdTests {
     // MARK: make install
 
     @Test func makeInstallProducesTheExpectedTree() throws {
-        let make = try requireTool("make", package: "make")
         let analyze = try requireTool("systemd-analyze", package: "systemd")
         _ = try requireTool("man", package: "man-db")
         let directory = try makeTemporaryDirectory("install")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let swift = (try? requireTool("swift", package: "swift toolchain")) ?? "/opt/swift/usr/bin/swift"
-        func runMake(_ arguments: [String]) throws -> CommandResult {
-            let started = Date()
-            let result = try runProgram(make, ["-C", repositoryRoot, "SWIFT=\(swift)"] + arguments, timeout: 3600)
-            print("make \(arguments.joined(separator: " ")): \(Int(Date().timeIntervalSince(started))) s")
-            return result
-        }
 
         let destination = directory + "/root"
         let install = try runMake(["install", "DESTDIR=\(destination)"])
