@@ -27,16 +27,27 @@ final class IdentityResolver: Sendable {
             current = try await store.activeAccessRules()
             rules.withLock { $0 = current }
         }
-        return Caller.resolve(uid: uid, gid: gid, groups: supplementaryGroups(uid: uid, gid: gid), pid: pid,
+        return Caller.resolve(uid: uid, gid: gid, groups: await supplementaryGroups(uid: uid, gid: gid), pid: pid,
                               daemonUID: daemonUID, rules: current)
     }
 
     /// Forgets the cached rules; the next call reads them again.
     func rulesChanged() { rules.withLock { $0 = nil } }
 
-    private func supplementaryGroups(uid: UInt32, gid: UInt32) -> [UInt32] {
+    /// The peer's groups, from the cache, else from the group database on a dispatch thread: calls run on their
+    /// connection's event loop, and a lookup that goes to a directory service (sssd, LDAP) may take a while.
+    private func supplementaryGroups(uid: UInt32, gid: UInt32) async -> [UInt32] {
         let now = DispatchTime.now().uptimeNanoseconds
         if let hit = groups.withLock({ $0[uid] }), now - hit.at < 60_000_000_000 { return hit.groups }
+        let result = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: Self.lookUpGroups(uid: uid, gid: gid)) }
+        }
+        groups.withLock { $0[uid] = (result, now) }
+        return result
+    }
+
+    /// The groups of the user `uid` (primary group `gid`) in the group database; empty for an unknown user.
+    private static func lookUpGroups(uid: UInt32, gid: UInt32) -> [UInt32] {
         var result: [UInt32] = []
         var pwd = passwd()
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -50,7 +61,6 @@ final class IdentityResolver: Sendable {
             }
             result = Array(list.prefix(Int(max(count, 0))))
         }
-        groups.withLock { $0[uid] = (result, now) }
         return result
     }
 }
