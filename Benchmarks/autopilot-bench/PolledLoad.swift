@@ -31,16 +31,24 @@ enum WireProtocol {
         case .redis:
             guard let cr = bytes.firstIndex(of: 13), cr + 1 < bytes.count else { return nil }
             guard bytes.first == UInt8(ascii: "$") else { return cr + 2 }  // a simple string or an error: one line
-            let length = Int(String(decoding: bytes[1..<cr], as: UTF8.self)) ?? -1
+            // The length's digits are read in place: no String per reply in the loop that drives redis.
+            var length = 0
+            for digit in bytes[1..<cr] {
+                guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { length = -1; break }
+                length = length * 10 + Int(digit - UInt8(ascii: "0"))
+            }
             let total = length < 0 ? cr + 2 : cr + 2 + length + 2
             return bytes.count >= total ? total : nil
         }
     }
 
+    /// The member every varlink error reply has, made once rather than per reply.
+    private static let errorMember = Array(#""error":"#.utf8)
+
     /// Whether a complete reply is an error.
     func isError(_ reply: ArraySlice<UInt8>) -> Bool {
         switch self {
-        case .varlink: return contains(reply, Array(#""error":"#.utf8))
+        case .varlink: return contains(reply, Self.errorMember)
         case .redis: return reply.first != UInt8(ascii: "$")
         }
     }

@@ -4,8 +4,8 @@ import Synchronization
 
 /// Read-only connections for the store's reads, handed to the thread that needs one without GRDB's reader pool.
 ///
-/// Every read the daemon makes for a call runs synchronously on the calling thread (`RegistryStore.read`). Taking a
-/// reader from GRDB's `DatabasePool` for that cost about 45,000 instructions per read, over a fifth of a whole
+/// Every read the daemon makes for a call runs synchronously on the dispatch thread `RegistryStore.read` hands it to.
+/// Taking a reader from GRDB's `DatabasePool` for that cost about 45,000 instructions per read, over a fifth of a whole
 /// ValidateSubmission: two dispatch-queue hops, a semaphore and a dispatch group, a key path built per call, and a
 /// `PRAGMA schema_version` query (docs/performance.md). Here a read takes a connection from a list under a lock,
 /// uses it through its own serial queue, and puts it back.

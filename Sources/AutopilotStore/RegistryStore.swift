@@ -60,8 +60,8 @@ extension Timestamp {
 
 /// The registry's SQLite database: WAL, foreign keys on, one serialized writer and concurrent readers.
 ///
-/// Every state change is one transaction that also appends its audit event; reads run on the calling thread, on
-/// read-only connections of the store's own (`CallReaders`).
+/// Every state change is one transaction that also appends its audit event; reads run on a dispatch thread, never on
+/// the caller's event loop, on read-only connections of the store's own (`CallReaders`).
 public final class RegistryStore: Sendable {
     let writer: any DatabaseWriter
     /// The connections reads run on (a file database); nil for an in-memory one, whose reads use `writer`.

@@ -327,10 +327,10 @@ private struct JSONParser {
         scratch.removeAll(keepingCapacity: true)
         scratch.reserveCapacity(end - start)
         var offset = start
+        let base = bytes.baseAddress!
         while offset < end {
             // The bytes up to the next escape are copied as one run: a device CSV sent as one string has an escaped
             // line break every few thousand bytes, and copying byte by byte was a tenth of an import's daemon CPU.
-            let base = bytes.baseAddress!
             let next = memchr(base + offset, Int32(ASCII.backslash), end - offset)
                 .map { base.distance(to: UnsafeRawPointer($0)) } ?? end
             if next > offset {
