@@ -65,16 +65,37 @@ public struct FrameSplitter: Sendable {
     /// - Throws: `FrameTooLarge` when a frame (complete or not) is longer than `maxFrameSize`;
     ///   the splitter is then unusable and the connection must be closed.
     public mutating func nextFrame() throws(FrameTooLarge) -> [UInt8]? {
+        guard let frame = try nextFrameBounds() else { return nil }
+        return Array(buffer[frame])
+    }
+
+    /// Where the next complete frame (without its NUL) lies in the buffer, or nil when more bytes are needed; the
+    /// frame counts as returned. Read it with ``withBytes(in:_:)`` before the next ``append(_:)``, which may move
+    /// it: the daemon parses a 4 MB upload where it was received instead of copying it first.
+    ///
+    /// - Throws: `FrameTooLarge`, as ``nextFrame()``.
+    public mutating func nextFrameBounds() throws(FrameTooLarge) -> Range<Int>? {
         guard let terminator = Self.firstNUL(in: buffer, from: scanned) else {
             scanned = buffer.count
             if buffer.count - frameStart > maxFrameSize { throw FrameTooLarge(limit: maxFrameSize) }
             return nil
         }
         guard terminator - frameStart <= maxFrameSize else { throw FrameTooLarge(limit: maxFrameSize) }
-        let frame = Array(buffer[frameStart..<terminator])
+        let frame = frameStart..<terminator
         frameStart = terminator + 1
         scanned = frameStart
         return frame
+    }
+
+    /// Calls `body` with the buffered bytes of `range` (from ``nextFrameBounds()``), valid only inside `body`.
+    public func withBytes<R, E: Error>(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E)
+        -> R
+    {
+        precondition(range.lowerBound >= 0 && range.upperBound <= buffer.count, "range outside the buffered bytes")
+        let result: Result<R, E> = buffer.withUnsafeBytes { all in
+            Result { () throws(E) in try body(UnsafeRawBufferPointer(rebasing: all[range])) }
+        }
+        return try result.get()
     }
 
     /// The index of the first NUL at or after `start`. `memchr`: a 4 MB AddDevices call is scanned in a fraction of
@@ -85,6 +106,12 @@ public struct FrameSplitter: Sendable {
                   let hit = memchr(base + start, 0, buffer.count - start) else { return nil }
             return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
         }
+    }
+
+    /// Gives back what returned frames took (all of a 4 MB one) now rather than at the next ``append(_:)``: the
+    /// daemon calls it once a read's frames are decoded, so a large call's bytes are not held while it runs.
+    public mutating func releaseConsumed() {
+        compactIfWorthwhile()
     }
 
     /// Bytes received but not yet returned as frames.

@@ -16,6 +16,26 @@ import Varlink
         #expect(splitter.bufferedByteCount == 0)
     }
 
+    @Test func framesReadInPlaceMatchTheCopiedOnesAndSurviveCompaction() throws {
+        // Frames taken by bounds, read where they lie, then more bytes appended (which may move or drop the
+        // consumed part): each frame reads as the copying nextFrame() would have returned it.
+        var splitter = FrameSplitter()
+        var seen: [[UInt8]] = []
+        let frames = (0..<50).map { i in Array(String(repeating: "f\(i)", count: 40 * i + 1).utf8) }
+        for frame in frames {
+            splitter.append(frame + [0] + Array("par".utf8))
+            splitter.append(Array("tial".utf8) + [0])
+            while let bounds = try splitter.nextFrameBounds() {
+                seen.append(splitter.withBytes(in: bounds) { Array($0) })
+            }
+        }
+        #expect(seen.count == frames.count * 2)
+        #expect(zip(seen.indices, seen).allSatisfy { index, bytes in
+            bytes == (index % 2 == 0 ? frames[index / 2] : Array("partial".utf8))
+        })
+        #expect(splitter.bufferedByteCount == 0)
+    }
+
     @Test func frameFedByteByByteAppearsOnlyAtItsTerminator() throws {
         var splitter = FrameSplitter()
         let message = Array("{\"method\":\"a.b.C\"}".utf8)

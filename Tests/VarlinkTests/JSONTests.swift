@@ -24,6 +24,22 @@ import Varlink
         #expect(value == .string("😀"))
     }
 
+    /// Strings with escapes are decoded straight into their storage, sized by the escaped text: runs of plain
+    /// bytes between escapes, every escape that shrinks least (`\u00e9` to two bytes, a surrogate pair to four, `\n`
+    /// to one) and an escape as the very last character all land where they belong.
+    @Test func longStringsMixingRunsAndEscapesDecodeExactly() throws {
+        var escaped = "", expected = ""
+        for i in 0..<5_000 {
+            let run = String(repeating: "x", count: i % 97)
+            escaped += run + #"\u00e9\ud83d\ude00\u20ac\n\""#
+            expected += run + "é😀€\n\""
+        }
+        escaped += #"\\"#
+        expected += "\\"
+        #expect(try JSON.parse("\"\(escaped)\"") == .string(expected))
+        #expect(try JSON.parse(#""\u0041""#) == .string("A"))
+    }
+
     @Test func rawNonASCIIIsKept() throws {
         let value = try JSON.parse("\"héllo 😀 日本\"")
         #expect(value == .string("héllo 😀 日本"))

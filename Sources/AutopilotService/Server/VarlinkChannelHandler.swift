@@ -88,8 +88,11 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
             let call: VarlinkCall
             let size: Int
             do {
-                guard let frame = try splitter.nextFrame() else { break }
-                call = try VarlinkCall(frame: frame)
+                // Parsed where it was received: a 4 MB upload is not copied out of the buffer first.
+                guard let frame = try splitter.nextFrameBounds() else { break }
+                call = try splitter.withBytes(in: frame) { bytes throws(VarlinkProtocolError) in
+                    try VarlinkCall(frame: bytes)
+                }
                 size = frame.count
             } catch {
                 // Oversized or undecodable message: the peer does not speak varlink; hang up.
@@ -99,6 +102,7 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
             }
             if connection.enqueue(call, size: size) { paused = true }
         }
+        splitter.releaseConsumed()
         if inputClosed && !paused && !failed && !inputEndReported {
             inputEndReported = true
             connection.inputEnded()
