@@ -215,18 +215,75 @@ public enum DeviceCSV {
     /// so a client that sends a file in parts passes the number its first data line has, minus one.
     /// - Throws: ``HeaderError`` when the text is empty or its first line is no accepted header.
     public static func parse(text: String, headerLine: Int = 1) throws(HeaderError) -> Document {
-        var decoder = CSVText.LineDecoder()
-        decoder.append(contentsOf: text.utf8)
-        decoder.finish()
-        guard let header = decoder.nextLine() else {
-            throw HeaderError(reason: "the text is empty; it needs a header line")
-        }
-        let format = try detect(header: header)
+        var reader = try RowReader(text: text, headerLine: headerLine)
         var rows: [Row] = []
-        while let row = decoder.withNextLine({ format.row($0, number: headerLine - 1 + $0.number) }) {
-            if let row { rows.append(row) }
+        while let row = reader.next() { rows.append(row) }
+        return Document(format: reader.format, rows: rows)
+    }
+
+    /// The rows of a device CSV text one at a time, by the rules of ``parse(text:headerLine:)``: the daemon
+    /// registers each row as it is read, so an upload's 1,000 rows (4 MB of hashes) are never all held as values at
+    /// once, only the text they come from.
+    public struct RowReader: IteratorProtocol {
+        /// What the header announces.
+        public let format: Format
+        private let headerLine: Int
+        private var lines: SlicedLines
+
+        /// Reads the header of `text` (file line `headerLine`).
+        /// - Throws: ``HeaderError`` when the text is empty or its first line is no accepted header.
+        public init(text: String, headerLine: Int = 1) throws(HeaderError) {
+            var lines = SlicedLines(text)
+            guard let header = lines.withNextLine({
+                CSVText.Line(number: $0.number, text: String(decoding: $0.utf8, as: UTF8.self), decoding: $0.decoding)
+            }) else {
+                throw HeaderError(reason: "the text is empty; it needs a header line")
+            }
+            self.format = try DeviceCSV.detect(header: header)
+            self.headerLine = headerLine
+            self.lines = lines
         }
-        return Document(format: format, rows: rows)
+
+        /// The next non-blank data line's row, or nil at the end of the text.
+        public mutating func next() -> Row? {
+            let format = format, headerLine = headerLine
+            while let row = lines.withNextLine({ format.row($0, number: headerLine - 1 + $0.number) }) {
+                if let row { return row }
+            }
+            return nil
+        }
+    }
+
+    /// The lines of a whole text in memory, given to a ``CSVText/LineDecoder`` a slice at a time: appended at once,
+    /// a 4 MB upload was copied whole into the decoder's buffer; this way the decoder holds a slice and a line.
+    private struct SlicedLines {
+        static let sliceBytes = 64 * 1024
+        let text: String
+        var fed = 0
+        var decoder = CSVText.LineDecoder()
+
+        init(_ text: String) {
+            var text = text
+            text.makeContiguousUTF8()  // so that each slice is appended as one copy
+            self.text = text
+        }
+
+        /// Lends the next line to `body`; nil at the end of the text.
+        mutating func withNextLine<R>(_ body: (CSVText.LineView) -> R) -> R? {
+            while true {
+                if let result = decoder.withNextLine(body) { return result }
+                if decoder.isFinished { return nil }
+                let utf8 = text.utf8
+                if fed == utf8.count {
+                    decoder.finish()
+                } else {
+                    let count = min(Self.sliceBytes, utf8.count - fed)
+                    let start = utf8.index(utf8.startIndex, offsetBy: fed)
+                    decoder.append(contentsOf: utf8[start..<utf8.index(start, offsetBy: count)])
+                    fed += count
+                }
+            }
+        }
     }
 
     /// The format a decoded header line announces.

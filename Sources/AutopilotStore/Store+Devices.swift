@@ -53,7 +53,8 @@ extension RegistryStore {
                            updateExisting: Bool = false) async throws -> BatchResults {
         try await register(context, batch: id, channel: .api, updateExisting: updateExisting) {
             try DeviceRules.checkCount(devices.count)
-            return devices.map { SubmissionEntry(input: .success($0), line: nil) }
+            var remaining = devices[...]
+            return SubmissionEntries { remaining.popFirst().map { SubmissionEntry(input: .success($0), line: nil) } }
         }
     }
 
@@ -69,19 +70,25 @@ extension RegistryStore {
         try await register(context, batch: id, channel: .upload, updateExisting: updateExisting) {
             let headerLine = line ?? 1
             guard headerLine >= 1 else { throw RegistryError.invalidInput(field: "line", reason: "must be 1 or more") }
-            let document: DeviceCSV.Document
+            var reader: DeviceCSV.RowReader
             do {
-                document = try DeviceCSV.parse(text: csv, headerLine: headerLine)
+                reader = try DeviceCSV.RowReader(text: csv, headerLine: headerLine)
             } catch {
                 throw RegistryError.invalidInput(field: "csv", reason: "\(error)")
             }
-            if document.rows.isEmpty {
+            guard let first = reader.next() else {
                 throw RegistryError.invalidInput(field: "csv", reason: "has no data rows after its header; send 1 to "
                     + "\(DeviceRules.maxDevicesPerCall) rows per call")
             }
-            try DeviceRules.checkCount(document.rows.count)
-            return document.rows.map { row in
-                let input = updateExisting ? row.result.map(document.format.stating) : row.result
+            // Rows are read as they are registered; a 1,001st row rolls the whole call back (BatchTooLarge).
+            var pending: DeviceCSV.Row? = first, count = 0
+            let format = reader.format
+            return SubmissionEntries {
+                guard let row = pending ?? reader.next() else { return nil }
+                pending = nil
+                count += 1
+                try DeviceRules.checkCount(count)
+                let input = updateExisting ? row.result.map(format.stating) : row.result
                 return SubmissionEntry(input: input.mapError { DeviceRejection(.invalidZtdRequestBody, $0.reason) },
                                        line: row.line)
             }
@@ -92,7 +99,7 @@ extension RegistryStore {
     /// each entry `entries` returns (called inside the transaction, after those checks, so that a value rule it
     /// breaks comes after the state checks, as interface.md orders errors).
     private func register(_ context: OperationContext, batch id: String, channel: Channel, updateExisting: Bool,
-                          _ entries: @escaping @Sendable () throws -> [SubmissionEntry]) async throws
+                          _ entries: @escaping @Sendable () throws -> SubmissionEntries) async throws
         -> BatchResults
     {
         try await change(context) { tx in
@@ -122,13 +129,15 @@ extension RegistryStore {
             var evaluator = SubmissionEvaluator(db: db, tenant: batch.tenant, partnerKind: partner.kind,
                                                 updateExisting: updateExisting)
             var results: [DeviceResult] = []
-            results.reserveCapacity(submitted.count)
+            results.reserveCapacity(DeviceRules.maxDevicesPerCall)
             var registered = 0, updated = 0
             var changes = DeviceChangeLog(tx)
             // Two rows may name one registered device by identifiers they do not share (a product key, a tuple).
             var updatedDevices = Set<String>()
-            for (offset, entry) in submitted.enumerated() {
-                let index = batch.submitted + offset
+            var count = 0
+            while let entry = try submitted.next() {
+                let index = batch.submitted + count
+                count += 1
                 var outcome: Result<SubmissionEvaluator.Candidate, DeviceRejection>
                 switch entry.input {
                 case let .success(input): outcome = try evaluator.evaluate(input)
@@ -171,10 +180,10 @@ extension RegistryStore {
                                                 message: failure.message, line: entry.line))
                 }
             }
-            batch.submitted += submitted.count
+            batch.submitted += count
             batch.registered += registered
             batch.updated += updated
-            batch.failed += submitted.count - registered - updated
+            batch.failed += count - registered - updated
             try db.execute(sql: "UPDATE batches SET submitted = ?, registered = ?, updated = ?, failed = ? WHERE id = ?",
                            arguments: [batch.submitted, batch.registered, batch.updated, batch.failed, batch.id])
             return BatchResults(batch: batch, results: results)
@@ -359,6 +368,13 @@ extension RegistryStore {
             throw RegistryError.consentRequired(partner: partner.id, tenant: tenant)
         }
     }
+}
+
+/// The devices of one submission, made one at a time as they are registered (a CSV upload's rows are read from its
+/// text as they go, so its 1,000 devices are never all held at once).
+struct SubmissionEntries {
+    /// The next device, nil after the last; throws to roll the call back (`BatchTooLarge` at a 1,001st row).
+    var next: () throws -> SubmissionEntry?
 }
 
 /// One device of a submission and the file line of its row (nil through `AddDevices`); a CSV row that could not be

@@ -307,6 +307,29 @@ func parseFile(_ bytes: [UInt8]) throws(DeviceCSV.HeaderError) -> (CSVText.Encod
         }
     }
 
+    /// An upload of a thousand rows is read a slice of 64 KiB at a time: lines that straddle a slice, and a CRLF
+    /// whose CR ends one slice and whose LF begins the next, read as they would in one piece.
+    @Test(arguments: 0..<3) func aLargeTextReadsTheSameWhereverItsSlicesFall(shift: Int) throws {
+        let hash = String(repeating: "QUJD", count: 1000)
+        var text = Self.header + "\r\n"
+        var expected: [DeviceInput] = []
+        for i in 0..<40 {
+            // Row 16's serial number is padded so that its CR is byte 65,534, 65,535 or 65,536 of the text: the
+            // CRLF inside the first 64 KiB slice, split across two, or wholly in the second.
+            var serial = "SN\(i)"
+            if i == 15 { serial += String(repeating: "0", count: 65_534 + shift - text.utf8.count - serial.utf8.count - 4_006) }
+            text += "\(serial),,\(hash),G\(i)\r\n"
+            expected.append(DeviceInput(serialNumber: serial, hardwareHash: hash, groupTag: "G\(i)"))
+        }
+        let crOfRow16 = text.utf8.enumerated().filter { $0.element == 13 }.map(\.offset)[16]
+        #expect(crOfRow16 == 65_534 + shift)
+        #expect(text.utf8.count > 2 * 65_536)
+        let document = try DeviceCSV.parse(text: text)
+        #expect(document.format == .intuneWithGroupTag)
+        #expect(try document.rows.map { try $0.result.get() } == expected)
+        #expect(document.rows.map(\.line) == Array(2...41))
+    }
+
     @Test func onlyAHeaderGivesNoRows() throws {
         #expect(try DeviceCSV.parse(text: Self.header).rows.isEmpty)
         #expect(try DeviceCSV.parse(text: "\(Self.header)\r\n").rows.isEmpty)
