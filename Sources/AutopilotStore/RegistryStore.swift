@@ -66,6 +66,8 @@ public final class RegistryStore: Sendable {
     let writer: any DatabaseWriter
     /// The connections reads run on (a file database); nil for an in-memory one, whose reads use `writer`.
     let callReaders: CallReaders?
+    /// Checkpoints the WAL off the writer's thread (a file database); nil for an in-memory one.
+    let checkpointer: WALCheckpointer?
     /// Answers of consent checks, valid until a commit changes consent.
     let consentCache = ConsentCache()
     /// Wakes watchers of consent events when a transaction that recorded some commits.
@@ -106,6 +108,13 @@ public final class RegistryStore: Sendable {
         }
         callReaders = configuration.path.map {
             CallReaders(path: $0, limit: configuration.maximumReaderCount, busyTimeoutSeconds: 10)
+        }
+        if let path = configuration.path, let pool = writer as? DatabasePool {
+            let checkpointer = try WALCheckpointer(path: path, busyTimeoutSeconds: 10)
+            try pool.writeWithoutTransaction { db in checkpointer.attach(to: db) }
+            self.checkpointer = checkpointer
+        } else {
+            checkpointer = nil
         }
         writer.add(transactionObserver: consentCache, extent: .databaseLifetime)
         writer.add(transactionObserver: consentEventHub, extent: .databaseLifetime)
@@ -404,7 +413,11 @@ public final class RegistryStore: Sendable {
         // The readers first: the pool's connection, closing last, checkpoints the WAL and removes it. The checkpoint
         // before is PASSIVE: a replicator (Litestream, docs/replication.md) keeps a read transaction open, and a
         // TRUNCATE checkpoint would wait the whole busy timeout for it at every stop, then fail anyway.
-        let readersClosed = Result { try callReaders?.close() }
+        // The checkpointer's connection too, so that the writer's is the last and removes the WAL.
+        let readersClosed = Result {
+            try callReaders?.close()
+            try checkpointer?.close()
+        }
         if let pool = writer as? DatabasePool {
             _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             try pool.close()
@@ -491,7 +504,5 @@ func newID(milliseconds: UInt64 = currentUnixMilliseconds()) -> String {
 
 /// Milliseconds since the Unix epoch, from the system's real-time clock.
 func currentUnixMilliseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
+    UInt64(max(0, Timestamp.now().millisecondsSinceEpoch))
 }
