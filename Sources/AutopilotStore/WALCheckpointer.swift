@@ -22,7 +22,9 @@ final class WALCheckpointer: Sendable {
     static let thresholdFrames: Int32 = 1000
 
     private let connection: DatabaseQueue
-    private let queue = DispatchQueue(label: "autopilotd.checkpoint", qos: .utility)
+    // Default QoS: for a lower class libdispatch would start workers of that priority and try to renice them, which
+    // the unit's system call filter refuses (docs/service.md).
+    private let queue = DispatchQueue(label: "autopilotd.checkpoint")
     /// A wake-up is queued and has not started yet (so commits in a burst queue one checkpoint, not one each).
     private let queued = Atomic<Bool>(false)
     /// Checkpoints run so far (tests).
