@@ -66,7 +66,7 @@ public final class RegistryStore: Sendable {
     let writer: any DatabaseWriter
     /// The connections reads run on (a file database); nil for an in-memory one, whose reads use `writer`.
     let callReaders: CallReaders?
-    /// Checkpoints the WAL off the writer's thread (a file database); nil for an in-memory one.
+    /// Checkpoints the WAL after large commits have been answered (a file database); nil for an in-memory one.
     let checkpointer: WALCheckpointer?
     /// Answers of consent checks, valid until a commit changes consent.
     let consentCache = ConsentCache()
@@ -109,8 +109,8 @@ public final class RegistryStore: Sendable {
         callReaders = configuration.path.map {
             CallReaders(path: $0, limit: configuration.maximumReaderCount, busyTimeoutSeconds: 10)
         }
-        if let path = configuration.path, let pool = writer as? DatabasePool {
-            let checkpointer = try WALCheckpointer(path: path, busyTimeoutSeconds: 10)
+        if let pool = writer as? DatabasePool {
+            let checkpointer = WALCheckpointer(writer: pool)
             try pool.writeWithoutTransaction { db in checkpointer.attach(to: db) }
             self.checkpointer = checkpointer
         } else {
@@ -413,11 +413,7 @@ public final class RegistryStore: Sendable {
         // The readers first: the pool's connection, closing last, checkpoints the WAL and removes it. The checkpoint
         // before is PASSIVE: a replicator (Litestream, docs/replication.md) keeps a read transaction open, and a
         // TRUNCATE checkpoint would wait the whole busy timeout for it at every stop, then fail anyway.
-        // The checkpointer's connection too, so that the writer's is the last and removes the WAL.
-        let readersClosed = Result {
-            try callReaders?.close()
-            try checkpointer?.close()
-        }
+        let readersClosed = Result { try callReaders?.close() }
         if let pool = writer as? DatabasePool {
             _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             try pool.close()

@@ -1,70 +1,62 @@
-import Dispatch
 import GRDB
 import GRDBSQLite
 import Synchronization
 
-/// Copies committed WAL frames back into the database file on a thread of its own, instead of in the commit that
-/// filled the WAL.
+/// Checkpoints the WAL on the writer's queue after the commit that filled it has been answered, instead of inside
+/// that commit.
 ///
 /// SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000 pages: the committing call then
-/// also reads every frame back, writes it into the database file and waits for that file's `fsync`. A 1,000-device
-/// upload writes about 10 MB of pages, so every one of them paid for a checkpoint of its own pages before its reply,
-/// on the writer's thread, while the second core sat idle (docs/performance.md). Here the writer's WAL hook (which
-/// replaces the automatic checkpoint) only counts frames, and past `thresholdFrames` wakes this checkpointer, which
-/// runs a PASSIVE checkpoint on its own connection while the writer goes on with the next call.
+/// also reads every frame back, writes it into the database file and waits for that file's `fsync`, all before its
+/// reply. A 1,000-device upload writes about 10 MB of pages, so every one of them paid for a checkpoint of its own
+/// pages first (docs/performance.md). Here the writer's WAL hook (which replaces the automatic checkpoint) only
+/// counts frames, and past `thresholdFrames` queues a PASSIVE checkpoint behind the current write on the writer's
+/// queue: the reply goes out at once, and the checkpoint runs while it travels, while the client prepares its next
+/// call and while the daemon receives and parses it.
 ///
-/// Nothing about durability changes: a commit is on disk when its WAL frames are synced (`synchronous = FULL`), as
-/// before; a checkpoint only moves committed pages. PASSIVE never waits for readers or the writer, as SQLite's own
-/// automatic checkpoint does not (a replicator's open read transaction, docs/replication.md, just leaves the frames
-/// it may still need in the WAL). A checkpoint that fails (disk full) is tried again at the next wake-up.
+/// It runs on the writer's queue, before any later write, so that the next write transaction finds the WAL fully
+/// copied and starts it again from its beginning: checkpoints run on a connection of their own fell behind the next
+/// write every time, and a 100,000-device import left a WAL of 1.1 GB. Nothing about durability changes: a commit is
+/// on disk when its WAL frames are synced (`synchronous = FULL`), as before; a checkpoint only moves committed pages.
+/// PASSIVE never waits for readers, as SQLite's own automatic checkpoint does not (a replicator's open read
+/// transaction, docs/replication.md, just leaves the frames it may still need in the WAL). A checkpoint that fails
+/// (disk full) is tried again after the next large commit.
 final class WALCheckpointer: Sendable {
-    /// The WAL size, in frames (pages), past which a commit wakes the checkpointer: SQLite's own default.
+    /// The WAL size, in frames (pages), past which a commit queues a checkpoint: SQLite's own default.
     static let thresholdFrames: Int32 = 1000
 
-    private let connection: DatabaseQueue
-    // Default QoS: for a lower class libdispatch would start workers of that priority and try to renice them, which
-    // the unit's system call filter refuses (docs/service.md).
-    private let queue = DispatchQueue(label: "autopilotd.checkpoint")
-    /// A wake-up is queued and has not started yet (so commits in a burst queue one checkpoint, not one each).
+    private let writer: any DatabaseWriter
+    /// A checkpoint is queued and has not started yet (so commits in a burst queue one checkpoint, not one each).
     private let queued = Atomic<Bool>(false)
     /// Checkpoints run so far (tests).
     private let runs = Atomic<Int>(0)
 
-    /// A checkpointer with its own connection to the database at `path`.
-    init(path: String, busyTimeoutSeconds: Double) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(busyTimeoutSeconds)
-        configuration.label = "autopilotd.checkpoint"
-        connection = try DatabaseQueue(path: path, configuration: configuration)
+    /// A checkpointer that queues its checkpoints on `writer`.
+    init(writer: any DatabaseWriter) {
+        self.writer = writer
     }
 
-    /// Makes `writer`'s commits wake this checkpointer, replacing SQLite's automatic checkpoint on that connection.
-    func attach(to writer: Database) {
-        sqlite3_wal_hook(writer.sqliteConnection, { context, _, _, frames in
+    /// Makes the commits of `connection` (the writer's) queue checkpoints, replacing SQLite's automatic checkpoint on
+    /// that connection. The checkpointer must outlive the connection's last commit.
+    func attach(to connection: Database) {
+        sqlite3_wal_hook(connection.sqliteConnection, { context, _, _, frames in
             if frames >= WALCheckpointer.thresholdFrames, let context {
-                Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().wake()
+                Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().queueCheckpoint()
             }
             return SQLITE_OK
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    /// Queues a checkpoint unless one is queued already. Called on the writer's thread, after a commit.
-    func wake() {
+    /// Queues a checkpoint on the writer's queue unless one is queued already. Called on the writer's queue, after a
+    /// commit; the checkpoint runs once the write that committed has returned.
+    func queueCheckpoint() {
         guard !queued.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        queue.async { [self] in
+        writer.asyncWriteWithoutTransaction { [self] db in
             queued.store(false, ordering: .releasing)
-            _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            _ = try? db.checkpoint(.passive)
             runs.add(1, ordering: .relaxed)
         }
     }
 
     /// How many checkpoints have run.
     var checkpointCount: Int { runs.load(ordering: .relaxed) }
-
-    /// Waits for a queued checkpoint to finish, then closes the connection. The writer's hook must be gone (the
-    /// writer closed, or no commit coming) before this is called.
-    func close() throws {
-        queue.sync {}
-        try connection.close()
-    }
 }
