@@ -384,18 +384,9 @@ private struct JSONParser {
                 } else if scalar >= 0xDC00, scalar <= 0xDFFF {
                     throw error("lone surrogate escape", at: escapeStart)
                 }
-                // UTF-8 of the scalar: at most as many bytes as the escape (6, or 12 for a surrogate pair).
-                switch scalar {
-                case 0..<0x80:
-                    put(UInt8(scalar))
-                case 0x80..<0x800:
-                    put(UInt8(0xC0 | scalar >> 6)); put(UInt8(0x80 | scalar & 0x3F))
-                case 0x800..<0x10000:
-                    put(UInt8(0xE0 | scalar >> 12)); put(UInt8(0x80 | scalar >> 6 & 0x3F)); put(UInt8(0x80 | scalar & 0x3F))
-                default:
-                    put(UInt8(0xF0 | scalar >> 18)); put(UInt8(0x80 | scalar >> 12 & 0x3F))
-                    put(UInt8(0x80 | scalar >> 6 & 0x3F)); put(UInt8(0x80 | scalar & 0x3F))
-                }
+                // At most as many UTF-8 bytes as the escape took (6, or 12 for a surrogate pair). Surrogates were
+                // refused above, so the scalar is valid.
+                UTF8.encode(Unicode.Scalar(scalar)!, into: put)
             default:
                 throw error("invalid escape", at: escapeStart)
             }
