@@ -129,7 +129,6 @@ extension RegistryStore {
             var evaluator = SubmissionEvaluator(db: db, tenant: batch.tenant, partnerKind: partner.kind,
                                                 updateExisting: updateExisting)
             var results: [DeviceResult] = []
-            results.reserveCapacity(DeviceRules.maxDevicesPerCall)
             var registered = 0, updated = 0
             var changes = DeviceChangeLog(tx)
             // Two rows may name one registered device by identifiers they do not share (a product key, a tuple).
