@@ -165,6 +165,10 @@ import Varlink
             + (0...1000).map { "SN\($0),PK\($0),\n" }.joined()
         let tooLarge = try daemon.callError("UploadDeviceCsv", ["batch": uploadID, "csv": .string(tooMany)])
         #expect(tooLarge?.name == "io.autopilotd.registry.BatchTooLarge")
+        // Rows are registered as they are read, so the 1,000 before the refused one were written, then rolled back.
+        let untouched = try daemon.call("GetBatch", ["batch": uploadID])
+        #expect(untouched["batch"]?.objectValue?["submitted"]?.intValue == 0, "\(untouched)")
+        #expect(untouched["results"]?.arrayValue?.isEmpty == true)
 
         let sent = try daemon.call("UploadDeviceCsv", ["batch": uploadID, "csv": .string(csv), "line": 41])
         let result = sent["results"]?.arrayValue?.first?.objectValue
