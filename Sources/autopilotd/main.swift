@@ -1,13 +1,14 @@
 import AutopilotService
 import ArgumentParser
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// autopilotd: the Windows Autopilot consent and device registry daemon.
 @main
-struct Autopilotd: AsyncParsableCommand {
+struct Autopilotd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "autopilotd",
         abstract: "Serve the io.autopilotd.registry varlink interface.",
@@ -26,7 +27,29 @@ struct Autopilotd: AsyncParsableCommand {
     @Option(help: "Path of the SQLite database.")
     var database: String?
 
-    func run() async throws {
+    /// Serves until stopped, on a task of the concurrency pool while this (the main) thread waits for it.
+    ///
+    /// Not an `AsyncParsableCommand`: Swift's asynchronous `main` hands the main thread to `dispatch_main`, which
+    /// ends it with `pthread_exit`, and unwinding its stack reads about 1 MiB of the executable's unwind tables
+    /// (`.eh_frame_hdr`, `.eh_frame`) into memory, where they stay (docs/performance.md, idle RSS). Nothing in the
+    /// daemon runs on the main queue.
+    func run() throws {
+        let config = config, socket = socket, database = database
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<Void, any Error>>(.success(()))
+        Task.detached {
+            do {
+                try await Self.serve(config: config, socket: socket, database: database)
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            finished.signal()
+        }
+        finished.wait()
+        try outcome.withLock { $0 }.get()
+    }
+
+    private static func serve(config: String?, socket: String?, database: String?) async throws {
         #if canImport(Glibc)
         // A device upload is a message of about 4 MB, parsed and decoded into buffers of the same order. glibc's
         // malloc raises its mmap threshold each time such a buffer is freed, after which they come from the heap and
