@@ -98,6 +98,19 @@ public struct FrameSplitter: Sendable {
         return try result.get()
     }
 
+    /// Calls `body` with the buffered bytes of `range` (from ``nextFrameBounds()``) for it to consume: it may
+    /// overwrite them or give their pages back to the system (`VarlinkCall(consumingFrame:)`), since a returned frame
+    /// is never read again. Valid only inside `body`.
+    public mutating func withConsumableBytes<R, E: Error>(
+        in range: Range<Int>, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound < frameStart, "range is not a returned frame")
+        let result: Result<R, E> = buffer.withUnsafeMutableBytes { all in
+            Result { () throws(E) in try body(UnsafeMutableRawBufferPointer(rebasing: all[range])) }
+        }
+        return try result.get()
+    }
+
     /// The index of the first NUL at or after `start`. `memchr`: a 4 MB AddDevices call is scanned in a fraction of
     /// the time an element-by-element search takes (docs/performance.md).
     static func firstNUL(in bytes: [UInt8], from start: Int) -> Int? {

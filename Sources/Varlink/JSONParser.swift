@@ -38,6 +38,20 @@ public enum JSON {
         return try parser.parseDocument()
     }
 
+    /// Parses one JSON value from UTF-8 bytes the caller gives up, returning their memory to the system as it goes.
+    ///
+    /// The same as ``parse(_:maxDepth:)-(UnsafeRawBufferPointer,_)``, except that whole pages of `bytes` the parser
+    /// has decoded past are handed back (`madvise(MADV_DONTNEED)` on Linux) once 256 KiB of them have gathered: a
+    /// 4 MB upload and the string it decodes to are then never both resident. The bytes read as zero afterwards, so
+    /// `bytes` must be private memory that nothing reads again (a received frame; see `FrameSplitter`).
+    public static func parse(consuming bytes: UnsafeMutableRawBufferPointer, maxDepth: Int = 64)
+        throws(JSONParseError) -> JSONValue
+    {
+        var parser = JSONParser(bytes: UnsafeRawBufferPointer(bytes), maxDepth: maxDepth)
+        parser.releaser = ConsumedInputReleaser(bytes)
+        return try parser.parseDocument()
+    }
+
     /// Parses one JSON value from UTF-8 bytes; see ``parse(_:maxDepth:)-(UnsafeRawBufferPointer,_)``.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { raw in
@@ -82,10 +96,46 @@ private struct OpenContainer {
     var keyStart: Int
 }
 
+/// Gives the pages of a consumed input back to the system once the parser is past them (`JSON.parse(consuming:)`).
+struct ConsumedInputReleaser {
+    /// Pages are given back in runs of at least this many bytes: one system call per 256 KiB decoded.
+    static let minimumRun = 256 * 1024
+    static let pageSize: Int = {
+        #if canImport(Glibc) || canImport(Darwin)
+        return max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+        #else
+        return 4096
+        #endif
+    }()
+
+    /// The input's first byte, as an address.
+    private let base: Int
+    /// Everything from the input's first whole page up to this address has been given back.
+    private(set) var releasedEnd: Int
+
+    init(_ bytes: UnsafeMutableRawBufferPointer) {
+        base = Int(bitPattern: bytes.baseAddress)
+        // Only pages that lie wholly inside the input: the bytes before it are not the parser's to give away.
+        releasedEnd = (base + Self.pageSize - 1) & ~(Self.pageSize - 1)
+    }
+
+    /// The parser will not read the input before `offset` again: give back the whole pages that lie before it.
+    mutating func release(before offset: Int) {
+        let end = (base + offset) & ~(Self.pageSize - 1)
+        guard end - releasedEnd >= Self.minimumRun else { return }
+        #if os(Linux)
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: releasedEnd), end - releasedEnd, MADV_DONTNEED)
+        #endif
+        releasedEnd = end
+    }
+}
+
 private struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
     var position = 0
+    /// Set when the input is the caller's to discard (`JSON.parse(consuming:)`).
+    var releaser: ConsumedInputReleaser?
     /// Values of all open containers, innermost last.
     var values: [JSONValue] = []
     /// Keys of all open objects, innermost last; one per value of an object.
@@ -165,6 +215,7 @@ private struct JSONParser {
             while true {
                 guard let container = containers.last else { return value }
                 values.append(value)
+                releaser?.release(before: position)
                 skipWhitespace()
                 guard let next = peek() else { throw error("unexpected end of input") }
                 if next == ASCII.comma {
@@ -323,11 +374,13 @@ private struct JSONParser {
     /// Decodes the escapes of the already scanned and validated string bytes `start..<end`, straight into the new
     /// String's storage (an escape never decodes to more bytes than it takes, so `end - start` is room enough): a
     /// 4 MB CSV upload used to be unescaped into a scratch array and then copied, holding both at once.
-    func unescape(from start: Int, to end: Int) throws(JSONParseError) -> String {
+    mutating func unescape(from start: Int, to end: Int) throws(JSONParseError) -> String {
         var failure: JSONParseError?
+        var releaser = self.releaser
+        defer { self.releaser = releaser }
         let text = String(unsafeUninitializedCapacity: end - start) { out in
             do throws(JSONParseError) {
-                return try unescape(from: start, to: end, into: out)
+                return try unescape(from: start, to: end, into: out, releasing: &releaser)
             } catch {
                 failure = error
                 return 0
@@ -337,9 +390,10 @@ private struct JSONParser {
         return text
     }
 
-    /// Writes the decoded bytes of `start..<end` to `out` and returns how many it wrote.
-    func unescape(from start: Int, to end: Int, into out: UnsafeMutableBufferPointer<UInt8>)
-        throws(JSONParseError) -> Int
+    /// Writes the decoded bytes of `start..<end` to `out` and returns how many it wrote; with a `releaser`, gives
+    /// back the input's pages as the decoding passes them.
+    func unescape(from start: Int, to end: Int, into out: UnsafeMutableBufferPointer<UInt8>,
+                  releasing releaser: inout ConsumedInputReleaser?) throws(JSONParseError) -> Int
     {
         var offset = start, written = 0
         let base = bytes.baseAddress!
@@ -357,6 +411,7 @@ private struct JSONParser {
                     .copyMemory(from: base + offset, byteCount: next - offset)
                 written += next - offset
                 offset = next
+                releaser?.release(before: offset)
                 continue
             }
             let escapeStart = offset

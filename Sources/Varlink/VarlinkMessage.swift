@@ -43,7 +43,17 @@ public struct VarlinkCall: Sendable {
     ///   `parameters` is present and not an object, when `more`/`oneway`/`upgrade` are present and not
     ///   booleans, or when both `oneway` and `more` are set.
     public init(frame: UnsafeRawBufferPointer) throws(VarlinkProtocolError) {
-        let message = try decodeMessageObject(frame)
+        try self.init(message: decodeMessageObject(frame))
+    }
+
+    /// Decodes one frame whose bytes the caller gives up: the parser hands their pages back to the system as it
+    /// decodes past them (`JSON.parse(consuming:)`), and they read as zero afterwards. The daemon decodes received
+    /// frames so, in its receive buffer: the 4 MB of a large upload are not held while its 4 MB string is built.
+    public init(consumingFrame frame: UnsafeMutableRawBufferPointer) throws(VarlinkProtocolError) {
+        try self.init(message: decodeMessageObject(consuming: frame))
+    }
+
+    private init(message: JSONObject) throws(VarlinkProtocolError) {
         guard case .string(let method)? = message["method"] else {
             throw VarlinkProtocolError(reason: "call has no string \"method\"")
         }
@@ -166,6 +176,22 @@ private func decodeMessageObject(_ frame: UnsafeRawBufferPointer) throws(Varlink
     } catch {
         throw VarlinkProtocolError(reason: error.description)
     }
+    return try messageObject(value)
+}
+
+private func decodeMessageObject(consuming frame: UnsafeMutableRawBufferPointer) throws(VarlinkProtocolError)
+    -> JSONObject
+{
+    let value: JSONValue
+    do {
+        value = try JSON.parse(consuming: frame, maxDepth: VarlinkCall.maxNestingDepth)
+    } catch {
+        throw VarlinkProtocolError(reason: error.description)
+    }
+    return try messageObject(value)
+}
+
+private func messageObject(_ value: JSONValue) throws(VarlinkProtocolError) -> JSONObject {
     guard case .object(let message) = value else {
         throw VarlinkProtocolError(reason: "message is not a JSON object")
     }

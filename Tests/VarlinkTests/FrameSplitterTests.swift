@@ -127,3 +127,29 @@ import Varlink
         #expect(FrameSplitter.defaultMaxFrameSize == 16 * 1024 * 1024)
     }
 }
+
+@Suite struct ConsumedFrameTests {
+    /// A large call decoded in place and consumed (its pages given back as it is parsed) leaves the frames after it
+    /// in the same buffer intact: the next complete one, and a partial one completed by a later read.
+    @Test func consumingALargeFrameLeavesTheFollowingFramesIntact() throws {
+        let large = ConsumingParseTests.largeMessage()
+        let next = Array(#"{"method":"io.example.Next","parameters":{"n":1}}"#.utf8)
+        let partial = Array(#"{"method":"io.example.Later","parameters":{"#.utf8)
+        var splitter = FrameSplitter()
+        splitter.append(large + [0] + next + [0] + partial)
+        let first = try #require(try splitter.nextFrameBounds())
+        let call = try splitter.withConsumableBytes(in: first) { bytes throws(VarlinkProtocolError) in
+            try VarlinkCall(consumingFrame: bytes)
+        }
+        let copied = try VarlinkCall(frame: large)
+        #expect(call.method == copied.method && call.parameters == copied.parameters)
+        let second = try #require(try splitter.nextFrameBounds())
+        #expect(splitter.withBytes(in: second) { Array($0) } == next)
+        #expect(try splitter.nextFrameBounds() == nil)
+        splitter.releaseConsumed()
+        splitter.append(Array(#""m":2}}"#.utf8) + [0])
+        let third = try #require(try splitter.nextFrame())
+        let later = try VarlinkCall(frame: third)
+        #expect(later.method == "io.example.Later" && later.parameters == ["m": 2])
+    }
+}

@@ -214,3 +214,73 @@ import Varlink
         #expect(object["s"]?.intValue == nil)
     }
 }
+
+/// `JSON.parse(consuming:)`: the daemon parses received frames so, giving back the pages it has decoded past.
+@Suite struct ConsumingParseTests {
+    /// A CSV-upload-like call of about 2 MB: one long string with an escaped line break every row, then an array
+    /// of short strings, as an AddDevices call carries them.
+    static func largeMessage() -> [UInt8] {
+        var csv = #"Device Serial Number,Windows Product ID,Hardware Hash\r\n"#
+        for row in 0..<12_000 {
+            csv += "SN-\(row),,\(String(repeating: "T0FBQUFBQ", count: 18))" + #"\r\n"#
+        }
+        let items = (0..<3_000).map { "\"item \($0) \\\"quoted\\\" \\u00e9\"" }.joined(separator: ",")
+        return Array(#"{"method":"io.example.Upload","parameters":{"csv":"\#(csv)","items":[\#(items)]}}"#.utf8)
+    }
+
+    /// Runs `body` on `message` copied into fresh pages at an offset that is not page aligned, with marker bytes
+    /// before and after it in the same mapping, and returns what `body` returned and the mapping's bytes after it.
+    static func inMappedPages<R>(_ message: [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws -> R)
+        rethrows -> (R, before: [UInt8], frame: [UInt8], after: [UInt8])
+    {
+        let lead = 100, trail = 5_000
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: lead + message.count + trail, alignment: 4096)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0xAB)
+        UnsafeMutableRawBufferPointer(rebasing: buffer[lead...]).copyMemory(from: UnsafeRawBufferPointer(start: message, count: message.count))
+        let result = try body(UnsafeMutableRawBufferPointer(rebasing: buffer[lead..<lead + message.count]))
+        return (result, Array(buffer[..<lead]), Array(buffer[lead..<lead + message.count]),
+                Array(buffer[(lead + message.count)...]))
+    }
+
+    @Test func largeInputDecodesAsUsualAndItsPassedPagesAreGivenBack() throws {
+        let message = Self.largeMessage()
+        #expect(message.count > 2_000_000)
+        let expected = try JSON.parse(message)
+        let (value, before, frame, after) = try Self.inMappedPages(message) { try JSON.parse(consuming: $0) }
+        #expect(value == expected)
+        // Nothing outside the input is touched.
+        #expect(before.allSatisfy { $0 == 0xAB })
+        #expect(after.allSatisfy { $0 == 0xAB })
+        #if os(Linux)
+        // Pages the parser passed read as zero now (given back with MADV_DONTNEED): most of the input.
+        let zeroed = frame.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+        #expect(zeroed > message.count / 2)
+        #expect(frame[4_096..<8_192].allSatisfy { $0 == 0 })
+        #endif
+        // The page the parser stopped in, and what follows it, are left as they were.
+        #expect(Array(frame.suffix(100)) == Array(message.suffix(100)))
+    }
+
+    @Test func smallInputIsLeftAsItWas() throws {
+        let message = Array(#"{"method":"io.example.Ping","parameters":{"text":"a\nb","list":["x","y"]}}"#.utf8)
+        let (value, _, frame, _) = try Self.inMappedPages(message) { try JSON.parse(consuming: $0) }
+        #expect(value == (try JSON.parse(message)))
+        #expect(frame == message)
+    }
+
+    @Test func malformedLargeInputIsStillRefusedWithItsOffset() throws {
+        var message = Self.largeMessage()
+        message.removeLast(2)   // the closing brackets: the parser runs out after releasing most of the input
+        let expectedError = #expect(throws: JSONParseError.self) { try JSON.parse(message) }
+        let (outcome, _, _, _) = Self.inMappedPages(message) { bytes in
+            Result { () throws(JSONParseError) in try JSON.parse(consuming: bytes) }
+        }
+        guard case .failure(let error) = outcome else {
+            Issue.record("a truncated message parsed")
+            return
+        }
+        #expect(error.offset == expectedError?.offset)
+        #expect(error.reason == expectedError?.reason)
+    }
+}

@@ -88,10 +88,12 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
             let call: VarlinkCall
             let size: Int
             do {
-                // Parsed where it was received: a 4 MB upload is not copied out of the buffer first.
+                // Parsed where it was received: a 4 MB upload is not copied out of the buffer first, and the pages
+                // of the buffer are given back as the parser passes them, so the upload's bytes and the string they
+                // decode to are not both held (docs/performance.md, peak RSS).
                 guard let frame = try splitter.nextFrameBounds() else { break }
-                call = try splitter.withBytes(in: frame) { bytes throws(VarlinkProtocolError) in
-                    try VarlinkCall(frame: bytes)
+                call = try splitter.withConsumableBytes(in: frame) { bytes throws(VarlinkProtocolError) in
+                    try VarlinkCall(consumingFrame: bytes)
                 }
                 size = frame.count
             } catch {
