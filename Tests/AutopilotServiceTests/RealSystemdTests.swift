@@ -191,6 +191,30 @@ struct RealSystemdTests {
         #expect(try container.properties("autopilotd.socket", ["SubState"])["SubState"] == "listening")
         let again = try ctl(["tenant", "show", "contoso", "--json"])
         #expect(again.status == 0 && again.stdout.contains("contoso.onmicrosoft.com"), "\(again)\n\(journal())")
+        phase("started again by a call")
+
+        // A mistake in the configuration stops the start with one journal line and exit status 78, and systemd does
+        // not retry it every RestartSec (RestartPreventExitStatus=78); mended, the daemon starts again.
+        let conf = container.root + "/etc/autopilotd/autopilotd.conf"
+        let original = try String(contentsOfFile: conf, encoding: .utf8)
+        try (original + "\nno_such_setting = 1\n").write(toFile: conf, atomically: true, encoding: .utf8)
+        try container.run(["systemctl", "stop", service]).requireSuccess("systemctl stop")
+        // The restarts above count against StartLimitBurst; the start below must not meet that limit instead.
+        try container.run(["systemctl", "reset-failed", service]).requireSuccess("systemctl reset-failed")
+        let beforeMistake = try container.journalCursor()
+        let badStart = try container.run(["systemctl", "start", service], timeout: 90)
+        #expect(badStart.status != 0, "a daemon with an unknown setting started: \(badStart)")
+        Thread.sleep(forTimeInterval: 5)  // more than RestartSec=2s: a restart would have happened by now
+        let refused = try container.properties(service, ["ActiveState", "Result", "ExecMainStatus", "NRestarts"])
+        #expect(refused["ActiveState"] == "failed" && refused["Result"] == "exit-code"
+                && refused["ExecMainStatus"] == "78" && refused["NRestarts"] == "0", "\(refused)\n\(journal())")
+        let mistakeLog = container.journal(units: [service], after: beforeMistake)
+        #expect(mistakeLog.contains("autopilotd: configuration:") && mistakeLog.contains("no_such_setting"),
+                "\(mistakeLog)")
+        try original.write(toFile: conf, atomically: true, encoding: .utf8)
+        try container.run(["systemctl", "reset-failed", service]).requireSuccess("systemctl reset-failed")
+        let mended = try ctl(["tenant", "show", "contoso", "--json"])
+        #expect(mended.status == 0, "\(mended)\n\(journal())")
     }
 
     /// Checks in /proc what the unit's hardening promises of process `pid`: its user, no privileges and no way to
