@@ -111,7 +111,7 @@ public final class RegistryStore: Sendable {
         }
         if let pool = writer as? DatabasePool {
             let checkpointer = WALCheckpointer(writer: pool)
-            try pool.writeWithoutTransaction { db in checkpointer.attach(to: db) }
+            pool.writeWithoutTransaction { db in checkpointer.attach(to: db) }
             self.checkpointer = checkpointer
         } else {
             checkpointer = nil

@@ -246,7 +246,7 @@ struct SystemdTests {
         process.arguments = ["-l", inherited, "--", productsDirectory + "/autopilotd",
                              "--database", directory + "/registry.sqlite", "--socket", configured]
         let log = directory + "/stderr"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log, contents: nil), "cannot create \(log)")
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = FileHandle.nullDevice
         var environment = ProcessInfo.processInfo.environment
@@ -281,7 +281,7 @@ struct SystemdTests {
         let directory = try makeTemporaryDirectory("log")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + "/stderr"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log, contents: nil), "cannot create \(log)")
         var st = stat()
         #expect(stat(log, &st) == 0)
         let stream = journal ? "\(st.st_dev):\(st.st_ino)" : "\(st.st_dev):\(st.st_ino + 1)"
