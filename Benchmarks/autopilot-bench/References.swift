@@ -43,8 +43,14 @@ enum References {
             "--dir", directory,
         ], stdout: directory + "/redis.log")
         defer { redis.stop() }
+        // The socket file appears when redis binds it, a moment before it listens (a connection then is refused):
+        // redis is ready once a connection is accepted.
         let deadline = monotonicNanoseconds() + 10_000_000_000
-        while access(socket, F_OK) != 0 {
+        while true {
+            if access(socket, F_OK) == 0, let probe = try? connectUnix(socket, nonBlocking: false) {
+                close(probe)
+                break
+            }
             guard redis.isRunning, monotonicNanoseconds() < deadline else { throw BenchError("redis-server did not start") }
             usleep(10_000)
         }
