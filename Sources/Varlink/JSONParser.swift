@@ -376,11 +376,9 @@ private struct JSONParser {
     /// 4 MB CSV upload used to be unescaped into a scratch array and then copied, holding both at once.
     mutating func unescape(from start: Int, to end: Int) throws(JSONParseError) -> String {
         var failure: JSONParseError?
-        var releaser = self.releaser
-        defer { self.releaser = releaser }
         let text = String(unsafeUninitializedCapacity: end - start) { out in
             do throws(JSONParseError) {
-                return try unescape(from: start, to: end, into: out, releasing: &releaser)
+                return try unescape(from: start, to: end, into: out)
             } catch {
                 failure = error
                 return 0
@@ -392,8 +390,8 @@ private struct JSONParser {
 
     /// Writes the decoded bytes of `start..<end` to `out` and returns how many it wrote; with a `releaser`, gives
     /// back the input's pages as the decoding passes them.
-    func unescape(from start: Int, to end: Int, into out: UnsafeMutableBufferPointer<UInt8>,
-                  releasing releaser: inout ConsumedInputReleaser?) throws(JSONParseError) -> Int
+    mutating func unescape(from start: Int, to end: Int, into out: UnsafeMutableBufferPointer<UInt8>)
+        throws(JSONParseError) -> Int
     {
         var offset = start, written = 0
         let base = bytes.baseAddress!

@@ -170,28 +170,25 @@ public struct VarlinkReply: Sendable, Hashable {
 }
 
 private func decodeMessageObject(_ frame: UnsafeRawBufferPointer) throws(VarlinkProtocolError) -> JSONObject {
-    let value: JSONValue
-    do {
-        value = try JSON.parse(frame, maxDepth: VarlinkCall.maxNestingDepth)
-    } catch {
-        throw VarlinkProtocolError(reason: error.description)
-    }
-    return try messageObject(value)
+    try messageObject { () throws(JSONParseError) in try JSON.parse(frame, maxDepth: VarlinkCall.maxNestingDepth) }
 }
 
 private func decodeMessageObject(consuming frame: UnsafeMutableRawBufferPointer) throws(VarlinkProtocolError)
     -> JSONObject
 {
+    try messageObject { () throws(JSONParseError) in
+        try JSON.parse(consuming: frame, maxDepth: VarlinkCall.maxNestingDepth)
+    }
+}
+
+/// The message object `parse` yields; a parse error or another kind of value is a protocol error.
+private func messageObject(_ parse: () throws(JSONParseError) -> JSONValue) throws(VarlinkProtocolError) -> JSONObject {
     let value: JSONValue
     do {
-        value = try JSON.parse(consuming: frame, maxDepth: VarlinkCall.maxNestingDepth)
+        value = try parse()
     } catch {
         throw VarlinkProtocolError(reason: error.description)
     }
-    return try messageObject(value)
-}
-
-private func messageObject(_ value: JSONValue) throws(VarlinkProtocolError) -> JSONObject {
     guard case .object(let message) = value else {
         throw VarlinkProtocolError(reason: "message is not a JSON object")
     }
