@@ -27,7 +27,7 @@ import Varlink
 
     /// Starts `process` with its stderr in `log` and waits until `socket` answers (or the process exits).
     private func start(_ process: Process, socket: String, log: String) throws {
-        FileManager.default.createFile(atPath: log, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log, contents: nil), "cannot create \(log)")
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try process.run()
         let deadline = Date().addingTimeInterval(60)

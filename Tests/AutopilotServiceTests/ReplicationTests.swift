@@ -1,4 +1,5 @@
 import AutopilotClient
+import AutopilotTestSupport
 import Foundation
 import Testing
 import Varlink
@@ -28,12 +29,6 @@ private let callSize = 1_000
 
 /// A monotonic clock in seconds, for acknowledgement and kill times.
 private func now() -> Double { ProcessInfo.processInfo.systemUptime }
-
-/// The size of a file in bytes (0 when it cannot be read).
-private func fileSize(_ path: String) -> Int {
-    var status = stat()
-    return stat(path, &status) == 0 ? Int(status.st_size) : 0
-}
 
 // MARK: the programs
 

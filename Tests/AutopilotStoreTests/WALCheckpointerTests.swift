@@ -1,5 +1,6 @@
 import AutopilotDomain
 import AutopilotInterface
+import AutopilotTestSupport
 @testable import AutopilotStore
 import Foundation
 import GRDB
@@ -9,10 +10,6 @@ import Testing
 /// returned (not inside that commit, and not for small ones), and is then started again from its beginning, so
 /// that it never grows past about one large call.
 @Suite struct WALCheckpointerTests {
-    func fileSize(_ path: String) -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-    }
-
     @Test func largeCommitsAreCheckpointedAfterTheyReturnAndTheWALIsReused() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("wal-\(UUID().uuidString).sqlite").path
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }

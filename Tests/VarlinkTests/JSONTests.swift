@@ -237,7 +237,7 @@ import Varlink
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: lead + message.count + trail, alignment: 4096)
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 0xAB)
-        UnsafeMutableRawBufferPointer(rebasing: buffer[lead...]).copyMemory(from: UnsafeRawBufferPointer(start: message, count: message.count))
+        message.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[lead...]).copyMemory(from: $0) }
         let result = try body(UnsafeMutableRawBufferPointer(rebasing: buffer[lead..<lead + message.count]))
         return (result, Array(buffer[..<lead]), Array(buffer[lead..<lead + message.count]),
                 Array(buffer[(lead + message.count)...]))
