@@ -47,7 +47,7 @@ enum References {
         // redis is ready once a connection is accepted.
         let deadline = monotonicNanoseconds() + 10_000_000_000
         while true {
-            if access(socket, F_OK) == 0, let probe = try? connectUnix(socket, nonBlocking: false) {
+            if let probe = try? connectUnix(socket, nonBlocking: false) {
                 close(probe)
                 break
             }
