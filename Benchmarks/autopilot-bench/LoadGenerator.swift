@@ -21,6 +21,17 @@ struct LoadResult {
 
     var callsPerSecond: Double { Double(calls) / seconds }
 
+    /// Adds another window's calls, time and CPU to this one's (the same connection count).
+    mutating func add(_ other: LoadResult) {
+        calls += other.calls
+        errors += other.errors
+        firstError = firstError ?? other.firstError
+        seconds += other.seconds
+        histogram.add(other.histogram)
+        clientCPUSeconds += other.clientCPUSeconds
+        serverCPUSeconds = serverCPUSeconds.flatMap { mine in other.serverCPUSeconds.map { mine + $0 } }
+    }
+
     /// Latency at a percentile, in microseconds.
     func micros(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
 

@@ -88,7 +88,13 @@ import Testing
         let run = try bench(["scale", "--scale-sizes", "10,60", "--scale-devices-per-call", "4"] + Self.quick)
         expectFigures(run, ["scale.n10.d0.p50_us", "scale.n10.d4.p50_us", "scale.n60.d0.p50_us", "scale.n60.d4.p50_us"])
         let larger = try #require(run.figures["scale.n60.d4.p50_us"])
-        #expect(larger["reference"] as? Double != nil, "the larger registry is compared with the smaller: \(larger)")
+        let smaller = try #require(run.figures["scale.n10.d4.p50_us"])
+        #expect(larger["reference"] as? Double == smaller["value"] as? Double,
+                "the larger registry is compared with the smaller: \(larger)")
+        // A daemon per size (10 and 60 devices registered), measured in turns, window by window.
+        let settings = try #require(run.report["settings"] as? [String: Any])
+        #expect((settings["scale.load"] as? String)?.hasPrefix("70 devices registered") == true, "\(settings)")
+        #expect((settings["scale.windows"] as? String)?.hasPrefix("each size measured in 5 windows") == true, "\(settings)")
     }
 
     @Test func allRunsEveryScenarioIntoOneTableWithEveryTarget() throws {
