@@ -362,11 +362,10 @@ enum Scenarios {
                 for perCall in perCallCounts {
                     let result = try measureValidate(daemon: daemon, consents: consents, connections: 1, load: window,
                                                      devicesPerCall: perCall, registered: size)
-                    if var sum = merged[size]?[perCall] {
-                        sum.add(result)
-                        merged[size]![perCall] = sum
-                    } else {
+                    if merged[size]?[perCall] == nil {
                         merged[size, default: [:]][perCall] = result
+                    } else {
+                        merged[size]![perCall]!.add(result)
                     }
                 }
             }
