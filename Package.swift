@@ -36,6 +36,8 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
+        // Gives back the pages of code a process mapped and no longer runs (the daemon when idle; docs/performance.md).
+        .target(name: "CProcessMemory"),
         // The daemon as a library: config, identity, dispatcher, NIO server, systemd integration.
         .target(
             name: "AutopilotService",
@@ -45,6 +47,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                "CProcessMemory",
             ]
         ),
         // A small blocking varlink client over plain sockets, with typed calls.
@@ -107,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "AutopilotServiceTests",
             dependencies: ["AutopilotService", "AutopilotClient", "AutopilotInterface", "AutopilotDomain",
-                           "AutopilotTestSupport", "Varlink"],
+                           "AutopilotTestSupport", "Varlink", "CProcessMemory"],
             exclude: ["Fixtures"]
         ),
     ]

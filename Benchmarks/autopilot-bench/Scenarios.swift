@@ -13,6 +13,8 @@ final class BenchRun {
     let work: WorkDirectory
     let programs: Programs
     let daemonConfig: [String]
+    /// The daemons' `idle_release_seconds`: the built-in 10 unless `--daemon-config` sets it.
+    let idleReleaseSeconds: Int
     let daemonWrapper: [String]
     var report = Report()
     /// redis GET results by connection count (this tool's generator, and redis-benchmark), measured once per run and
@@ -24,10 +26,19 @@ final class BenchRun {
         programs = try Programs(directory: common.binDir)
         work = try WorkDirectory(parent: common.workDir, keep: common.keep)
         daemonConfig = common.daemonConfig
+        idleReleaseSeconds = Self.idleReleaseSeconds(in: common.daemonConfig)
         daemonWrapper = common.daemonWrapper.map { $0.split(separator: " ").map(String.init) } ?? []
         if report.machine.build == "debug" {
             report.notes.append("debug build: figures are for smoke testing only; measure with a release build")
         }
+    }
+
+    /// The last `idle_release_seconds = N` of `--daemon-config` lines, else the daemon's default of 10.
+    static func idleReleaseSeconds(in config: [String]) -> Int {
+        config.compactMap { line -> Int? in
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            return parts.count == 2 && parts[0] == "idle_release_seconds" ? Int(parts[1]) : nil
+        }.last ?? 10
     }
 
     /// Starts a daemon in a new subdirectory.
@@ -287,6 +298,11 @@ enum Scenarios {
         let cpuAfter = daemon.cpuSeconds
         let peak = daemon.peakResidentBytes ?? 0
         let after = daemon.residentBytes ?? 0
+        // The daemon unmaps the code it is not running once it has had no call for idle_release_seconds (10 by
+        // default), looking every eighth of that: what it holds while nobody calls.
+        let quietSeconds = run.idleReleaseSeconds * 5 / 4 + 1
+        if run.idleReleaseSeconds > 0 { Thread.sleep(forTimeInterval: Double(quietSeconds)) }
+        let quiet = daemon.residentBytes ?? 0
         let output = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         guard imported.status == 0, output.contains("registered \(n), failed 0") else {
             throw BenchError("autopilotctl devices import failed (exit \(imported.status)): \(output.suffix(2000))")
@@ -318,6 +334,11 @@ enum Scenarios {
                               value: Double(idle) / mib, target: Target(kind: .valueAtMost, bound: 16)))
         run.report.add(Figure(id: "import.daemon_rss_after_mib", label: "daemon RSS after import", unit: "MiB",
                               value: Double(after) / mib))
+        if run.idleReleaseSeconds > 0 {
+            run.report.add(Figure(id: "import.daemon_rss_quiet_mib",
+                                  label: "daemon RSS after import, then \(quietSeconds) s without calls", unit: "MiB",
+                                  value: Double(quiet) / mib))
+        }
     }
 
     // MARK: scale

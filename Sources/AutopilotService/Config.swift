@@ -32,6 +32,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxQueuedCalls = 64
     /// `idle_timeout_seconds`: a connection with nothing in flight and no input for this long is closed (0: never).
     public var idleTimeoutSeconds = 600
+    /// `idle_release_seconds`: once serving, and then whenever no call has arrived for this long, the daemon unmaps
+    /// the pages of code it mapped and is not running (0: never). They stay in the kernel's page cache.
+    public var idleReleaseSeconds = 10
     /// For tests only, from `AUTOPILOTD_TEST_CLOCK_FILE` (never a config key): the daemon reads the current time from
     /// this file (one RFC 3339 UTC time) instead of the system clock, so a test can let days pass without sleeping.
     public var testClockFile: String?
@@ -45,7 +48,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// The keys a config file or the environment may set.
     public static let keys = ["socket", "socket_mode", "database", "auditors_group", "link_base_url",
                               "reseller_link_lifetime_days", "log_level", "max_frame_size", "max_connections",
-                              "max_connections_per_uid", "max_queued_calls", "idle_timeout_seconds"]
+                              "max_connections_per_uid", "max_queued_calls", "idle_timeout_seconds",
+                              "idle_release_seconds"]
 
     /// Sets one key from its text form.
     /// - Throws: `ConfigError` naming the key when the key is unknown or the value is not valid for it.
@@ -81,6 +85,7 @@ public struct DaemonConfig: Sendable, Equatable {
         case "max_connections_per_uid": maxConnectionsPerUID = try int(1...100_000)
         case "max_queued_calls": maxQueuedCalls = try int(1...100_000)
         case "idle_timeout_seconds": idleTimeoutSeconds = try int(0...86_400 * 7)
+        case "idle_release_seconds": idleReleaseSeconds = try int(0...86_400)
         default:
             throw ConfigError(source: source, key: key, reason: "unknown key; known keys: \(Self.keys.joined(separator: ", "))")
         }

@@ -22,11 +22,15 @@ public final class Daemon: Sendable {
     let server: VarlinkServer
     let logger: Logger
     let notifier: SystemdNotifier?
+    /// Calls received, counted by the dispatcher: the daemon releases its code pages once it has been idle.
+    let activity: CallActivity
     private let stopSignal: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
 
-    init(config: DaemonConfig, store: RegistryStore, server: VarlinkServer, logger: Logger, notifier: SystemdNotifier?) {
+    init(config: DaemonConfig, store: RegistryStore, server: VarlinkServer, logger: Logger, notifier: SystemdNotifier?,
+         activity: CallActivity) {
         self.config = config; self.store = store; self.server = server; self.logger = logger; self.notifier = notifier
+        self.activity = activity
         (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self)
     }
 
@@ -54,6 +58,10 @@ public final class Daemon: Sendable {
 
         let expiries = Task { await reportDapExpiries() }
         let heads = Task { await witnessAuditHead(every: .seconds(60)) }
+        let release = Task { [config] in
+            guard config.idleReleaseSeconds > 0 else { return }
+            await releaseCodePages(whenIdleFor: .seconds(config.idleReleaseSeconds))
+        }
         let watchdog = Task { [notifier] in
             guard let notifier, let interval = SystemdNotifier.watchdogInterval() else { return }
             while !Task.isCancelled {
@@ -65,6 +73,7 @@ public final class Daemon: Sendable {
         watchdog.cancel()
         expiries.cancel()
         heads.cancel()
+        release.cancel()
         await expiries.value
         await heads.value
 
@@ -228,7 +237,9 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
             logger.warning("\(store.upgradeFindings.count - 100) more in device_identity_findings")
         }
     }
-    let dispatcher = try Dispatcher(store: store, config: config, logger: logger, startedAt: Timestamp.now())
+    let activity = CallActivity()
+    let dispatcher = try Dispatcher(store: store, config: config, logger: logger, startedAt: Timestamp.now(),
+                                    activity: activity)
     var limits = VarlinkServerLimits()
     limits.maxFrameSize = config.maxFrameSize
     limits.maxConnections = config.maxConnections
@@ -236,7 +247,7 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
     limits.maxQueuedCallsPerConnection = config.maxQueuedCalls
     limits.idleTimeout = config.idleTimeoutSeconds > 0 ? .seconds(Int64(config.idleTimeoutSeconds)) : nil
     let server = VarlinkServer(handler: dispatcher, limits: limits, group: MultiThreadedEventLoopGroup.singleton)
-    return Daemon(config: config, store: store, server: server, logger: logger, notifier: notifier)
+    return Daemon(config: config, store: store, server: server, logger: logger, notifier: notifier, activity: activity)
 }
 
 /// A clock that reads the current time from `path` (one RFC 3339 UTC time), for tests that let days pass; the system

@@ -15,11 +15,15 @@ final class Dispatcher: VarlinkCallHandler {
     let logger: Logger
     let startedAt: Timestamp
     let config: DaemonConfig
+    /// Counts every call received (the daemon's idle release watches it).
+    let activity: CallActivity
     /// Every method's binding, by name.
     private let bindings: [Substring: Binding]
 
-    init(store: RegistryStore, config: DaemonConfig, logger: Logger, startedAt: Timestamp) throws {
+    init(store: RegistryStore, config: DaemonConfig, logger: Logger, startedAt: Timestamp,
+         activity: CallActivity = CallActivity()) throws {
         self.store = store
+        self.activity = activity
         self.config = config
         self.identity = IdentityResolver(store: store)
         self.logger = logger
@@ -38,6 +42,7 @@ final class Dispatcher: VarlinkCallHandler {
     }
 
     func handle(_ call: VarlinkCall, peer: PeerCredentials, replies: any VarlinkReplySink) async {
+        activity.record()
         if call.interfaceName == VarlinkServiceInterface.interfaceName {
             switch service.handle(call) {
             case let .success(parameters): try? await replies.send(VarlinkReply(parameters: parameters))

@@ -77,11 +77,18 @@ import Testing
     }
 
     @Test func importRegistersAGeneratedFileWithTheRealClientAndReportsMemory() throws {
-        let run = try bench(["import", "--csv-devices", "30"])
+        let run = try bench(["import", "--csv-devices", "30", "--daemon-config", "idle_release_seconds = 1"])
         expectFigures(run, ["import.devices_per_s", "import.daemon_peak_rss_mib", "import.daemon_idle_rss_mib",
-                            "import.daemon_cpu_us_per_device", "import.ctl_cpu_us_per_device"])
+                            "import.daemon_cpu_us_per_device", "import.ctl_cpu_us_per_device",
+                            "import.daemon_rss_quiet_mib"])
         let peak = try #require(run.figures["import.daemon_peak_rss_mib"]?["value"] as? Double)
         #expect(peak > 1, "a running daemon has more than 1 MiB resident")
+        // Measured once the daemon has had no call for longer than its idle_release_seconds: it has unmapped the code
+        // it is not running.
+        let after = try #require(run.figures["import.daemon_rss_after_mib"]?["value"] as? Double)
+        let quiet = try #require(run.figures["import.daemon_rss_quiet_mib"])
+        #expect((quiet["value"] as? Double ?? .infinity) < after, "\(quiet), \(after) MiB after the import")
+        #expect((quiet["label"] as? String)?.hasSuffix("then 2 s without calls") == true, "\(quiet)")
     }
 
     @Test func scaleComparesLatencyAtTwoRegistrySizes() throws {
@@ -99,7 +106,8 @@ import Testing
 
     @Test func allRunsEveryScenarioIntoOneTableWithEveryTarget() throws {
         let run = try bench(["all", "--connections", "1,16", "--tenants", "1", "--partners", "1", "--registered-devices", "10",
-                             "--csv-devices", "10", "--scale-sizes", "5,20", "--scale-devices-per-call", "2"] + Self.quick)
+                             "--csv-devices", "10", "--scale-sizes", "5,20", "--scale-devices-per-call", "2",
+                             "--daemon-config", "idle_release_seconds = 1"] + Self.quick)
         for id in ["validate.c16.calls_per_s", "validate.c1.p50_us", "import.devices_per_s", "import.daemon_peak_rss_mib",
                    "import.daemon_idle_rss_mib", "scale.n20.d2.p50_us"] {
             #expect(run.figures[id]?["target"] != nil, "\(id) carries its target")
@@ -127,7 +135,8 @@ import Testing
 
     @Test func referencesAreMarkedMissingWhenTheToolsAreAbsent() throws {
         // No PATH: neither redis-benchmark nor sqlite3 can be found; the daemon and client are found next to the tool.
-        let run = try bench(["import", "--csv-devices", "5"], environment: ["PATH": "/nonexistent"])
+        let run = try bench(["import", "--csv-devices", "5", "--daemon-config", "idle_release_seconds = 0"],
+                            environment: ["PATH": "/nonexistent"])
         let figure = try #require(run.figures["import.devices_per_s"])
         #expect(figure["reference"] == nil || figure["reference"] is NSNull)
         #expect((figure["referenceLabel"] as? String)?.contains("missing: sqlite3 not installed") == true, "\(figure)")

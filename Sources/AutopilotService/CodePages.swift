@@ -1,0 +1,54 @@
+import CProcessMemory
+import Synchronization
+
+/// The pages of code the daemon has mapped and is not running, given back to the kernel.
+///
+/// A program's code is mapped from its file a page at a time as it runs, and the kernel maps the neighbours of each
+/// page it faults in as well (fault-around, 64 KiB). Start-up runs code nothing runs again (argument parsing, the
+/// configuration, migrations), and the first call of each kind runs the runtime's one-time work; all of it stays
+/// mapped and counts in the daemon's RSS. Releasing unmaps the read-only segments' pages that still hold the file's
+/// own bytes (`process_memory_release_code_pages`); they stay in the page cache, and whatever runs next is mapped
+/// again by minor faults. Measured in docs/performance.md ("Peak and idle RSS").
+enum CodePages {
+    /// Unmaps what can go; returns the bytes that were mapped.
+    static func release() -> Int { Int(process_memory_release_code_pages()) }
+}
+
+/// How many calls the daemon has received, so that it can tell when it has been idle.
+final class CallActivity: Sendable {
+    private let calls = Atomic<UInt64>(0)
+
+    init() {}
+
+    /// Counts one call.
+    func record() { calls.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Calls received so far.
+    var count: UInt64 { calls.load(ordering: .relaxed) }
+}
+
+extension Daemon {
+    /// Releases the code pages once now (start-up is over), then each time no call has arrived for `quiet` after
+    /// some did: at most one release per quiet spell, none while calls keep coming.
+    func releaseCodePages(whenIdleFor quiet: Duration) async {
+        logCodeRelease(CodePages.release(), reason: "ready")
+        let tick = max(quiet / 8, .milliseconds(250))
+        let clock = ContinuousClock()
+        var released = activity.count, seen = released, lastChange = clock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            let count = activity.count
+            if count != seen {
+                seen = count
+                lastChange = clock.now
+            } else if count != released, clock.now - lastChange >= quiet {
+                logCodeRelease(CodePages.release(), reason: "idle")
+                released = count
+            }
+        }
+    }
+
+    private func logCodeRelease(_ bytes: Int, reason: String) {
+        logger.debug("released code pages", metadata: ["bytes": "\(bytes)", "when": "\(reason)"])
+    }
+}

@@ -1,0 +1,101 @@
+import CProcessMemory
+import Foundation
+import Testing
+
+/// The daemon gives back the pages of code it mapped and is not running: once when it is ready, then whenever it has
+/// had no call for `idle_release_seconds` (docs/performance.md, "Peak and idle RSS").
+@Suite(.serialized) struct CodePagesTests {
+    /// `RssFile` of a process (file pages mapped: its code, read-only data, libraries), in KiB.
+    static func residentFileKiB(pid: Int32 = getpid()) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssFile:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { throw TestFailure("no RssFile in /proc/\(pid)/status") }
+        return kib
+    }
+
+    /// This process's pagemap entry for the page holding `address`.
+    static func pagemapEntry(_ address: UInt) throws -> UInt64 {
+        let fd = open("/proc/self/pagemap", O_RDONLY)
+        guard fd >= 0 else { throw TestFailure("cannot open /proc/self/pagemap") }
+        defer { close(fd) }
+        var entry: UInt64 = 0
+        let offset = off_t(address / UInt(sysconf(Int32(_SC_PAGESIZE)))) * 8
+        guard pread(fd, &entry, 8, offset) == 8 else { throw TestFailure("cannot read /proc/self/pagemap") }
+        return entry
+    }
+
+    /// Whether a pagemap entry is a page mapped privately (present, not a file or shared page).
+    static func isPrivateCopy(_ entry: UInt64) -> Bool {
+        let present: UInt64 = 1 << 63, fileBacked: UInt64 = 1 << 61
+        return entry & present != 0 && entry & fileBacked == 0
+    }
+
+    @Test func releasingUnmapsThisProcessesCodeWhichGoesOnRunning() throws {
+        let before = try Self.residentFileKiB()
+        let released = process_memory_release_code_pages()
+        let after = try Self.residentFileKiB()
+        #expect(released > 1_048_576, "released \(released) bytes")
+        #expect(after + 1024 < before, "RssFile \(before) KiB before, \(after) KiB after")
+        // Everything still runs from the pages mapped again on demand.
+        let squares: [Int] = (1...1000).map { $0 * $0 }
+        let sum: Int = squares.reduce(0, +)
+        #expect(sum == 333_833_500)
+    }
+
+    /// A page of code with a private copy (what a debugger's breakpoint or a uprobe makes) holds bytes the file does
+    /// not; unmapping it would lose them, so it stays.
+    @Test func aPageOfCodeWithAPrivateCopyIsKept() throws {
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let function: @convention(c) () -> Int = process_memory_release_code_pages
+        let address = UInt(bitPattern: unsafeBitCast(function, to: UnsafeRawPointer.self))
+        let page = UnsafeMutableRawPointer(bitPattern: address & ~(pageSize - 1))!
+        try #require(mprotect(page, Int(pageSize), PROT_READ | PROT_WRITE | PROT_EXEC) == 0)
+        page.storeBytes(of: page.load(as: UInt8.self), as: UInt8.self)  // the same byte: a private copy, same code
+        try #require(mprotect(page, Int(pageSize), PROT_READ | PROT_EXEC) == 0)
+        let copied = try Self.pagemapEntry(UInt(bitPattern: page))
+        try #require(Self.isPrivateCopy(copied), "not a private copy: \(String(copied, radix: 16))")
+
+        #expect(process_memory_release_code_pages() > 0)
+
+        // Released, the page would have been mapped again from the file to run the function on it.
+        let entry = try Self.pagemapEntry(UInt(bitPattern: page))
+        #expect(Self.isPrivateCopy(entry), "pagemap entry \(String(entry, radix: 16))")
+    }
+
+    @Test func theDaemonReleasesItsCodeWhenReadyAndAfterAQuietSpell() throws {
+        let daemon = try TestDaemon(config: ["idle_release_seconds = 1", "log_level = debug"])
+        defer { daemon.cleanup() }
+        try Self.waitFor(daemon, "when=ready")
+        _ = try daemon.call("WhoAmI")
+        _ = try daemon.call("GetStatus")
+        let busy = try Self.residentFileKiB(pid: daemon.process.processIdentifier)
+        try Self.waitFor(daemon, "when=idle")
+        let quiet = try Self.residentFileKiB(pid: daemon.process.processIdentifier)
+        #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the calls, \(quiet) KiB after the quiet spell")
+        // One release per quiet spell: none while nothing is called.
+        Thread.sleep(forTimeInterval: 2)
+        #expect(daemon.log.components(separatedBy: "when=idle").count == 2, "\(daemon.log)")
+
+        // The next call runs as before, and the next quiet spell releases again.
+        let status = try daemon.call("GetStatus")
+        #expect(status["schemaVersion"] != nil, "\(status)")
+        try Self.waitFor(daemon, "when=idle", count: 2)
+    }
+
+    @Test func zeroTurnsTheReleaseOff() throws {
+        let daemon = try TestDaemon(config: ["idle_release_seconds = 0", "log_level = debug"])
+        defer { daemon.cleanup() }
+        _ = try daemon.call("WhoAmI")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(!daemon.log.contains("released code pages"), "\(daemon.log)")
+    }
+
+    static func waitFor(_ daemon: TestDaemon, _ text: String, count: Int = 1) throws {
+        let deadline = Date().addingTimeInterval(20)
+        while daemon.log.components(separatedBy: text).count <= count {
+            guard Date() < deadline else { throw TestFailure("no '\(text)' (x\(count)) in the log:\n\(daemon.log)") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+}
