@@ -48,7 +48,9 @@ extension Daemon {
         }
     }
 
+    /// Once at start (info: the journal shows it worked under the unit's sandbox), then at debug level.
     private func logCodeRelease(_ bytes: Int, reason: String) {
-        logger.debug("released code pages", metadata: ["bytes": "\(bytes)", "when": "\(reason)"])
+        logger.log(level: reason == "ready" ? .info : .debug, "released code pages",
+                   metadata: ["bytes": "\(bytes)", "when": "\(reason)"])
     }
 }
