@@ -21,7 +21,7 @@ final class Dispatcher: VarlinkCallHandler {
     private let bindings: [Substring: Binding]
 
     init(store: RegistryStore, config: DaemonConfig, logger: Logger, startedAt: Timestamp,
-         activity: CallActivity = CallActivity()) throws {
+         activity: CallActivity) throws {
         self.store = store
         self.activity = activity
         self.config = config

@@ -31,7 +31,7 @@ import Testing
         return entry & present != 0 && entry & fileBacked == 0
     }
 
-    @Test func releasingUnmapsThisProcessesCodeWhichGoesOnRunning() throws {
+    @Test func releasingUnmapsThisProcessCodeWhichGoesOnRunning() throws {
         let before = try Self.residentFileKiB()
         let released = process_memory_release_code_pages()
         let after = try Self.residentFileKiB()
