@@ -31,10 +31,13 @@ extension Daemon {
     /// Releases the code pages once now (start-up is over), then each time no call has arrived for `quiet` after
     /// some did: at most one release per quiet spell, none while calls keep coming.
     func releaseCodePages(whenIdleFor quiet: Duration) async {
+        // Counted before releasing: a call that comes while the release runs maps code again after it, so it must
+        // count as activity since the release.
+        var released = activity.count, seen = released
         logCodeRelease(CodePages.release(), reason: "ready")
         let tick = max(quiet / 8, .milliseconds(250))
         let clock = ContinuousClock()
-        var released = activity.count, seen = released, lastChange = clock.now
+        var lastChange = clock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: tick)
             let count = activity.count
