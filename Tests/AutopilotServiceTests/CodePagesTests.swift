@@ -6,13 +6,7 @@ import Testing
 /// had no call for `idle_release_seconds` (docs/performance.md, "Peak and idle RSS").
 @Suite(.serialized) struct CodePagesTests {
     /// `RssFile` of a process (file pages mapped: its code, read-only data, libraries), in KiB.
-    static func residentFileKiB(pid: Int32 = getpid()) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssFile:") }),
-              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { throw TestFailure("no RssFile in /proc/\(pid)/status") }
-        return kib
-    }
+    static func residentFileKiB(pid: Int32 = getpid()) throws -> Int { try procStatusKiB("RssFile", pid: pid) }
 
     /// This process's pagemap entry for the page holding `address`.
     static func pagemapEntry(_ address: UInt) throws -> UInt64 {
@@ -69,9 +63,9 @@ import Testing
         try Self.waitFor(daemon, "when=ready")
         _ = try daemon.call("WhoAmI")
         _ = try daemon.call("GetStatus")
-        let busy = try Self.residentFileKiB(pid: daemon.process.processIdentifier)
+        let busy = try Self.residentFileKiB(pid: daemon.pid)
         try Self.waitFor(daemon, "when=idle")
-        let quiet = try Self.residentFileKiB(pid: daemon.process.processIdentifier)
+        let quiet = try Self.residentFileKiB(pid: daemon.pid)
         #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the calls, \(quiet) KiB after the quiet spell")
         // One release per quiet spell: none while nothing is called.
         Thread.sleep(forTimeInterval: 2)

@@ -15,13 +15,7 @@ extension TestDaemon {
     }
 
     /// The daemon's resident memory in KiB (`VmRSS` of /proc/PID/status).
-    func residentKiB() throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { throw TestFailure("no VmRSS in /proc/\(pid)/status") }
-        return kib
-    }
+    func residentKiB() throws -> Int { try procStatusKiB("VmRSS", pid: pid) }
 
     /// Runs SQL on the database with the sqlite3 shell (as an auditor would) and returns its output, trimmed.
     func sql(_ statement: String) throws -> String {
@@ -109,4 +103,13 @@ final class LockedBox<Value>: @unchecked Sendable {
     init(_ value: Value) { stored = value }
     var value: Value { lock.withLock { stored } }
     func mutate<R>(_ body: (inout Value) throws -> R) rethrows -> R { try lock.withLock { try body(&stored) } }
+}
+
+/// A memory figure of /proc/PID/status in KiB (`VmRSS`, `RssFile`…).
+func procStatusKiB(_ field: String, pid: Int32) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+          let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    else { throw TestFailure("no \(field) in /proc/\(pid)/status") }
+    return kib
 }
