@@ -1,4 +1,5 @@
 import CProcessMemory
+import Logging
 import Synchronization
 
 /// The pages of code the daemon has mapped and is not running, given back to the kernel.
@@ -34,7 +35,8 @@ extension Daemon {
         // Counted before releasing: a call that comes while the release runs maps code again after it, so it must
         // count as activity since the release.
         var released = activity.count, seen = released
-        logCodeRelease(CodePages.release(), reason: "ready")
+        // At info once (the journal then shows it works inside the unit's sandbox), later at debug.
+        logCodeRelease(CodePages.release(), when: "ready", level: .info)
         let tick = max(quiet / 8, .milliseconds(250))
         let clock = ContinuousClock()
         var lastChange = clock.now
@@ -45,15 +47,13 @@ extension Daemon {
                 seen = count
                 lastChange = clock.now
             } else if count != released, clock.now - lastChange >= quiet {
-                logCodeRelease(CodePages.release(), reason: "idle")
+                logCodeRelease(CodePages.release(), when: "idle", level: .debug)
                 released = count
             }
         }
     }
 
-    /// Once at start (info: the journal shows it worked under the unit's sandbox), then at debug level.
-    private func logCodeRelease(_ bytes: Int, reason: String) {
-        logger.log(level: reason == "ready" ? .info : .debug, "released code pages",
-                   metadata: ["bytes": "\(bytes)", "when": "\(reason)"])
+    private func logCodeRelease(_ bytes: Int, when: String, level: Logger.Level) {
+        logger.log(level: level, "released code pages", metadata: ["bytes": "\(bytes)", "when": "\(when)"])
     }
 }
