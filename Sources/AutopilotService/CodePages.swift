@@ -1,4 +1,5 @@
 import CProcessMemory
+import Glibc
 import Logging
 import Synchronization
 
@@ -10,9 +11,23 @@ import Synchronization
 /// mapped and counts in the daemon's RSS. Releasing unmaps the read-only segments' pages that still hold the file's
 /// own bytes (`process_memory_release_code_pages`); they stay in the page cache, and whatever runs next is mapped
 /// again by minor faults. Measured in docs/performance.md ("Peak and idle RSS").
+///
+/// Fault-around would map 64 KiB again for every page that runs, so before the first release the daemon has the
+/// kernel map its code one page per fault instead (`process_memory_map_code_by_page`), where the system allows it.
 enum CodePages {
     /// Unmaps what can go; returns the bytes that were mapped.
     static func release() -> Int { Int(process_memory_release_code_pages()) }
+
+    /// Has code mapped one page per fault from now on; nil when done, else why not (the daemon runs as before).
+    static func mapByPage() -> String? {
+        switch process_memory_map_code_by_page() {
+        case 0: return nil
+        case ENOSYS: return "this kernel has no userfaultfd"
+        case EPERM: return "userfaultfd not permitted"
+        case EINVAL: return "userfaultfd without asynchronous write-protection, before Linux 6.7"
+        case let failure: return "userfaultfd: \(String(cString: strerror(failure)))"
+        }
+    }
 }
 
 /// How many calls the daemon has received, so that it can tell when it has been idle.
@@ -35,8 +50,13 @@ extension Daemon {
         // Counted before releasing: a call that comes while the release runs maps code again after it, so it must
         // count as activity since the release.
         var released = activity.count, seen = released
+        let byPage = CodePages.mapByPage()
+        // Released outside the log calls: their metadata is not evaluated below the log level.
+        let bytes = CodePages.release()
         // At info once (the journal then shows it works inside the unit's sandbox), later at debug.
-        logCodeRelease(CodePages.release(), when: "ready", level: .info)
+        logger.info("released code pages", metadata: [
+            "bytes": "\(bytes)", "when": "ready", "fault_around": "\(byPage.map { "on (\($0))" } ?? "off")",
+        ])
         let tick = max(quiet / 8, .milliseconds(250))
         let clock = ContinuousClock()
         var lastChange = clock.now
@@ -47,13 +67,10 @@ extension Daemon {
                 seen = count
                 lastChange = clock.now
             } else if count != released, clock.now - lastChange >= quiet {
-                logCodeRelease(CodePages.release(), when: "idle", level: .debug)
+                let bytes = CodePages.release()
+                logger.debug("released code pages", metadata: ["bytes": "\(bytes)", "when": "idle"])
                 released = count
             }
         }
-    }
-
-    private func logCodeRelease(_ bytes: Int, when: String, level: Logger.Level) {
-        logger.log(level: level, "released code pages", metadata: ["bytes": "\(bytes)", "when": "\(when)"])
     }
 }

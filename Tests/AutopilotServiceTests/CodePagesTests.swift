@@ -77,6 +77,67 @@ import Testing
         try Self.waitFor(daemon, "when=idle", count: 2)
     }
 
+    /// Pages of `mapping` (`pages` long) that are mapped, by this process's pagemap.
+    static func mappedPages(_ mapping: UnsafeRawPointer, _ pages: Int) throws -> Int {
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        return try (0..<pages).filter { page in
+            try pagemapEntry(UInt(bitPattern: mapping) + UInt(page) * pageSize) & (1 << 63) != 0
+        }.count
+    }
+
+    /// A fault maps one page in a range registered by page, where the kernel otherwise maps its cached neighbours too.
+    @Test func aRangeRegisteredByPageMapsOnePagePerFault() throws {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE))), pages = 64
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("by-page-\(getpid())").path
+        let bytes = (0..<pages * pageSize).map { UInt8(truncatingIfNeeded: $0 / pageSize + $0) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+
+        // Mapped as a program's code is: private, read-only, from a file whose pages are all cached.
+        func touchPage20(registered: Bool) throws -> (mapped: Int, byte: UInt8) {
+            let length = pages * pageSize
+            let mapping = try #require(mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0))
+            try #require(mapping != MAP_FAILED)
+            defer { munmap(mapping, length) }
+            if registered {
+                try #require(process_memory_map_range_by_page(mapping, length) == 0)
+                #expect(process_memory_map_range_by_page(mapping, length) == 0, "registering twice")
+            }
+            let byte = mapping.load(fromByteOffset: 20 * pageSize + 7, as: UInt8.self)
+            return (try Self.mappedPages(mapping, pages), byte)
+        }
+        let around = try touchPage20(registered: false)
+        try #require(around.mapped > 1, "this kernel maps no neighbours (fault_around_bytes is one page)")
+        let byPage = try touchPage20(registered: true)
+        #expect(byPage.mapped == 1, "\(byPage.mapped) pages mapped, \(around.mapped) without registering")
+        #expect(byPage.byte == bytes[20 * pageSize + 7] && around.byte == byPage.byte)
+    }
+
+    /// At the default log level (the release is logged at debug), the daemon has its code mapped by page and releases
+    /// it after a quiet spell.
+    @Test func theDaemonMapsItsCodeByPageAndReleasesItWhenQuiet() throws {
+        let daemon = try TestDaemon(config: ["idle_release_seconds = 1"])
+        defer { daemon.cleanup() }
+        try Self.waitFor(daemon, "fault_around=off when=ready")
+        let smaps = try String(contentsOfFile: "/proc/\(daemon.pid)/smaps", encoding: .utf8)
+        let code = smaps.components(separatedBy: "\n").drop { !($0.contains(" r-xp ") && $0.hasSuffix("/autopilotd")) }
+        let flags = try #require(code.first { $0.hasPrefix("VmFlags:") }, "no code mapping of autopilotd:\n\(smaps)")
+        #expect(flags.split(separator: " ").contains("uw"), "\(flags)")
+
+        _ = try daemon.call("WhoAmI")
+        let busy = try Self.residentFileKiB(pid: daemon.pid)
+        let deadline = Date().addingTimeInterval(20)
+        var quiet = busy
+        while quiet >= busy * 3 / 4 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.25)
+            quiet = try Self.residentFileKiB(pid: daemon.pid)
+        }
+        #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the call, \(quiet) KiB 20 s later")
+    }
+
     @Test func zeroTurnsTheReleaseOff() throws {
         let daemon = try TestDaemon(config: ["idle_release_seconds = 0", "log_level = debug"])
         defer { daemon.cleanup() }
