@@ -24,7 +24,7 @@ enum CodePages {
         case 0: return nil
         case ENOSYS: return "this kernel has no userfaultfd"
         case EPERM: return "userfaultfd not permitted"
-        case EINVAL: return "userfaultfd without asynchronous write-protection, before Linux 6.7"
+        case EINVAL: return "userfaultfd: invalid argument; asynchronous write-protection needs Linux 6.7"
         case let failure: return "userfaultfd: \(String(cString: strerror(failure)))"
         }
     }

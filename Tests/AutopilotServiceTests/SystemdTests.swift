@@ -235,6 +235,22 @@ struct SystemdTests {
         #expect(count(of: "WATCHDOG=1", in: messages) == 0)
     }
 
+    /// Whether something listens on the Unix socket at `path`, by connecting and closing again at once.
+    static func acceptsConnections(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+    }
+
     @Test func socketActivatedDaemonServesTheInheritedSocket() throws {
         let activate = try requireTool("systemd-socket-activate", package: "systemd")
         let directory = try makeTemporaryDirectory("act")
@@ -255,11 +271,18 @@ struct SystemdTests {
         }
         process.environment = environment
         try process.run()
-        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        // SIGKILL, not SIGTERM: until it execs the daemon, systemd-socket-activate keeps the signal mask of the thread
+        // that spawned it, and a libdispatch worker thread blocks SIGTERM. Left running, it would also stall every
+        // other Process wait in this test run: Foundation reaps children on one thread, and it is already waiting
+        // for this one, which closed the descriptor Foundation watches.
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
 
-        let deadline = Date().addingTimeInterval(10)
-        while access(inherited, F_OK) != 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        // The first connection makes systemd-socket-activate exec the daemon with the socket as fd 3.
+        // The socket file appears when it is bound, a moment before it listens: until then a connection is refused.
+        // The first connection (this probe's) makes systemd-socket-activate exec the daemon with the socket as fd 3.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && process.isRunning && !Self.acceptsConnections(inherited) {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
         let connection = try VarlinkConnection(path: inherited)
         let reply = try connection.call("io.autopilotd.registry.WhoAmI")
         connection.close()

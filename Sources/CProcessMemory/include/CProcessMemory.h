@@ -20,7 +20,7 @@ size_t process_memory_release_code_pages(void);
 /// write-protection with the kernel resolving write faults itself (`UFFD_FEATURE_WP_ASYNC`, Linux 6.7), so nothing
 /// has to answer the descriptor, and for user-mode faults only (what an unprivileged process may ask for). No page
 /// is write-protected. The descriptor stays open for the life of the process: closing it would undo the
-/// registration. Calling again registers the segments loaded since.
+/// registration. Calling again registers the segments loaded since. Not for two threads at once.
 ///
 /// Returns 0, or the errno of what refused it (ENOSYS or EPERM where the system does not allow userfaultfd, EINVAL
 /// where the kernel is older than 6.7); nothing changes then.

@@ -47,7 +47,8 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
     group.enter()
     DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     if group.wait(timeout: .now() + timeout) == .timedOut {
-        process.terminate()
+        // SIGKILL: a child spawned from a libdispatch worker thread inherits its mask, which blocks SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
         throw TestFailure("\(path) \(arguments) did not finish within \(timeout)s")
     }
     process.waitUntilExit()
