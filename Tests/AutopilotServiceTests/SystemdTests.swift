@@ -235,22 +235,6 @@ struct SystemdTests {
         #expect(count(of: "WATCHDOG=1", in: messages) == 0)
     }
 
-    /// Whether something listens on the Unix socket at `path`, by connecting and closing again at once.
-    static func acceptsConnections(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
-        }
-    }
-
     @Test func socketActivatedDaemonServesTheInheritedSocket() throws {
         let activate = try requireTool("systemd-socket-activate", package: "systemd")
         let directory = try makeTemporaryDirectory("act")
@@ -280,7 +264,9 @@ struct SystemdTests {
         // The socket file appears when it is bound, a moment before it listens: until then a connection is refused.
         // The first connection (this probe's) makes systemd-socket-activate exec the daemon with the socket as fd 3.
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline && process.isRunning && !Self.acceptsConnections(inherited) {
+        var listening = false
+        while !listening && Date() < deadline && process.isRunning {
+            if let probe = try? VarlinkConnection(path: inherited) { probe.close(); listening = true }
             Thread.sleep(forTimeInterval: 0.02)
         }
         let connection = try VarlinkConnection(path: inherited)
