@@ -30,11 +30,7 @@ import Varlink
         try #require(FileManager.default.createFile(atPath: log, contents: nil), "cannot create \(log)")
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline {
-            if let connection = try? VarlinkConnection(path: socket) { connection.close(); return }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        _ = waitUntilAccepting(socket, while: process)
     }
 
     /// Stops a daemon this suite started: SIGTERM must end it, with exit status 0.

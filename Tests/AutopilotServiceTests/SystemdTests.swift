@@ -263,12 +263,7 @@ struct SystemdTests {
 
         // The socket file appears when it is bound, a moment before it listens: until then a connection is refused.
         // The first connection (this probe's) makes systemd-socket-activate exec the daemon with the socket as fd 3.
-        let deadline = Date().addingTimeInterval(60)
-        var listening = false
-        while !listening && Date() < deadline && process.isRunning {
-            if let probe = try? VarlinkConnection(path: inherited) { probe.close(); listening = true }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        _ = waitUntilAccepting(inherited, while: process)
         let connection = try VarlinkConnection(path: inherited)
         let reply = try connection.call("io.autopilotd.registry.WhoAmI")
         connection.close()
@@ -307,13 +302,7 @@ struct SystemdTests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(60)
-        var served = false
-        while !served && process.isRunning && Date() < deadline {
-            if let connection = try? VarlinkConnection(path: socket) { connection.close(); served = true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        #expect(served, "the daemon did not serve within 60 s")
+        #expect(waitUntilAccepting(socket, while: process), "the daemon did not serve within 60 s")
         process.terminate()
         process.waitUntilExit()
 

@@ -56,6 +56,20 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Waits until something accepts a connection on the Unix socket at `path` (a connection opened and closed at once),
+/// for at most `seconds` and only while `process` runs; whether it did.
+func waitUntilAccepting(_ path: String, while process: Process, seconds: Double = 60) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline {
+        if let connection = try? VarlinkConnection(path: path) {
+            connection.close()
+            return true
+        }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    return false
+}
+
 /// Sends SIGTERM to a running `process` and waits up to `seconds` for it to exit; past that, kills it (SIGKILL)
 /// and returns false, so that a process that ignores SIGTERM fails its test instead of hanging the suite.
 @discardableResult
@@ -135,16 +149,9 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     private func waitUntilServing() throws {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if !process.isRunning {
-                throw TestFailure("autopilotd exited with \(process.terminationStatus) before serving:\n\(log)")
-            }
-            if let connection = try? VarlinkConnection(path: socket) {
-                connection.close()
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.05)
+        if waitUntilAccepting(socket, while: process) { return }
+        if !process.isRunning {
+            throw TestFailure("autopilotd exited with \(process.terminationStatus) before serving:\n\(log)")
         }
         throw TestFailure("autopilotd did not start serving within 60s:\n\(log)")
     }
