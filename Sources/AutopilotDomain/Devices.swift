@@ -273,6 +273,14 @@ extension DeviceRules {
         guard kind.allowedChannels.contains(channel) else { throw .channelNotAllowed(kind: kind, channel: channel) }
     }
 
+    /// Refuses an OEM that is not (or no longer) eligible for the OEM Direct API: the Direct API is how OEMs register,
+    /// deregister and change devices, and only eligible OEMs may use it (domain.md, "OEM authorisation flow").
+    /// Other kinds of partner are not concerned.
+    /// - Throws: `oemNotEligible`.
+    public static func checkDirectApiEligibility(_ partner: Partner) throws(RegistryError) {
+        if partner.kind == .oem && !partner.oemDirectApi { throw .oemNotEligible(partner: partner.id) }
+    }
+
     /// Bounds one call's devices: 1 to `maxDevicesPerCall`.
     /// - Throws: `invalidInput(devices)` for none, `batchTooLarge` beyond the limit.
     public static func checkCount(_ count: Int, allowEmpty: Bool = false) throws(RegistryError) {

@@ -11,8 +11,10 @@ extension RegistryStore {
     /// GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator. Otherwise a partner caller acts as itself
     /// and needs an active grant for the device's tenant; an operator may change any device. Every property that
     /// changes gets one `device_changes` row with its old and new value.
-    /// - Throws, in this order: `PermissionDenied` (another tenant's account or device; a partner's reach to a device
-    ///   it neither registered nor holds a grant for); `NotFound` (device, account); `AccountRoleRequired`;
+    /// - Throws, in this order: `PermissionDenied` (another tenant's account or device); `NotFound` (device,
+    ///   account); `OemNotEligible` (a partner caller that is an OEM without Direct API eligibility);
+    ///   `PermissionDenied` (a partner's reach to a device it neither registered nor holds a grant for);
+    ///   `AccountRoleRequired`;
     ///   `DeviceError(807)` (deregistered, or outside the account's tenant); `ConsentRequired` (a device the partner
     ///   registered, in a tenant whose grant ended); `InvalidInput` (a value, or nothing to change).
     public func updateDevice(_ context: OperationContext, device id: String, account: String?, groupTag: String?,
@@ -25,6 +27,7 @@ extension RegistryStore {
             let partner = tx.caller.role == .partner ? tx.caller.partner : nil
             var partnerHasGrant = true
             if account == nil, let partner {
+                try DeviceRules.checkDirectApiEligibility(try tx.requirePartner(partner))
                 partnerHasGrant = try Fetch.hasActiveGrant(tx.db, partner: partner, tenant: found.tenant)
                 // Another partner's device, in a tenant that gave this one nothing: not its own to reach.
                 if !partnerHasGrant && found.partner != partner { throw tx.caller.refusal(tx.method) }
@@ -54,13 +57,14 @@ extension RegistryStore {
 
     /// Deregisters one device, keeping its row (status, time, who) and recording the change in `device_changes`.
     ///
-    /// On the partner's side (`partner`, no `account`): a partner may always deregister devices it registered; any
-    /// other device needs an active grant for its tenant (811). On the tenant's side (`account`, no `partner`): the
-    /// account needs GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator and removes a device of its
-    /// own tenant, whoever registered it; a device named by tuple or product key is looked for in that tenant only.
+    /// On the partner's side (`partner`, no `account`): a partner may always deregister devices it registered (an OEM
+    /// while it is eligible for the Direct API); any other device needs an active grant for its tenant (811). On the
+    /// tenant's side (`account`, no `partner`): the account needs GlobalAdministrator, IntuneAdministrator or
+    /// CloudDeviceAdministrator and removes a device of its own tenant, whoever registered it; a device named by tuple
+    /// or product key is looked for in that tenant only.
     /// - Throws: `PermissionDenied` (another tenant's account or device); `NotFound` (partner, tenant, device id,
-    ///   account); `InvalidInput` (not exactly one way of naming the device; a partner named on the tenant's side, or
-    ///   neither side named);
+    ///   account); `OemNotEligible` (the partner's side, for an OEM without Direct API eligibility); `InvalidInput`
+    ///   (not exactly one way of naming the device; a partner named on the tenant's side, or neither side named);
     ///   `AccountRoleRequired`; `DeviceError(807)` when no such device is registered (in the tenant named, or the
     ///   account's), `DeviceError(813)` when a tuple names several, `DeviceError(811)` when the partner neither
     ///   registered it nor holds consent for its tenant.
@@ -77,7 +81,7 @@ extension RegistryStore {
                 throw RegistryError.invalidInput(field: "partner", reason: "name the partner (the partner's side) or "
                     + "the account (the tenant's side) the call acts as")
             }
-            if let partner { _ = try tx.requirePartner(partner) }
+            if let partner { try DeviceRules.checkDirectApiEligibility(try tx.requirePartner(partner)) }
             if let tenant { try Self.requireTenantExists(tx, tenant) }
             let target = try DeregistrationTarget.from(device: device, serialNumber: serialNumber,
                                                        manufacturer: manufacturer, model: model, productKey: productKey)

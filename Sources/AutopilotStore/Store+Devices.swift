@@ -362,7 +362,7 @@ extension RegistryStore {
 
     /// The gate for registering: an OEM must be eligible for the Direct API, and every partner needs an active grant.
     static func requireConsent(_ tx: Transaction, partner: Partner, tenant: String) throws {
-        if partner.kind == .oem && !partner.oemDirectApi { throw RegistryError.oemNotEligible(partner: partner.id) }
+        try DeviceRules.checkDirectApiEligibility(partner)
         guard try Fetch.hasActiveGrant(tx.db, partner: partner.id, tenant: tenant) else {
             throw RegistryError.consentRequired(partner: partner.id, tenant: tenant)
         }

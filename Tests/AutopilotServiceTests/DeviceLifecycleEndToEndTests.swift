@@ -190,6 +190,13 @@ import Varlink
         // An operator names a side.
         let operatorNeither = try daemon.ctl(["devices", "deregister", "--device", lenovo])
         #expect(operatorNeither.status == 64 && operatorNeither.stderr.contains("--partner ID") , "\(operatorNeither)")
+        // Litware loses its Direct API eligibility: its grant stays, but it changes and removes nothing.
+        #expect(try daemon.ctl(["partner", "set-oem-eligibility", Self.oem, "--eligible", "false"]).status == 0)
+        for args in [["devices", "update", lenovo, "--purchase-order", "LW-8"], ["devices", "deregister", "--device", lenovo]] {
+            let refused = try daemon.ctl(as: cast.litware, args)
+            #expect(refused.status == 1 && refused.stderr.contains("OemNotEligible")
+                    && refused.stderr.contains("not eligible for the OEM Direct API"), "\(refused)")
+        }
         let history = try daemon.sql("""
             SELECT changed_by || ' ' || property || ' ' || new_value FROM device_change_history ORDER BY change_id
             """).split(separator: "\n").map(String.init)

@@ -280,6 +280,46 @@ extension DeviceWorld {
         #expect(try await world.store.auditEventsForTesting().last?.outcome == "InvalidInput")
     }
 
+    @Test func anOemWithoutDirectApiEligibilityNeitherDeregistersNorChangesItsDevices() async throws {
+        let world = try await DeviceWorld()
+        try await world.addContosoPeople()
+        try await world.consent(oem, contoso)
+        let ids = try await world.register(oem, contoso, [.byTuple(1), .byProductKey(2)]).map(\.device)
+        let (first, second) = (try #require(ids[0]), try #require(ids[1]))
+        _ = try await world.store.setOemEligibility(asOperator(Registry.SetOemEligibility.info), partner: oem, eligible: false)
+
+        let asOem = { (method: MethodInfo) in DeviceWorld.asPartner(oem, method) }
+        await expectError(.oemNotEligible(partner: oem)) {
+            try await world.update(first, as: asOem(Registry.UpdateDevice.info), groupTag: "Kiosk")
+        }
+        await expectError(.oemNotEligible(partner: oem)) {
+            _ = try await world.store.deregisterDevice(asOem(Registry.DeregisterDevice.info), partner: oem, device: first,
+                                                       serialNumber: nil, manufacturer: nil, model: nil, productKey: nil,
+                                                       tenant: nil)
+        }
+        // The operator acting on the OEM's side is held to the same rule, whichever way the device is named.
+        await expectError(.oemNotEligible(partner: oem)) {
+            _ = try await world.deregister(oem, tuple: DeviceTuple(manufacturer: "Contoso", model: "Laptop 7",
+                                                                   serialNumber: "SN-T1"))
+        }
+        #expect(try await lines(world.store, "SELECT status, ifnull(group_tag, '-') FROM devices ORDER BY id")
+            == ["registered -", "registered -"])
+        #expect(try await world.history().isEmpty)
+        let refused = try await world.store.auditEventsForTesting().filter {
+            $0.method == "UpdateDevice" || $0.method == "DeregisterDevice"
+        }
+        #expect(refused.map(\.outcome) == Array(repeating: "OemNotEligible", count: 3))
+
+        // The tenant's own admins still remove what the OEM registered; eligible again, the OEM acts again.
+        _ = try await deregister(world, as: deviceAdmin, device: second)
+        _ = try await world.store.setOemEligibility(asOperator(Registry.SetOemEligibility.info), partner: oem, eligible: true)
+        try await world.update(first, as: asOem(Registry.UpdateDevice.info), groupTag: "Kiosk")
+        #expect(try await world.deregister(oem, device: first).status == .deregistered)
+        #expect(try await world.history() == ["status registered→deregistered DeregisterDevice",
+                                              "group_tag -→Kiosk UpdateDevice",
+                                              "status registered→deregistered DeregisterDevice"])
+    }
+
     @Test func aPartnersDeregistrationIsInTheHistoryToo() async throws {
         let world = try await DeviceWorld()
         try await world.consent(csp, contoso)

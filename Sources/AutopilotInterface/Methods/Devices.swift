@@ -260,13 +260,14 @@ extension Registry {
             "DeregisterDevice",
             "Deregisters a device by id, by manufacturer + model + serialNumber, or by productKey. On the partner's "
                 + "side (partner, no account): a partner may always deregister devices it registered; others need an "
-                + "active grant for the device's tenant (811); OEMs need not name the tenant. On the tenant's side "
+                + "active grant for the device's tenant (811); OEMs need not name the tenant, and an OEM no longer "
+                + "eligible for the Direct API deregisters nothing (OemNotEligible). On the tenant's side "
                 + "(account, no partner): an account holding GlobalAdministrator, IntuneAdministrator or "
                 + "CloudDeviceAdministrator removes a device of its own tenant, whoever registered it "
                 + "(AccountRoleRequired); a device not registered in that tenant is 807. The registration is kept, "
                 + "marked deregistered.",
             policy: MethodPolicy(partner: .own, tenant: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .accountRoleRequired, .deviceError, .invalidInput])
+            errors: [.permissionDenied, .notFound, .oemNotEligible, .accountRoleRequired, .deviceError, .invalidInput])
         /// A partner caller acts as itself (its own partner when it names none); a tenant caller as its account.
         public static let scope = Scope<Parameters>(partner: .filter(\Parameters.partner), tenant: .filter(\Parameters.tenant),
                                                     account: \Parameters.account, sides: .partnerOrAccount)
@@ -336,12 +337,14 @@ extension Registry {
             "Sets the properties it is given on a registered device and returns it; an empty string clears one, an "
                 + "omitted one stays. A partner caller needs an active grant for the device's tenant (ConsentRequired "
                 + "for a device it registered; another partner's device in a tenant it holds no grant from is "
-                + "PermissionDenied). A tenant caller acts as an account of the device's tenant holding "
+                + "PermissionDenied); an OEM no longer eligible for the Direct API changes nothing (OemNotEligible). "
+                + "A tenant caller acts as an account of the device's tenant holding "
                 + "GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator (AccountRoleRequired). A "
                 + "deregistered device, or one outside the acting account's tenant, is 807. Each property that changes "
                 + "is recorded, with its old and new value, in the auditors' device_change_history.",
             policy: MethodPolicy(partner: .own, tenant: .own), kind: .change,
-            errors: [.permissionDenied, .notFound, .accountRoleRequired, .consentRequired, .deviceError, .invalidInput])
+            errors: [.permissionDenied, .notFound, .oemNotEligible, .accountRoleRequired, .consentRequired, .deviceError,
+                     .invalidInput])
         /// A partner caller acts as itself; a tenant caller as its account.
         public static let scope = Scope<Parameters>(account: \Parameters.account, sides: .partnerOrAccount)
 
