@@ -30,22 +30,61 @@ enum CodePages {
     }
 }
 
-/// How many calls the daemon has received, so that it can tell when it has been idle.
+/// How many calls the daemon has received, so that it can tell when it has been idle, and wait for the next call
+/// without waking until then.
 final class CallActivity: Sendable {
     private let calls = Atomic<UInt64>(0)
+    /// Whether a task waits in `nextCall(after:)`; read by every call, so that a call wakes it only when it waits.
+    private let waiting = Atomic<Bool>(false)
+    private let waiter = Mutex<CheckedContinuation<Void, Never>?>(nil)
 
     init() {}
 
-    /// Counts one call.
-    func record() { calls.wrappingAdd(1, ordering: .relaxed) }
+    /// Counts one call, and wakes the task waiting for it.
+    ///
+    /// The count and the flag are sequentially consistent on both sides (here and in `nextCall(after:)`): either
+    /// this call sees the waiter's flag, or the waiter sees this call's count, never neither. On x86 and arm64 the
+    /// increment costs what a relaxed one does and the load is a plain load.
+    func record() {
+        calls.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        if waiting.load(ordering: .sequentiallyConsistent) { wake() }
+    }
 
     /// Calls received so far.
-    var count: UInt64 { calls.load(ordering: .relaxed) }
+    var count: UInt64 { calls.load(ordering: .sequentiallyConsistent) }
+
+    /// Returns once the count is no longer `seen` (at once if it already is not), or the task is cancelled. One
+    /// task waits at a time.
+    func nextCall(after seen: UInt64) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                waiter.withLock { waiter in
+                    waiter = continuation
+                    waiting.store(true, ordering: .sequentiallyConsistent)
+                }
+                if calls.load(ordering: .sequentiallyConsistent) != seen || Task.isCancelled { wake() }
+            }
+        } onCancel: {
+            wake()
+        }
+    }
+
+    /// Resumes the waiting task, if any, once. The flag changes with the continuation, under the lock, so that a
+    /// waiter that comes back before this returns is not left waiting with the flag down.
+    private func wake() {
+        let continuation = waiter.withLock { waiter in
+            defer { waiter = nil }
+            if waiter != nil { waiting.store(false, ordering: .sequentiallyConsistent) }
+            return waiter
+        }
+        continuation?.resume()
+    }
 }
 
 extension Daemon {
     /// Releases the code pages once now (start-up is over), then each time no call has arrived for `quiet` after
-    /// some did: at most one release per quiet spell, none while calls keep coming.
+    /// some did: at most one release per quiet spell, none while calls keep coming. Between a release and the next
+    /// call it sleeps without a timer, so an idle daemon does not wake for it.
     func releaseCodePages(whenIdleFor quiet: Duration) async {
         // Counted before releasing: a call that comes while the release runs maps code again after it, so it must
         // count as activity since the release.
@@ -61,6 +100,13 @@ extension Daemon {
         let clock = ContinuousClock()
         var lastChange = clock.now
         while !Task.isCancelled {
+            if seen == released {
+                // Nothing has run since the release: wait for a call, then count the quiet from there.
+                await activity.nextCall(after: released)
+                seen = activity.count
+                lastChange = clock.now
+                continue
+            }
             try? await Task.sleep(for: tick)
             let count = activity.count
             if count != seen {

@@ -67,14 +67,36 @@ import Testing
         try Self.waitFor(daemon, "when=idle")
         let quiet = try Self.residentFileKiB(pid: daemon.pid)
         #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the calls, \(quiet) KiB after the quiet spell")
-        // One release per quiet spell: none while nothing is called.
+        // One release per quiet spell: none while nothing is called, and no timer waking the daemon to look (the
+        // loop used to wake 4 times a second here, at about 20 context switches a second; the rest of an idle
+        // daemon wakes about once a second).
+        let before = try Self.contextSwitches(pid: daemon.pid)
         Thread.sleep(forTimeInterval: 2)
+        let woken = try Self.contextSwitches(pid: daemon.pid, since: before)
         #expect(daemon.log.components(separatedBy: "when=idle").count == 2, "\(daemon.log)")
+        #expect(woken <= 10, "\(woken) context switches in 2 s without calls")
 
         // The next call runs as before, and the next quiet spell releases again.
         let status = try daemon.call("GetStatus")
         #expect(status["schemaVersion"] != nil, "\(status)")
         try Self.waitFor(daemon, "when=idle", count: 2)
+    }
+
+    /// Context switches of each thread of a process, by thread id.
+    static func contextSwitches(pid: Int32) throws -> [String: Int] {
+        var switches: [String: Int] = [:]
+        for thread in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8)
+            else { continue }  // the thread has just ended
+            switches[thread] = status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+                .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
+        }
+        return switches
+    }
+
+    /// Context switches of a process's threads since `earlier` (a thread that ended in between is not counted).
+    static func contextSwitches(pid: Int32, since earlier: [String: Int]) throws -> Int {
+        try contextSwitches(pid: pid).reduce(0) { $0 + $1.value - (earlier[$1.key] ?? 0) }
     }
 
     /// Pages of `mapping` (`pages` long) that are mapped, by this process's pagemap.
