@@ -101,9 +101,11 @@ final class TestDaemon: @unchecked Sendable {
 
     /// Starts the daemon with `--socket` and `--database` in a new temp dir, plus config lines and environment,
     /// and waits until the socket answers. `databaseName` is the database's path within the directory. With `umask`,
-    /// the daemon starts under that umask (through /bin/sh).
+    /// the daemon starts under that umask (through /bin/sh); with `launcher`, through that program and its arguments,
+    /// which must exec the daemon's path and arguments that follow them.
     init(config: [String] = [], environment: [String: String] = [:], arguments: [String] = [],
-         directory existing: String? = nil, databaseName: String = "registry.sqlite", umask: mode_t? = nil) throws {
+         directory existing: String? = nil, databaseName: String = "registry.sqlite", umask: mode_t? = nil,
+         launcher: [String] = []) throws {
         if let existing {
             directory = existing
         } else {
@@ -125,6 +127,9 @@ final class TestDaemon: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "umask \(String(umask, radix: 8)) && exec \"$0\" \"$@\"",
                                  productsDirectory + "/autopilotd"] + args
+        } else if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [productsDirectory + "/autopilotd"] + args
         } else {
             process.executableURL = URL(fileURLWithPath: productsDirectory + "/autopilotd")
             process.arguments = args
