@@ -278,8 +278,9 @@ extension RegistryStore {
 
     /// The dry run of a submission: whether `partner` holds consent from `tenant`, its first active grant, and what
     /// each device would get from `addDevices` (status `valid` or the error), whether or not consent exists.
-    /// Writes nothing. Without devices (a consent check), the answer may come from `consentCache`.
-    /// - Throws: `NotFound` (partner, tenant), `BatchTooLarge`.
+    /// Writes nothing. Without devices (a consent check), the answer may come from `consentCache` (which a change of
+    /// the partner's eligibility empties, as any change of `partners` does).
+    /// - Throws: `NotFound` (partner, tenant), `OemNotEligible`, `BatchTooLarge`.
     public func validateSubmission(_ context: OperationContext, partner: String, tenant: String,
                                    devices: [DeviceInput]) async throws
         -> SubmissionCheck
@@ -303,6 +304,8 @@ extension RegistryStore {
         try await read(context) { tx in
             let p = try tx.requirePartner(partner)
             try Self.requireTenantExists(tx, tenant)
+            // What registering would answer first: the check exists so that registration brings no surprise.
+            try DeviceRules.checkDirectApiEligibility(p)
             try DeviceRules.checkCount(devices.count, allowEmpty: true)
             let grant = try Fetch.activeGrants(tx.db, partner: partner, tenant: tenant, now: tx.now).first
             var evaluator = SubmissionEvaluator(db: tx.db, tenant: tenant, partnerKind: p.kind)

@@ -52,9 +52,18 @@ private let oem = DeviceWorld.oem
         let world = try await DeviceWorld()
         try await world.consent(oem, contoso)
         let batch = try await world.openBatch(oem, contoso)
+        // The consent check, answered once from the database and then from the cache.
+        #expect(try await world.validate(oem, contoso, []).consented)
+        #expect(try await world.validate(oem, contoso, []).consented)
         _ = try await world.store.setOemEligibility(asOperator(Registry.SetOemEligibility.info), partner: oem, eligible: false)
         await expectError(.oemNotEligible(partner: oem)) { _ = try await world.add(batch.id, [.byProductKey(1)]) }
         await expectError(.oemNotEligible(partner: oem)) { _ = try await world.openBatch(oem, contoso) }
+        // The check a partner makes before registering says so too, with devices or without, cached or not.
+        for devices in [[], [DeviceInput.byProductKey(1)], []] {
+            await expectError(.oemNotEligible(partner: oem)) { _ = try await world.validate(oem, contoso, devices) }
+        }
+        _ = try await world.store.setOemEligibility(asOperator(Registry.SetOemEligibility.info), partner: oem, eligible: true)
+        #expect(try await world.validate(oem, contoso, [.byProductKey(1)]).results.map(\.status) == [.valid])
     }
 
     @Test(arguments: [

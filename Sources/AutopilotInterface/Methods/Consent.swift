@@ -234,8 +234,10 @@ extension Registry {
         public static let facts = MethodFacts(
             "ValidateSubmission",
             "Whether the partner may register devices for the tenant, and, given devices, what each would get. Writes "
-                + "nothing and never fails for lack of consent.",
-            policy: MethodPolicy(partner: .own), kind: .read, errors: [.permissionDenied, .notFound, .batchTooLarge])
+                + "nothing and never fails for lack of consent. An OEM no longer eligible for the OEM Direct API may "
+                + "register nothing, whatever its grants: OemNotEligible.",
+            policy: MethodPolicy(partner: .own), kind: .read,
+            errors: [.permissionDenied, .notFound, .oemNotEligible, .batchTooLarge])
         /// The partner named must be a partner caller's own.
         public static let scope = Scope<Parameters>(partner: .named(\Parameters.partner))
         /// Whether consent exists, its grant, and each device's result.
