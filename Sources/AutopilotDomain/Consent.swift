@@ -51,8 +51,14 @@ public enum ConsentRules {
     /// What accepting a link does to the partner's active grant when it asks for more than the grant gives: DAP the
     /// grant does not have in force, admin roles it lacks, or DAP that lasts longer (no end, or a later one). Nil when
     /// it asks for nothing more: the grant is returned unchanged.
-    public static func extensionOnAcceptance(grant: Grant, plan: GrantPlan, dapDays: Int?, now: Timestamp) -> GrantExtension? {
-        guard plan.delegatedAdmin else { return nil }
+    ///
+    /// A link already accepted into the grant (the one it came from, or one that extended it) gives nothing more:
+    /// accepting it again returns the grant as it is (interface.md: "accepting while a grant from it is active returns
+    /// that grant and creates nothing"). Otherwise each acceptance of a link with `dapDays` would move DAP's end
+    /// later, and a time-limited DAP would never end; lasting longer takes a new request from the partner.
+    public static func extensionOnAcceptance(grant: Grant, plan: GrantPlan, dapDays: Int?, now: Timestamp,
+                                             linkAcceptedBefore: Bool) -> GrantExtension? {
+        guard plan.delegatedAdmin, !linkAcceptedBefore else { return nil }
         let asked = dapExpiry(acceptedAt: now, days: dapDays)
         guard grant.delegatedAdmin else {
             return GrantExtension(roles: plan.roles, dapExpiresAt: asked, newDapPeriod: true)

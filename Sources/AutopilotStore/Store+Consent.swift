@@ -97,8 +97,9 @@ extension RegistryStore {
                 for grant in held {
                     // The plan for this grant: the partner's own, or (through the reseller's) the provider's.
                     guard let plan = plans.first(where: { ($0.basis == .viaReseller) == (grant.basis == .viaReseller) }),
-                          let extension_ = ConsentRules.extensionOnAcceptance(grant: grant, plan: plan,
-                                                                              dapDays: found.dapDays, now: tx.now)
+                          let extension_ = ConsentRules.extensionOnAcceptance(
+                            grant: grant, plan: plan, dapDays: found.dapDays, now: tx.now,
+                            linkAcceptedBefore: try Self.linkAccepted(tx, found.id, into: grant))
                     else {
                         result.append(grant)
                         continue
@@ -423,6 +424,15 @@ extension RegistryStore {
         tx.target("tenant", account.tenant)
         try ConsentRules.checkTenantAdmin(account)
         return (p, account)
+    }
+
+    /// Whether `link` was accepted into `grant` before: the grant came from it, or it extended the grant (the
+    /// grant's consent events name the link of each acceptance).
+    static func linkAccepted(_ tx: Transaction, _ link: String, into grant: Grant) throws -> Bool {
+        if grant.link == link { return true }
+        return try Bool.fetchOne(tx.db, sql: """
+            SELECT EXISTS (SELECT 1 FROM consent_events WHERE grant_id = ? AND link_id = ?)
+            """, arguments: [grant.id, link]) ?? false
     }
 
     /// The partner's active grants from its own links (direct or oem) for the tenant.

@@ -374,26 +374,30 @@ import Testing
 
     @Test func aLinkExtendsAGrantOnlyWhenItAsksForMore() {
         let later = Self.now.adding(seconds: 30 * Self.day)
+        func extending(_ grant: Grant, _ plan: GrantPlan, days: Int?, acceptedBefore: Bool = false) -> GrantExtension? {
+            ConsentRules.extensionOnAcceptance(grant: grant, plan: plan, dapDays: days, now: Self.now,
+                                               linkAcceptedBefore: acceptedBefore)
+        }
         // DAP where there is none: a new period with the link's roles and end.
-        #expect(ConsentRules.extensionOnAcceptance(grant: grant(dap: false, roles: []), plan: plan([.globalReader]),
-                                                   dapDays: 30, now: Self.now)
+        #expect(extending(grant(dap: false, roles: []), plan([.globalReader]), days: 30)
                 == GrantExtension(roles: [.globalReader], dapExpiresAt: later, newDapPeriod: true))
         // No DAP asked: nothing.
-        #expect(ConsentRules.extensionOnAcceptance(grant: grant(dap: false, roles: []), plan: plan([], dap: false),
-                                                   dapDays: nil, now: Self.now) == nil)
+        #expect(extending(grant(dap: false, roles: []), plan([], dap: false), days: nil) == nil)
         // The same roles for less time: nothing; for longer or for ever: the later end.
         let held = grant(dap: true, roles: [.globalReader], expires: later)
-        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.globalReader]), dapDays: 10, now: Self.now) == nil)
-        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.globalReader]), dapDays: 31, now: Self.now)?
-                    .dapExpiresAt == Self.now.adding(seconds: 31 * Self.day))
-        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.globalReader]), dapDays: nil, now: Self.now)
+        #expect(extending(held, plan([.globalReader]), days: 10) == nil)
+        #expect(extending(held, plan([.globalReader]), days: 31)?.dapExpiresAt == Self.now.adding(seconds: 31 * Self.day))
+        #expect(extending(held, plan([.globalReader]), days: nil)
                 == GrantExtension(roles: [.globalReader], dapExpiresAt: nil, newDapPeriod: false))
         // A role it lacks: the roles together, the end unchanged when the link's is earlier.
-        #expect(ConsentRules.extensionOnAcceptance(grant: held, plan: plan([.intuneAdministrator]), dapDays: 1, now: Self.now)
+        #expect(extending(held, plan([.intuneAdministrator]), days: 1)
                 == GrantExtension(roles: [.globalReader, .intuneAdministrator], dapExpiresAt: later, newDapPeriod: false))
+        // A link accepted into the grant before gives nothing again: not a later end, a role, or DAP once removed.
+        #expect(extending(held, plan([.intuneAdministrator]), days: 31, acceptedBefore: true) == nil)
+        #expect(extending(grant(dap: false, roles: []), plan([.globalReader]), days: 30, acceptedBefore: true) == nil)
         // DAP without end is never made to end by a link with one.
         let forever = grant(dap: true, roles: [.globalReader])
-        #expect(ConsentRules.extensionOnAcceptance(grant: forever, plan: plan([.globalReader]), dapDays: 700, now: Self.now) == nil)
+        #expect(extending(forever, plan([.globalReader]), days: 700) == nil)
     }
 }
 

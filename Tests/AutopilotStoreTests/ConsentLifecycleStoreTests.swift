@@ -110,6 +110,26 @@ import Testing
         #expect(try await w.allGrants().count == 1)
     }
 
+    @Test func acceptingTheSameLinkAgainChangesNothingSoDapStillEndsOnTime() async throws {
+        let w = try await W()
+        let url = try await link(w, dap: true, roles: ["GlobalReader"], days: 30)
+        let first = try await w.accept(url)
+        // A day later, and again the day before DAP ends: the grant as it was, and no event.
+        w.clock.advance(days: 1)
+        #expect(try await w.accept(url) == first)
+        w.clock.advance(days: 28)
+        #expect(try await w.accept(url) == first)
+        #expect(first[0].dapExpiresAt == Timestamp(millisecondsSinceEpoch: W.start + 30 * Self.day))
+        // Nor does it give DAP back once removed: that takes a new request from the partner.
+        _ = try await w.store.removeDelegatedAdmin(asOperator(Registry.RemoveDelegatedAdmin.info), partner: "fourthcoffee",
+                                                   account: W.admin)
+        #expect(try await w.accept(url)[0].delegatedAdmin == false)
+        #expect(try await events(w).map(\.kind) == ["granted", "dapRemoved"])
+        let renewed = try await w.accept(try await link(w, dap: true, roles: ["GlobalReader"], days: 30))
+        #expect(renewed[0].delegatedAdmin && renewed[0].id == first[0].id)
+        #expect(try await events(w).map(\.kind) == ["granted", "dapRemoved", "extended"])
+    }
+
     @Test func dapGivenAgainAfterRemovalStartsAfreshWithoutTheOldRoles() async throws {
         let w = try await W()
         try await w.accept(try await link(w, dap: true, roles: ["GlobalReader", "UserAdministrator"]))

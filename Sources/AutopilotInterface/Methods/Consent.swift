@@ -147,7 +147,9 @@ extension Registry {
             "A tenant's Global Administrator accepts a link (an OEM link needs a cloud-native account). Accepting an "
                 + "indirect reseller's link also grants its provider. Accepting again while the partner's grant is "
                 + "active creates nothing: a link asking for more than the grant gives (DAP, roles it lacks, a longer "
-                + "DAP) extends it, else the active grants are returned unchanged. An OEM that has lost its Direct API eligibility gets no new consent (OemNotEligible).",
+                + "DAP) extends it, else the active grants are returned unchanged; a link accepted into the grant "
+                + "before gives nothing again. An OEM that has lost its Direct API eligibility gets no new consent "
+                + "(OemNotEligible).",
             policy: MethodPolicy(tenant: .own), kind: .change,
             errors: [.permissionDenied, .notFound, .globalAdminRequired, .cloudNativeAccountRequired, .linkExpired,
                      .linkRevoked, .oemNotEligible])
