@@ -88,9 +88,17 @@ extension RegistryStore {
             var log = DeviceChangeLog(tx)
             if let account {
                 let acct = try Self.existing(acting ?? nil, account)
-                let found = try Self.locate(tx, target, inTenant: acct.tenant)
-                try Self.requireTenantReach(tx, found)
+                // Which error wins (interface.md): an id names a device that may not exist (NotFound) or be another
+                // tenant's (PermissionDenied), both before the account's roles; a tuple or product key is looked for
+                // among the tenant's registered devices, and finding none is the device's state (807), after them.
+                var byID: Device?
+                if case .id = target {
+                    byID = try Self.locate(tx, target, inTenant: acct.tenant)
+                    try Self.requireTenantReach(tx, byID!)
+                }
                 try DeviceRules.checkDeviceAdmin(acct)
+                let found = try byID ?? Self.locate(tx, target, inTenant: acct.tenant)
+                try Self.requireTenantReach(tx, found)
                 try DeviceRules.checkChangeable(Self.ownership(found), tenant: acct.tenant)
                 try DeviceRules.checkChangeable(Self.ownership(found), tenant: tenant)
                 return try log.deregister(found, byPartner: nil, byAccount: acct.upn)

@@ -242,6 +242,11 @@ extension DeviceWorld {
         await expectError(.accountRoleRequired(account: reader, roles: roles)) {
             _ = try await deregister(world, as: reader, device: mine)
         }
+        // The account's roles are checked before the device's state: by identifiers that match nothing, the same.
+        await expectError(.accountRoleRequired(account: reader, roles: roles)) {
+            _ = try await deregister(world, as: reader, tuple: DeviceTuple(manufacturer: "Contoso", model: "Laptop 7",
+                                                                           serialNumber: "NOPE"))
+        }
         await expectInvalid("partner") { _ = try await deregister(world, as: deviceAdmin, device: mine, partner: csp) }
         // Another tenant's device: by id, refused; by its identifiers, not found among Contoso's.
         await expectError(.permissionDenied(method: "DeregisterDevice", role: .tenant)) {
@@ -263,8 +268,8 @@ extension DeviceWorld {
         await expectError(.deviceError(.ztdDeviceIsNotRegistered)) { _ = try await deregister(world, as: deviceAdmin, device: mine) }
         #expect(try await world.list().devices.count == 2)
         let outcomes = try await world.store.auditEventsForTesting().filter { $0.method == "DeregisterDevice" }.map(\.outcome)
-        #expect(outcomes == ["AccountRoleRequired", "InvalidInput", "PermissionDenied", "DeviceError", "DeviceError",
-                             "DeviceError", "ok", "DeviceError"])
+        #expect(outcomes == ["AccountRoleRequired", "AccountRoleRequired", "InvalidInput", "PermissionDenied",
+                             "DeviceError", "DeviceError", "DeviceError", "ok", "DeviceError"])
     }
 
     @Test func aCallNamingNeitherSideIsInvalidInputAndRecorded() async throws {
