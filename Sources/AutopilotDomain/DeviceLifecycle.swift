@@ -87,6 +87,16 @@ extension DeviceRules {
         }
     }
 
+    /// What a tenant's admins may change: the group tag, assigned user and display name. The purchase order they
+    /// read: the partner that registers a device states it (domain.md, "After registration").
+    /// - Throws: `invalidInput(purchaseOrder)` for a change of the purchase order.
+    public static func checkTenantChange(_ change: DevicePropertyChange) throws(RegistryError) {
+        guard change.purchaseOrder == nil else {
+            throw .invalidInput(field: "purchaseOrder", reason: "a tenant's admins read a device's purchase order; "
+                + "the partner sets it")
+        }
+    }
+
     /// Checks and normalises the properties an `UpdateDevice` call gives: each value is trimmed, and an empty one
     /// clears the property. The group tag and purchase order follow the registration rules for free text (at most
     /// `maxFieldLength` bytes, no control characters); the assigned user is a UPN, lowercased (whether its domain

@@ -8,7 +8,8 @@ extension RegistryStore {
     /// Sets the properties given on a registered device (nil leaves one, an empty string clears it) and returns it.
     ///
     /// The call acts on the tenant's side when `account` is given: the account (of the device's tenant) needs
-    /// GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator. Otherwise a partner caller acts as itself
+    /// GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator, and changes anything but the purchase
+    /// order, which the tenant's admins only read. Otherwise a partner caller acts as itself
     /// and needs an active grant for the device's tenant; an operator may change any device. Every property that
     /// changes gets one `device_changes` row with its old and new value.
     /// - Throws, in this order: `PermissionDenied` (another tenant's account or device); `NotFound` (device,
@@ -47,6 +48,7 @@ extension RegistryStore {
                 throw RegistryError.invalidInput(field: "device", reason: "nothing to change: give groupTag, "
                     + "assignedUser, displayName or purchaseOrder (an empty string clears one)")
             }
+            if actingTenant != nil { try DeviceRules.checkTenantChange(change) }
             if case let .some(.some(user)) = change.assignedUser {
                 try DeviceRules.checkAssignedUserDomain(user, tenantDomains: try Self.tenantDomains(tx.db, found.tenant))
             }

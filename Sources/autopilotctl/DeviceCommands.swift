@@ -317,7 +317,7 @@ struct DevicesCommand: ParsableCommand {
                                                                        valueName: "upn"))
         var assignedUser: String?
         @Option(name: .customLong("display-name"), help: "The new display name ('' clears it).") var displayName: String?
-        @Option(name: .customLong("purchase-order"), help: "The new purchase order ('' clears it).") var purchaseOrder: String?
+        @Option(name: .customLong("purchase-order"), help: "The new purchase order ('' clears it); the partner's side only.") var purchaseOrder: String?
         @Option(name: .customLong("as"), help: deviceAccountHelp) var account: String?
 
         func validate() throws {

@@ -82,8 +82,12 @@ import Varlink
         #expect(update.stdout.hasPrefix("Acting as \(Self.intune), the account your access rule binds you to.\n"), "\(update)")
         #expect(shows(update, "group tag", "Reception") && shows(update, "display name", "CTS-RECEPT-01")
             && shows(update, "assigned user", "ann@contoso.com"), "\(update)")
-        let json = try JSON.parse(try daemon.ctl(as: cast.intune, ["devices", "update", hp, "--purchase-order", "PO-2026-118",
-                                                                   "--json"]).stdout).objectValue
+        // The purchase order is the partner's to state: the tenant's admins read it.
+        let ordering = try daemon.ctl(as: cast.intune, ["devices", "update", hp, "--purchase-order", "PO-2026-118"])
+        #expect(ordering.status == 1 && ordering.stderr.contains("InvalidInput")
+                && ordering.stderr.contains("purchaseOrder"), "\(ordering)")
+        let json = try JSON.parse(try daemon.ctl(as: cast.woodgrove, ["devices", "update", hp, "--purchase-order",
+                                                                      "PO-2026-118", "--json"]).stdout).objectValue
         #expect(json?["device"]?.objectValue?["purchaseOrder"] == "PO-2026-118")
         #expect(json?["device"]?.objectValue?["groupTag"] == "Reception")
         // An empty value clears; the listing shows what is left.
@@ -147,7 +151,7 @@ import Varlink
             """).split(separator: "\n").map(String.init)
         #expect(history == [
             "\(Self.intune)|UpdateDevice|group_tag||Reception", "\(Self.intune)|UpdateDevice|assigned_user||ann@contoso.com",
-            "\(Self.intune)|UpdateDevice|display_name||CTS-RECEPT-01", "\(Self.intune)|UpdateDevice|purchase_order||PO-2026-118",
+            "\(Self.intune)|UpdateDevice|display_name||CTS-RECEPT-01", "\(Self.csp)|UpdateDevice|purchase_order||PO-2026-118",
             "\(Self.intune)|UpdateDevice|assigned_user|ann@contoso.com|", "\(Self.intune)|DeregisterDevice|status|registered|deregistered",
         ], "\(history)")
         #expect(try daemon.sql("SELECT deregistered_by_account FROM device_registrations WHERE device_id = '\(hp)'") == Self.intune)
@@ -156,7 +160,7 @@ import Varlink
             WHERE method IN ('UpdateDevice', 'DeregisterDevice') ORDER BY seq
             """).split(separator: "\n").map(String.init)
         #expect(refused == [
-            "UpdateDevice AccountRoleRequired \(Self.reader)", "UpdateDevice PermissionDenied -",
+            "UpdateDevice InvalidInput \(Self.intune)", "UpdateDevice AccountRoleRequired \(Self.reader)", "UpdateDevice PermissionDenied -",
             "UpdateDevice PermissionDenied \(Self.admin)", "UpdateDevice PermissionDenied \(Self.intune)",
             "UpdateDevice InvalidInput \(Self.intune)", "UpdateDevice InvalidInput \(Self.intune)",
             "DeregisterDevice AccountRoleRequired \(Self.reader)", "DeregisterDevice PermissionDenied \(Self.intune)",

@@ -84,31 +84,37 @@ extension DeviceWorld {
 
         let context = DeviceWorld.asTenant(contoso, account: intuneAdmin, Registry.UpdateDevice.info)
         let changed = try await world.update(id, as: context, account: intuneAdmin, groupTag: "  Kiosk ",
-                                             assignedUser: "Alice@Contoso.com", displayName: "CTS-KIOSK-01",
-                                             purchaseOrder: "PO-2026-118")
+                                             assignedUser: "Alice@Contoso.com", displayName: "CTS-KIOSK-01")
         #expect(changed.groupTag == "Kiosk" && changed.assignedUser == "alice@contoso.com")
-        #expect(changed.displayName == "CTS-KIOSK-01" && changed.purchaseOrder == "PO-2026-118")
+        #expect(changed.displayName == "CTS-KIOSK-01")
         #expect(try await world.device(id) == changed)
+        // The purchase order is the partner's to state; the tenant's admins read it.
+        await expectInvalid("purchaseOrder") {
+            try await world.update(id, as: context, account: intuneAdmin, groupTag: "Lobby", purchaseOrder: "PO-2026-118")
+        }
+        let ordered = try await world.update(id, as: DeviceWorld.asPartner(csp, Registry.UpdateDevice.info),
+                                             purchaseOrder: "PO-2026-118")
+        #expect(ordered.purchaseOrder == "PO-2026-118" && ordered.groupTag == "Kiosk")
 
         // The same values again change nothing and add no history; an empty string clears one property.
         try await world.update(id, as: context, account: intuneAdmin, groupTag: "Kiosk")
         let cleared = try await world.update(id, as: DeviceWorld.asTenant(contoso, account: deviceAdmin, Registry.UpdateDevice.info),
-                                             account: deviceAdmin, purchaseOrder: "")
-        #expect(cleared.purchaseOrder == nil && cleared.groupTag == "Kiosk")
+                                             account: deviceAdmin, displayName: "")
+        #expect(cleared.displayName == nil && cleared.groupTag == "Kiosk" && cleared.purchaseOrder == "PO-2026-118")
         #expect(try await world.history() == [
             "group_tag -→Kiosk UpdateDevice", "assigned_user -→alice@contoso.com UpdateDevice",
             "display_name -→CTS-KIOSK-01 UpdateDevice", "purchase_order -→PO-2026-118 UpdateDevice",
-            "purchase_order PO-2026-118→- UpdateDevice",
+            "display_name CTS-KIOSK-01→- UpdateDevice",
         ])
         // Each change names the audit event of its call, and that event its actor and the account acted as.
         let rows = try await lines(world.store, """
             SELECT h.changed_by, h.actor_role, e.method, e.outcome, instr(e.target, 'device:\(id)') > 0
             FROM device_change_history h JOIN audit_events e ON e.seq = h.audit_seq ORDER BY h.change_id
             """)
-        #expect(rows == Array(repeating: "\(intuneAdmin) tenant UpdateDevice ok 1", count: 4)
-            + ["\(deviceAdmin) tenant UpdateDevice ok 1"])
+        #expect(rows == Array(repeating: "\(intuneAdmin) tenant UpdateDevice ok 1", count: 3)
+            + ["\(csp) partner UpdateDevice ok 1", "\(deviceAdmin) tenant UpdateDevice ok 1"])
         let events = try await world.store.auditEventsForTesting().filter { $0.method == "UpdateDevice" }
-        #expect(events.map(\.outcome) == ["ok", "ok", "ok"])
+        #expect(events.map(\.outcome) == ["ok", "InvalidInput", "ok", "ok", "ok"])
     }
 
     @Test func anAccountWithoutADeviceRoleIsAccountRoleRequiredAndNothingChanges() async throws {

@@ -339,7 +339,8 @@ extension Registry {
                 + "for a device it registered; another partner's device in a tenant it holds no grant from is "
                 + "PermissionDenied); an OEM no longer eligible for the Direct API changes nothing (OemNotEligible). "
                 + "A tenant caller acts as an account of the device's tenant holding "
-                + "GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator (AccountRoleRequired). A "
+                + "GlobalAdministrator, IntuneAdministrator or CloudDeviceAdministrator (AccountRoleRequired), and "
+                + "reads the purchase order, which only the partner's side sets (InvalidInput(purchaseOrder)). A "
                 + "deregistered device, or one outside the acting account's tenant, is 807. Each property that changes "
                 + "is recorded, with its old and new value, in the auditors' device_change_history.",
             policy: MethodPolicy(partner: .own, tenant: .own), kind: .change,
