@@ -273,6 +273,45 @@ import Varlink
         #expect(terminal.stdout.contains("registered 2500, failed 0 (batch "), "\(terminal)")
     }
 
+    @Test func aMachineNamedAgainInALaterPartIsARepeatInValidationAndImportAlike() throws {
+        let daemon = try startDaemon()
+        defer { daemon.cleanup() }
+        let real = try realDataRow(machineFile: "churlbap_ponise__")
+        // 1,500 rows of the Intune form with group tags: a real machine by its hash on line 2, then product keys.
+        var rows = ["\(real.serial),,\(real.hash),Lobby,"]
+        rows += (3...1501).map { "R\($0),00329-R-\(String(format: "%05d", $0)),,Sales," }
+        // In the second part of 1,000 rows: line 1201 repeats line 13's product key, and line 1402 is the real
+        // machine captured again after an update (other bytes, the same machine inside): both with another tag.
+        rows[1201 - 2] = "X1201,00329-R-00013,,Other,"
+        rows[1402 - 2] = ",,\(try recapture(real.hash, revision: 2)),Other,"
+        let path = daemon.directory + "/far-repeats.csv"
+        try (["Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User"] + rows)
+            .joined(separator: "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let expected = ["line 1201: ZtdDeviceDuplicated: the same device appears earlier in this file, on line 13; the row was not sent",
+                        "line 1402: ZtdDeviceDuplicated: the same device appears earlier in this file, on line 2; the row was not sent"]
+        func failures(_ result: CommandResult) -> [String] {
+            result.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("line ") }
+        }
+
+        // The dry run answers what the import then does.
+        let dry = try daemon.ctl(["devices", "validate", path, "--partner", Self.csp, "--tenant", Self.contoso])
+        #expect(dry.status == 2 && failures(dry) == expected, "\(dry)")
+        #expect(dry.stdout.contains("valid 1498, failed 2 (nothing was written)"), "\(dry)")
+        let imported = try importing(daemon, path)
+        #expect(imported.status == 2 && failures(imported) == expected, "\(imported)")
+        #expect(imported.stdout.contains("registered 1498, failed 2 (batch "), "\(imported)")
+        // Re-tagging with the same file: each machine takes the tag of its first row, never the repeat's.
+        let again = try importing(daemon, path, ["--update-existing"])
+        #expect(again.status == 2 && failures(again) == expected, "\(again)")
+        #expect(again.stdout.contains("registered 0, updated 1498, failed 2 (batch "), "\(again)")
+        #expect(try daemon.sql("SELECT group_tag, count(*) FROM devices GROUP BY group_tag ORDER BY group_tag")
+                == "Lobby|1\nSales|1497")
+        // The daemon numbered the results by the file's lines: the repeats were sent as blank lines.
+        let batch = try #require(batchID(again))
+        #expect(try daemon.sql("SELECT min(line), max(line), count(*) FROM device_results WHERE batch_id = '\(batch)'")
+                == "2|1501|1498")
+    }
+
     // MARK: consent and channels
 
     @Test func importWithBatchAddsToThatBatchAndRefusesAMismatchBeforeSending() throws {
