@@ -141,54 +141,55 @@ final class CSVSubmission {
         defer { progress.clear() }
         // Called on another thread, one call at a time, each waited for before the next and before returning.
         let sender = UncheckedSendable(send)
-        do {
-            /// Waits for the call in flight and counts its results.
-            func finish() throws {
-                guard let call = inFlight else { return }
-                inFlight = nil
-                let outcome = try call.call.wait()
-                var report: [(line: Int, text: String)] = []
-                for result in outcome.results {
-                    count(result, line: result.line ?? 0, into: &report)
-                    guard success.contains(result.status), let line = result.line, let machine = call.machines[line]
-                    else { continue }
-                    unfolded.append((line, machine))
-                }
-                sent += call.rows
-                printReport(report)
-                progress.show(line: call.lastLine, bytes: file.bytesRead, succeeded: succeeded, failed: failed)
-            }
-            /// Sends the part read so far, once the call before it has answered and its rows are checked.
-            func flush() throws {
-                try finish()
-                foldEarlierPart()
-                var text = ""
-                var machines: [Int: RowMachine] = [:]
-                var partRows = 0
-                for line in part {
-                    if let machine = line.machine {
-                        if case let .known(keys?) = machine, let first = earlier.firstLine(naming: keys) {
-                            local.append(.repeat(line: line.number, of: first))
-                            text += "\n"  // sent blank, so that the daemon's line numbers stay the file's
-                            continue
-                        }
-                        machines[line.number] = machine
-                        partRows += 1
-                    }
-                    text += line.text
-                    text += "\n"
-                }
-                printReport(takeLocal(&local))
-                if partRows > 0, let first = part.first, let last = part.last {
-                    let csv = file.header + "\n" + text, headerLine = first.number - 1, before = sent
-                    inFlight = (BackgroundCall { try sender.value(csv, headerLine, before) }, machines, partRows,
-                                last.number)
-                }
-                part.removeAll(keepingCapacity: true)
-                rows = 0
-                partsRead += 1
-            }
 
+        /// Waits for the call in flight and counts its results.
+        func finish() throws {
+            guard let call = inFlight else { return }
+            inFlight = nil
+            let outcome = try call.call.wait()
+            var report: [(line: Int, text: String)] = []
+            for result in outcome.results {
+                count(result, line: result.line ?? 0, into: &report)
+                guard success.contains(result.status), let line = result.line, let machine = call.machines[line]
+                else { continue }
+                unfolded.append((line, machine))
+            }
+            sent += call.rows
+            printReport(report)
+            progress.show(line: call.lastLine, bytes: file.bytesRead, succeeded: succeeded, failed: failed)
+        }
+        /// Sends the part read so far, once the call before it has answered and its rows are checked.
+        func flush() throws {
+            try finish()
+            foldEarlierPart()
+            var text = ""
+            var machines: [Int: RowMachine] = [:]
+            var partRows = 0
+            for line in part {
+                if let machine = line.machine {
+                    if case let .known(keys?) = machine, let first = earlier.firstLine(naming: keys) {
+                        local.append(.repeat(line: line.number, of: first))
+                        text += "\n"  // sent blank, so that the daemon's line numbers stay the file's
+                        continue
+                    }
+                    machines[line.number] = machine
+                    partRows += 1
+                }
+                text += line.text
+                text += "\n"
+            }
+            printReport(takeLocal(&local))
+            if partRows > 0, let first = part.first, let last = part.last {
+                let csv = file.header + "\n" + text, headerLine = first.number - 1, before = sent
+                inFlight = (BackgroundCall { try sender.value(csv, headerLine, before) }, machines, partRows,
+                            last.number)
+            }
+            part.removeAll(keepingCapacity: true)
+            rows = 0
+            partsRead += 1
+        }
+
+        do {
             while let line = try file.nextLine() {
                 if let problem = line.decoding.problem(in: file.encoding) {
                     local.append(LocalFailure(DeviceCSV.LineError(line: line.number, reason: problem)))
@@ -213,8 +214,8 @@ final class CSVSubmission {
             if !part.isEmpty || !local.isEmpty { try flush() }
             try finish()
         } catch {
-            // Whatever failed, the call in flight ends before this returns: nothing runs on after it.
-            _ = try? inFlight?.call.wait()
+            // Whatever failed, the call in flight ends (and is counted) before this returns: nothing runs on after it.
+            try? finish()
             throw error
         }
     }
