@@ -137,10 +137,20 @@ public enum DeviceRules {
             return DeviceRejection(.invalidZtdRequestBody, "the \(field) '\(submitted)' contradicts the hardware hash, "
                 + "which says '\(inHash)': are the columns mixed up, or is the hash another machine's?")
         }
-        // A placeholder serial in the hash says nothing, so it neither contradicts nor replaces a submitted one.
+        // A placeholder says nothing about the machine (hardware-hash.md). The hash's placeholder serial neither
+        // contradicts nor replaces a submitted one, and a submitted placeholder serial contradicts nothing: the hash's
+        // is kept. A manufacturer or model the firmware left empty (`SMBIOS_STRING_INDEX_0`) neither contradicts nor
+        // replaces a submitted one, as a placeholder serial does not.
         let hashSerial = SerialNumberPlaceholder.isPlaceholder(info.serialNumber) ? nil : info.serialNumber
-        if let problem = agree("serial number", d.serialNumber, hashSerial)
-            ?? agree("manufacturer", d.manufacturer, info.manufacturer) ?? agree("model", d.model, info.model)
+        let submittedSerial = SerialNumberPlaceholder.isPlaceholder(d.serialNumber) ? nil : d.serialNumber
+        func said(_ s: String?) -> String? {
+            guard let s, Validate.trim(s).lowercased() != SerialNumberPlaceholder.emptySMBIOSString.lowercased()
+            else { return nil }
+            return s
+        }
+        let hashManufacturer = said(info.manufacturer), hashModel = said(info.model)
+        if let problem = agree("serial number", submittedSerial, hashSerial)
+            ?? agree("manufacturer", d.manufacturer, hashManufacturer) ?? agree("model", d.model, hashModel)
         {
             return problem
         }
@@ -149,9 +159,9 @@ public enum DeviceRules {
             let t = Validate.trim(s)
             return t.isEmpty || t.utf8.count > maxFieldLength || containsControl(t) ? nil : t
         }
-        d.manufacturer = value(info.manufacturer) ?? d.manufacturer
-        d.model = value(info.model) ?? d.model
-        d.serialNumber = value(hashSerial) ?? d.serialNumber ?? value(info.serialNumber)
+        d.manufacturer = value(hashManufacturer) ?? d.manufacturer ?? value(info.manufacturer)
+        d.model = value(hashModel) ?? d.model ?? value(info.model)
+        d.serialNumber = value(hashSerial) ?? submittedSerial ?? d.serialNumber ?? value(info.serialNumber)
         if d.productKey == nil, let key = info.productKeyID.flatMap(value), key.utf8.count <= maxProductKeyLength {
             d.productKey = key
         }
@@ -227,7 +237,8 @@ public enum DeregistrationTarget: Sendable, Hashable {
     case productKey(String)
 
     /// The one way of naming a device that the parameters give.
-    /// - Throws: `invalidInput` when none or more than one is given, or the tuple is incomplete.
+    /// - Throws: `invalidInput` when none or more than one is given, or the tuple is incomplete; `deviceError(803)`
+    ///   for a tuple whose serial number is a placeholder.
     public static func from(device: String?, serialNumber: String?, manufacturer: String?, model: String?,
                             productKey: String?) throws(RegistryError) -> DeregistrationTarget {
         func clean(_ s: String?) -> String? {
@@ -248,6 +259,9 @@ public enum DeregistrationTarget: Sendable, Hashable {
             let missing = [("serialNumber", s), ("manufacturer", m), ("model", mo)].first { $0.1 == nil }!.0
             throw .invalidInput(field: missing, reason: "a device named by its tuple needs manufacturer, model and serial number")
         }
+        // A placeholder serial number names no machine (hardware-hash.md), however many devices it matches: 803, as
+        // when registering by it.
+        if SerialNumberPlaceholder.isPlaceholder(s) { throw .deviceError(.missingZtdSerialNumberAndProductKey) }
         return .tuple(DeviceTuple(manufacturer: m, model: mo, serialNumber: s))
     }
 }

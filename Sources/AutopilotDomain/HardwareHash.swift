@@ -270,6 +270,9 @@ public enum SerialNumberPlaceholder {
         "Not Specified", "0", "123456789", "0123456789",
     ]
 
+    /// What a hash's SMBIOS string reads when the firmware left it empty, in any record (hardware-hash.md).
+    public static let emptySMBIOSString = "SMBIOS_STRING_INDEX_0"
+
     private static let folded: Set<String> = Set(values.map { $0.lowercased() })
 
     /// Whether `serial` names no machine: absent, empty, or one of `values` ignoring case and surrounding spaces.

@@ -318,6 +318,43 @@ private func problem(_ bytes: [UInt8]) -> HardwareHashProblem? {
         }
     }
 
+    @Test func aPlaceholderSaysNothingOnEitherSideOfAHash() throws {
+        func normalized(_ input: DeviceInput) -> Result<NormalizedDevice, DeviceRejection> {
+            DeviceRules.normalize(input, partnerKind: .directCsp)
+        }
+        let machine = SyntheticHardwareHash(seed: 7, serialNumber: "5CD349G8VJ", manufacturer: "HP",
+                                            model: "HP EliteBook 650 15.6 inch G10 Notebook PC")
+        // A placeholder typed in the serial column contradicts nothing: the hash's serial number is the machine's.
+        let typed = try normalized(DeviceInput(serialNumber: "None", hardwareHash: machine.text())).get()
+        #expect(typed.serialNumber == "5CD349G8VJ" && typed.tupleIdentifies)
+        // A manufacturer or model the firmware left empty neither contradicts nor replaces the submitted one...
+        var blank = machine
+        blank.model = "SMBIOS_STRING_INDEX_0"
+        let given = try normalized(DeviceInput(serialNumber: "5CD349G8VJ", hardwareHash: blank.text(), manufacturer: "HP",
+                                               model: "HP EliteBook 650 15.6 inch G10 Notebook PC")).get()
+        #expect(given.model == "HP EliteBook 650 15.6 inch G10 Notebook PC" && given.manufacturer == "HP")
+        // ...and stays as the hash says when nothing else is known, as before.
+        #expect(try normalized(DeviceInput(hardwareHash: blank.text())).get().model == "SMBIOS_STRING_INDEX_0")
+        // A real value on both sides must still agree.
+        guard case let .failure(contradiction) = normalized(DeviceInput(serialNumber: "5CG1457YL8",
+                                                                        hardwareHash: machine.text()))
+        else { Issue.record("a real serial number that is not the hash's must be 801"); return }
+        #expect(contradiction.code == .invalidZtdRequestBody && contradiction.message.contains("serial number"))
+    }
+
+    @Test func aTupleWithAPlaceholderSerialNamesNoDeviceToRemove() {
+        for serial in ["SMBIOS_STRING_INDEX_0", " none ", "To Be Filled By O.E.M."] {
+            #expect(throws: RegistryError.deviceError(.missingZtdSerialNumberAndProductKey)) {
+                _ = try DeregistrationTarget.from(device: nil, serialNumber: serial, manufacturer: "QEMU",
+                                                  model: "Standard PC (Q35 + ICH9, 2009)", productKey: nil)
+            }
+        }
+        #expect(throws: Never.self) {
+            _ = try DeregistrationTarget.from(device: nil, serialNumber: "PF5MT6SC", manufacturer: "LENOVO",
+                                              model: "21R3001BUK", productKey: nil)
+        }
+    }
+
     @Test func realSerialNumbersAreNotPlaceholders() {
         for serial in ["PF5MT6SC", "5CD349G8VJ", "VMware-56 4d 8d 37 93 fe f5 0e-88 0c 3d 23 2b a1 5a 41", "00",
                        "1234567890", "12345678", "None1", "Default", "O.E.M."] {
