@@ -73,6 +73,8 @@ struct RealSystemdTests {
         #expect(fields[5] == "/var/lib/autopilotd" && fields[6] == "/usr/sbin/nologin", "\(user.stdout)")
         let group = try container.run(["getent", "group", "autopilot"])
         #expect(group.status == 0 && group.stdout.split(separator: ":").dropFirst(2).first == fields[3], "\(group)")
+        let clients = try container.run(["getent", "group", "autopilot-clients"])
+        #expect(clients.status == 0 && clients.stdout.split(separator: ":").dropFirst(2).first != fields[3], "\(clients)")
 
         // The socket listens; nothing starts the service until the first connection.
         let enable = try container.run(["systemctl", "enable", "--now", "autopilotd.socket"])
@@ -82,7 +84,7 @@ struct RealSystemdTests {
         }
         #expect(try container.properties(service, ["ActiveState"])["ActiveState"] == "inactive")
         let socketFile = try container.run(["stat", "--format=%U:%G %a %F", systemSocket])
-        #expect(socketFile.stdout == "root:autopilot 660 socket\n", "\(socketFile)")
+        #expect(socketFile.stdout == "root:autopilot-clients 660 socket\n", "\(socketFile)")
         phase("socket listening")
 
         // The first call starts the service, which reports ready (Type=notify: active only after READY=1).
@@ -128,6 +130,16 @@ struct RealSystemdTests {
         #expect(afterKill.status == 0 && afterKill.stdout.contains("contoso.onmicrosoft.com"),
                 "the tenant created before kill -9 is gone: \(afterKill)\n\(journal())")
         phase("restarted after kill -9")
+
+        // A member of the socket's group connects, and gets what its access rule gives (none: whoami), not the
+        // database's bytes.
+        try container.run(["useradd", "--system", "--no-create-home", "--groups", "autopilot-clients", "apclient"])
+            .requireSuccess("useradd apclient")
+        let client = try container.run(["runuser", "-u", "apclient", "--", "autopilotctl", "--socket", systemSocket,
+                                        "whoami", "--json"])
+        #expect(client.status == 0 && client.stdout.contains("\"none\""), "\(client)")
+        let peek = try container.run(["runuser", "-u", "apclient", "--", "cat", "/var/lib/autopilotd/registry.sqlite"])
+        #expect(peek.status != 0 && peek.stderr.contains("Permission denied"), "\(peek)")
 
         // The watchdog. The unit's 30 s would make this test wait a minute; a drop-in shortens it, and the daemon,
         // restarted to read the new WATCHDOG_USEC, must keep a healthy process alive past it, then be killed and

@@ -324,7 +324,9 @@ struct SystemdTests {
         let socket = try UnitFile(path: repositoryRoot + "/systemd/autopilotd.socket")
         #expect(socket.value("Socket", "ListenStream") == DefaultLocations.systemSocket)
         #expect(socket.value("Socket", "SocketMode") == "0660")
-        #expect(socket.value("Socket", "SocketGroup") == "autopilot")
+        // Whoever may connect must not be able to read the database: the daemon's group, which its files are
+        // readable by, is not the socket's.
+        #expect(socket.value("Socket", "SocketGroup") == "autopilot-clients")
 
         let service = try UnitFile(path: repositoryRoot + "/systemd/autopilotd.service")
         #expect(service.value("Unit", "Requires") == "autopilotd.socket")
@@ -333,6 +335,8 @@ struct SystemdTests {
         #expect(service.value("Service", "NotifyAccess") == "main")
         #expect(service.value("Service", "User") == "autopilot")
         #expect(service.value("Service", "Group") == "autopilot")
+        #expect(service.value("Service", "Group") != socket.value("Socket", "SocketGroup"))
+        #expect(!service.values("Service", "SupplementaryGroups").contains("autopilot-clients"))
         #expect(service.value("Service", "StateDirectory") == "autopilotd")
         #expect(service.value("Service", "Restart") == "on-failure")
         #expect(service.value("Service", "WatchdogSec") != nil)
@@ -351,6 +355,7 @@ struct SystemdTests {
 
         let sysusers = try String(contentsOfFile: repositoryRoot + "/systemd/sysusers.d/autopilotd.conf", encoding: .utf8)
         #expect(sysusers.split(separator: "\n").contains { $0.split(separator: " ").prefix(2) == ["u", "autopilot"] })
+        #expect(sysusers.split(separator: "\n").contains { $0.split(separator: " ").prefix(2) == ["g", "autopilot-clients"] })
     }
 
     @Test func unitsVerifyWithoutWarnings() throws {
