@@ -209,12 +209,48 @@ public struct DeviceTuple: Sendable, Hashable {
     }
 }
 
+/// Machines by the identifiers that make two submissions the same machine (interface.md, "Device identity"), each
+/// with the position where it was first named: an entry of one call (`SubmissionTracker`), or a line of a file that
+/// `autopilotctl` sends in parts.
+public struct MachineIndex: Sendable {
+    private var digests: [String: Int] = [:]
+    private var productKeys: [String: Int] = [:]
+    private var tuples: [DeviceTuple: Int] = [:]
+
+    /// An index that knows no machine yet.
+    public init() {}
+
+    /// Whether it knows no machine.
+    public var isEmpty: Bool { digests.isEmpty && productKeys.isEmpty && tuples.isEmpty }
+
+    /// The first position that named a machine one of `keys` names, if any.
+    public func firstPosition(naming keys: DeviceKeys) -> Int? {
+        [keys.hashDigest.flatMap { digests[$0] }, keys.productKey.flatMap { productKeys[$0] },
+         keys.tuple.flatMap { tuples[$0] }].compactMap { $0 }.min()
+    }
+
+    /// Remembers `keys` at `position` (an identifier already known keeps its first position) and returns the first
+    /// position of a machine one of them named before, if any. One hash per new identifier, as a set's insert.
+    @discardableResult
+    public mutating func insert(_ keys: DeviceKeys, at position: Int) -> Int? {
+        var first: Int?
+        func note<Key: Hashable>(_ index: inout [Key: Int], _ key: Key?) {
+            guard let key, let earlier = index.updateValue(position, forKey: key) else { return }
+            index[key] = earlier
+            first = min(first ?? earlier, earlier)
+        }
+        note(&digests, keys.hashDigest)
+        note(&productKeys, keys.productKey)
+        note(&tuples, keys.tuple)
+        return first
+    }
+}
+
 /// Remembers the devices of one submission (one `AddDevices` or `ValidateSubmission` call), so that a device
 /// whose identifiers repeat an earlier entry gets `ZtdDeviceDuplicated`.
 public struct SubmissionTracker: Sendable {
-    private var digests = Set<String>()
-    private var productKeys = Set<String>()
-    private var tuples = Set<DeviceTuple>()
+    private var seen = MachineIndex()
+    private var entries = 0
 
     /// A tracker that has seen no device yet.
     public init() {}
@@ -222,11 +258,24 @@ public struct SubmissionTracker: Sendable {
     /// Records the device and tells whether any of its identifiers appeared in an earlier entry. A repeat's
     /// identifiers are remembered too: a device that shares a key with a repeat is the same device again.
     public mutating func isRepeat(_ keys: DeviceKeys) -> Bool {
-        var seen = false
-        if let d = keys.hashDigest, !digests.insert(d).inserted { seen = true }
-        if let k = keys.productKey, !productKeys.insert(k).inserted { seen = true }
-        if let t = keys.tuple, !tuples.insert(t).inserted { seen = true }
-        return seen
+        defer { entries += 1 }
+        return seen.insert(keys, at: entries) != nil
+    }
+}
+
+/// Lowercase hexadecimal text of bytes (a SHA-256 digest, as the registry stores and shows it).
+public enum Hex {
+    static let digits = Array("0123456789abcdef".utf8)
+
+    /// Two lowercase hex digits per byte.
+    public static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
+        var chars = [UInt8]()
+        chars.reserveCapacity(64)
+        for b in bytes {
+            chars.append(digits[Int(b >> 4)])
+            chars.append(digits[Int(b & 15)])
+        }
+        return String(decoding: chars, as: UTF8.self)
     }
 }
 

@@ -101,12 +101,5 @@ enum AuditLog {
 
 /// Lowercase hex SHA-256.
 func hexSHA256(_ bytes: some DataProtocol) -> String {
-    let hex = Array("0123456789abcdef".utf8)
-    var chars = [UInt8]()
-    chars.reserveCapacity(64)
-    for b in SHA256.hash(data: bytes) {
-        chars.append(hex[Int(b >> 4)])
-        chars.append(hex[Int(b & 15)])
-    }
-    return String(decoding: chars, as: UTF8.self)
+    Hex.lowercase(SHA256.hash(data: bytes))
 }

@@ -48,8 +48,8 @@ final class CSVSubmission {
     private(set) var localFailures = 0
     private(set) var jsonResults: [JSONValue] = []
     private(set) var jsonLocalErrors: [JSONValue] = []
-    /// The machines rows of the parts already sent got through with.
-    private var earlier = EarlierMachines()
+    /// The machines rows of the parts already sent got through with, by the line that named each first.
+    private var earlier = MachineIndex()
     /// The last part's rows that got through, folded into `earlier` when another part begins.
     private var unfolded: [(line: Int, machine: RowMachine)] = []
 
@@ -96,8 +96,8 @@ final class CSVSubmission {
                 foldEarlierPart()
                 var machine = RowMachine.device(device)
                 if !earlier.isEmpty {
-                    let keys = EarlierMachines.keys(device)
-                    if let keys, let first = earlier.firstLine(naming: keys) {
+                    let keys = DeviceKeys.ofRow(device)
+                    if let keys, let first = earlier.firstPosition(naming: keys) {
                         local.append(.repeat(line: row.line, of: first))
                         continue
                     }
@@ -167,7 +167,7 @@ final class CSVSubmission {
             var partRows = 0
             for line in part {
                 if let machine = line.machine {
-                    if case let .known(keys?) = machine, let first = earlier.firstLine(naming: keys) {
+                    if case let .known(keys?) = machine, let first = earlier.firstPosition(naming: keys) {
                         local.append(.repeat(line: line.number, of: first))
                         text += "\n"  // sent blank, so that the daemon's line numbers stay the file's
                         continue
@@ -205,7 +205,7 @@ final class CSVSubmission {
                     } else {
                         // A row the reader refuses names nothing here: the daemon reports it on its line.
                         let device = (try? file.format.parse(line: line.text, number: line.number)) ?? nil
-                        machine = .known(device.flatMap(EarlierMachines.keys))
+                        machine = .known(device.flatMap(DeviceKeys.ofRow))
                     }
                 }
                 part.append(PartLine(number: line.number, text: line.text, machine: machine))
@@ -223,7 +223,7 @@ final class CSVSubmission {
     /// Remembers the machines of the last part's rows that got through, once another part begins.
     private func foldEarlierPart() {
         for (line, machine) in unfolded {
-            if let keys = machine.keys { earlier.insert(keys, line: line) }
+            if let keys = machine.keys { earlier.insert(keys, at: line) }
         }
         unfolded.removeAll()
     }
@@ -339,57 +339,27 @@ enum RowMachine {
     /// A row of an upload, kept as its text.
     case text(String, line: Int, format: DeviceCSV.Format)
     /// Read already (nil: the daemon's rules refuse the row).
-    case known(EarlierMachines.Keys?)
+    case known(DeviceKeys?)
 
     /// Its identifiers, nil when the row is refused.
-    var keys: EarlierMachines.Keys? {
+    var keys: DeviceKeys? {
         switch self {
-        case let .device(device): EarlierMachines.keys(device)
+        case let .device(device): DeviceKeys.ofRow(device)
         case let .text(text, line, format):
             // A row the reader refuses got no result to fold; nil either way.
-            (try? format.parse(line: text, number: line)).flatMap { $0 }.flatMap(EarlierMachines.keys)
+            (try? format.parse(line: text, number: line)).flatMap { $0 }.flatMap(DeviceKeys.ofRow)
         case let .known(keys): keys
         }
     }
 }
 
-/// The machines that rows of a file's earlier parts got through with, by the identifiers the daemon matches
-/// (interface.md, "Device identity"): the decoded hardware hash, the product key, and manufacturer + model + serial
-/// number unless the serial number is a placeholder. Each remembers the line of the row that named it first.
-struct EarlierMachines {
-    /// What identifies a row's machine.
-    struct Keys {
-        var digest: SHA256.Digest?
-        var productKey: String?
-        var tuple: DeviceTuple?
-    }
-
-    private var digests: [SHA256.Digest: Int] = [:]
-    private var productKeys: [String: Int] = [:]
-    private var tuples: [DeviceTuple: Int] = [:]
-
-    var isEmpty: Bool { digests.isEmpty && productKeys.isEmpty && tuples.isEmpty }
-
-    /// Remembers the machine of the row on `line`, unless one of its identifiers is already known.
-    mutating func insert(_ keys: Keys, line: Int) {
-        if let d = keys.digest, digests[d] == nil { digests[d] = line }
-        if let k = keys.productKey, productKeys[k] == nil { productKeys[k] = line }
-        if let t = keys.tuple, tuples[t] == nil { tuples[t] = line }
-    }
-
-    /// The line of the earlier row naming the same machine, if any.
-    func firstLine(naming keys: Keys) -> Int? {
-        [keys.digest.flatMap { digests[$0] }, keys.productKey.flatMap { productKeys[$0] },
-         keys.tuple.flatMap { tuples[$0] }].compactMap { $0 }.min()
-    }
-
-    /// The identifiers the daemon reads from a row, or nil when its rules refuse the row (the daemon reports why).
-    /// Read as for a CSP partner, which may name a device by hash: an OEM's hash row is refused by the daemon.
-    static func keys(_ device: DeviceInput) -> Keys? {
+extension DeviceKeys {
+    /// The identifiers the daemon reads from a row (interface.md, "Device identity"), or nil when its rules refuse
+    /// the row (the daemon reports why). Read as for a CSP partner, which may name a device by hash: an OEM's hash
+    /// row is refused by the daemon.
+    static func ofRow(_ device: DeviceInput) -> DeviceKeys? {
         guard case let .success(normalized) = DeviceRules.normalize(device, partnerKind: .directCsp) else { return nil }
-        let keys = DeviceKeys(normalized, hashDigest: nil)
-        return Keys(digest: normalized.hardwareHash.map { SHA256.hash(data: $0) }, productKey: keys.productKey,
-                    tuple: keys.tuple)
+        return DeviceKeys(normalized, hashDigest: normalized.hardwareHash.map { Hex.lowercase(SHA256.hash(data: $0)) })
     }
 }
 
