@@ -266,7 +266,7 @@ public enum HardwareHash {
 public enum SerialNumberPlaceholder {
     /// The placeholders, as they are usually written; compared ignoring case and surrounding spaces.
     public static let values: [String] = [
-        "", "SMBIOS_STRING_INDEX_0", "None", "Default string", "To Be Filled By O.E.M.", "System Serial Number",
+        "", emptySMBIOSString, "None", "Default string", "To Be Filled By O.E.M.", "System Serial Number",
         "Not Specified", "0", "123456789", "0123456789",
     ]
 

@@ -84,6 +84,19 @@ import Testing
         try Self.waitFor(daemon, "when=idle", count: 2)
     }
 
+    /// Waits up to 20 s for the daemon's `RssFile` to fall below three quarters of what it is now (just after a call).
+    static func expectCodeReleasedWhenQuiet(_ daemon: TestDaemon, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let busy = try residentFileKiB(pid: daemon.pid)
+        let deadline = Date().addingTimeInterval(20)
+        var quiet = busy
+        while quiet >= busy * 3 / 4 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.25)
+            quiet = try residentFileKiB(pid: daemon.pid)
+        }
+        #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the call, \(quiet) KiB 20 s later",
+                sourceLocation: sourceLocation)
+    }
+
     /// Context switches of each thread of a process, by thread id.
     static func contextSwitches(pid: Int32) throws -> [String: Int] {
         var switches: [String: Int] = [:]
@@ -152,14 +165,7 @@ import Testing
         #expect(flags.split(separator: " ").contains("uw"), "\(flags)")
 
         _ = try daemon.call("WhoAmI")
-        let busy = try Self.residentFileKiB(pid: daemon.pid)
-        let deadline = Date().addingTimeInterval(20)
-        var quiet = busy
-        while quiet >= busy * 3 / 4 && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.25)
-            quiet = try Self.residentFileKiB(pid: daemon.pid)
-        }
-        #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the call, \(quiet) KiB 20 s later")
+        try Self.expectCodeReleasedWhenQuiet(daemon)
     }
 
     /// Runs a program with the userfaultfd system call refused (ENOSYS), as an older kernel or a stricter sandbox
@@ -197,14 +203,7 @@ import Testing
 
         // It serves and releases as it did before it mapped code by page.
         #expect(try daemon.call("GetStatus")["schemaVersion"] != nil)
-        let busy = try Self.residentFileKiB(pid: daemon.pid)
-        let deadline = Date().addingTimeInterval(20)
-        var quiet = busy
-        while quiet >= busy * 3 / 4 && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.25)
-            quiet = try Self.residentFileKiB(pid: daemon.pid)
-        }
-        #expect(quiet < busy * 3 / 4, "RssFile \(busy) KiB after the call, \(quiet) KiB 20 s later")
+        try Self.expectCodeReleasedWhenQuiet(daemon)
     }
 
     @Test func zeroTurnsTheReleaseOff() throws {

@@ -123,11 +123,8 @@ final class TestDaemon: @unchecked Sendable {
             args += ["--config", path]
         }
         process = Process()
-        if let umask {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "umask \(String(umask, radix: 8)) && exec \"$0\" \"$@\"",
-                                 productsDirectory + "/autopilotd"] + args
-        } else if let program = launcher.first {
+        let launcher = umask.map { ["/bin/sh", "-c", "umask \(String($0, radix: 8)) && exec \"$0\" \"$@\""] } ?? launcher
+        if let program = launcher.first {
             process.executableURL = URL(fileURLWithPath: program)
             process.arguments = launcher.dropFirst() + [productsDirectory + "/autopilotd"] + args
         } else {
