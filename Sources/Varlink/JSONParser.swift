@@ -47,9 +47,23 @@ public enum JSON {
     public static func parse(consuming bytes: UnsafeMutableRawBufferPointer, maxDepth: Int = 64)
         throws(JSONParseError) -> JSONValue
     {
-        var parser = JSONParser(bytes: UnsafeRawBufferPointer(bytes), maxDepth: maxDepth)
+        try parseMeasured(consuming: bytes, maxDepth: maxDepth).value
+    }
+
+    /// ``parse(consuming:maxDepth:)``, which also says how much memory the value holds, and refuses input whose value
+    /// would hold more than `maxDecodedSize` bytes before building it.
+    ///
+    /// The size is an estimate from above for 64-bit platforms: each value's slot, each container's buffers and
+    /// header, and each string too long to be stored inline. It is what a server counts against its limits instead
+    /// of the text's length: `[0,0,…]` takes two bytes per element as text and twenty-four once decoded.
+    public static func parseMeasured(consuming bytes: UnsafeMutableRawBufferPointer, maxDepth: Int = 64,
+                                     maxDecodedSize: Int = .max)
+        throws(JSONParseError) -> (value: JSONValue, decodedSize: Int)
+    {
+        var parser = JSONParser(bytes: UnsafeRawBufferPointer(bytes), maxDepth: maxDepth, maxDecodedSize: maxDecodedSize)
         parser.releaser = ConsumedInputReleaser(bytes)
-        return try parser.parseDocument()
+        let value = try parser.parseDocument()
+        return (value, parser.decodedSize)
     }
 
     /// Parses one JSON value from UTF-8 bytes; see ``parse(_:maxDepth:)-(UnsafeRawBufferPointer,_)``.
@@ -130,9 +144,33 @@ struct ConsumedInputReleaser {
     }
 }
 
+/// What decoded values hold in memory on a 64-bit platform, for ``JSON/parseMeasured(consuming:maxDepth:maxDecodedSize:)``:
+/// rounded up, so that the sum is an estimate from above.
+enum DecodedSize {
+    /// A value's slot in its container's buffer (and the root's own).
+    static let value = MemoryLayout<JSONValue>.stride
+    /// A key's slot in its object's key buffer.
+    static let key = MemoryLayout<String>.stride
+    /// An array's buffer: its 32-byte header, the allocator's chunk header and rounding.
+    static let array = 64
+    /// An object's two buffers (keys and values).
+    static let object = 2 * array
+    /// Each key of an object large enough to be indexed by a dictionary (`JSONObject.indexThreshold`).
+    static let indexEntry = 48
+    /// Strings of up to this many UTF-8 bytes are stored inline, in the slot.
+    static let inlineString = 15
+    /// A longer string's heap storage beyond its bytes: its header, the terminating NUL, the allocator's chunk header
+    /// and rounding.
+    static let stringHeader = 64
+}
+
 private struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
+    /// Refuse the input once its decoded value would hold more than this many bytes (`DecodedSize`).
+    let maxDecodedSize: Int
+    /// What the values decoded so far hold, by `DecodedSize`'s estimate.
+    var decodedSize = DecodedSize.value
     var position = 0
     /// Set when the input is the caller's to discard (`JSON.parse(consuming:)`).
     var releaser: ConsumedInputReleaser?
@@ -142,9 +180,19 @@ private struct JSONParser {
     var keys: [String] = []
     var containers: [OpenContainer] = []
 
-    init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+    init(bytes: UnsafeRawBufferPointer, maxDepth: Int, maxDecodedSize: Int = .max) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxDecodedSize = maxDecodedSize
+    }
+
+    /// Counts `size` more bytes of decoded value, before they are allocated.
+    @inline(__always)
+    mutating func account(_ size: Int) throws(JSONParseError) {
+        decodedSize &+= size
+        if decodedSize > maxDecodedSize {
+            throw error("the value would take more than \(maxDecodedSize) bytes of memory once decoded")
+        }
     }
 
     func error(_ reason: String, at offset: Int? = nil) -> JSONParseError {
@@ -214,6 +262,7 @@ private struct JSONParser {
             // Attach the finished value to the enclosing containers, closing those that end here.
             while true {
                 guard let container = containers.last else { return value }
+                try account(DecodedSize.value)
                 values.append(value)
                 releaser?.release(before: position)
                 skipWhitespace()
@@ -227,6 +276,9 @@ private struct JSONParser {
                 if container.isObject {
                     guard next == ASCII.closeBrace else { throw error("expected ',' or '}'") }
                     position += 1
+                    let count = values.count - container.valueStart
+                    try account(DecodedSize.object
+                                + (count > JSONObject.indexThreshold ? count * DecodedSize.indexEntry : 0))
                     let object = JSONObject(
                         uncheckedKeys: Array(keys[container.keyStart...]),
                         values: Array(values[container.valueStart...])
@@ -237,6 +289,7 @@ private struct JSONParser {
                 } else {
                     guard next == ASCII.closeBracket else { throw error("expected ',' or ']'") }
                     position += 1
+                    try account(DecodedSize.array)
                     value = .array(Array(values[container.valueStart...]))
                 }
                 values.removeSubrange(container.valueStart...)
@@ -248,6 +301,7 @@ private struct JSONParser {
     /// Parses `"key" :` and leaves the position at the value.
     mutating func parseKey() throws(JSONParseError) {
         guard peek() == ASCII.quote else { throw error("expected a string key") }
+        try account(DecodedSize.key)
         keys.append(try parseString())
         skipWhitespace()
         guard peek() == ASCII.colon else { throw error("expected ':'") }
@@ -350,6 +404,8 @@ private struct JSONParser {
         }
         let end = position
         position += 1
+        // Escapes only shorten a string: its text's length bounds what it stores.
+        if end - start > DecodedSize.inlineString { try account(DecodedSize.stringHeader + end - start) }
         let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
         if hasNonASCII, let bad = UTF8Validation.firstInvalidOffset(raw) {
             throw error("invalid UTF-8", at: start + bad)

@@ -50,7 +50,18 @@ public struct VarlinkCall: Sendable {
     /// decodes past them (`JSON.parse(consuming:)`), and they read as zero afterwards. The daemon decodes received
     /// frames so, in its receive buffer: the 4 MB of a large upload are not held while its 4 MB string is built.
     public init(consumingFrame frame: UnsafeMutableRawBufferPointer) throws(VarlinkProtocolError) {
-        try self.init(message: decodeMessageObject(consuming: frame))
+        self = try Self.decode(consumingFrame: frame).call
+    }
+
+    /// ``init(consumingFrame:)``, which also says how many bytes the decoded call holds in memory (by
+    /// `JSON.parseMeasured`'s estimate) and refuses a frame whose call would hold more than `maxDecodedSize`.
+    public static func decode(consumingFrame frame: UnsafeMutableRawBufferPointer, maxDecodedSize: Int = .max)
+        throws(VarlinkProtocolError) -> (call: VarlinkCall, decodedSize: Int)
+    {
+        let (value, size) = try messageValue { () throws(JSONParseError) in
+            try JSON.parseMeasured(consuming: frame, maxDepth: maxNestingDepth, maxDecodedSize: maxDecodedSize)
+        }
+        return (try VarlinkCall(message: messageObject(value)), size)
     }
 
     private init(message: JSONObject) throws(VarlinkProtocolError) {
@@ -173,22 +184,22 @@ private func decodeMessageObject(_ frame: UnsafeRawBufferPointer) throws(Varlink
     try messageObject { () throws(JSONParseError) in try JSON.parse(frame, maxDepth: VarlinkCall.maxNestingDepth) }
 }
 
-private func decodeMessageObject(consuming frame: UnsafeMutableRawBufferPointer) throws(VarlinkProtocolError)
-    -> JSONObject
-{
-    try messageObject { () throws(JSONParseError) in
-        try JSON.parse(consuming: frame, maxDepth: VarlinkCall.maxNestingDepth)
-    }
-}
-
 /// The message object `parse` yields; a parse error or another kind of value is a protocol error.
 private func messageObject(_ parse: () throws(JSONParseError) -> JSONValue) throws(VarlinkProtocolError) -> JSONObject {
-    let value: JSONValue
+    try messageObject(messageValue(parse))
+}
+
+/// What `parse` yields; a parse error is a protocol error.
+private func messageValue<Parsed>(_ parse: () throws(JSONParseError) -> Parsed) throws(VarlinkProtocolError) -> Parsed {
     do {
-        value = try parse()
+        return try parse()
     } catch {
         throw VarlinkProtocolError(reason: error.description)
     }
+}
+
+/// The message object `value` holds; another kind of value is a protocol error.
+private func messageObject(_ value: JSONValue) throws(VarlinkProtocolError) -> JSONObject {
     guard case .object(let message) = value else {
         throw VarlinkProtocolError(reason: "message is not a JSON object")
     }

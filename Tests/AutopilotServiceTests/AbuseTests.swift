@@ -13,10 +13,22 @@ import Varlink
 
     static func frame(_ message: JSONObject) -> [UInt8] { MalformedCaseGenerator.frame(message) }
 
-    /// A call of `method` padded with spaces to exactly `size` bytes (without the NUL).
+    /// A WhoAmI call whose `padding` parameter is a list of `count` zeros, with its NUL: two bytes of text per element,
+    /// twenty-four decoded.
+    static func listOfZeros(_ count: Int) -> [UInt8] {
+        Array(#"{"method":"io.autopilotd.registry.WhoAmI","parameters":{"padding":["#.utf8)
+            + Array(repeating: Array("0,".utf8), count: count - 1).joined() + Array("0]}}".utf8) + [0]
+    }
+
+    /// 1,000 devices with a 600-character user each: ValidateSubmission answers them with a reply of about 650 KB.
+    static let devicesWithLongUsers = JSONValue.array(Array(
+        repeating: .object(["assignedUser": .string(String(repeating: "u", count: 600))]), count: 1000))
+
+    /// A call of `method` padded to exactly `size` bytes (without the NUL) by a string member the daemon ignores, which
+    /// takes about as much memory decoded as it takes bytes.
     static func padded(_ method: String, to size: Int) -> [UInt8] {
-        let head = Array(#"{"method":"io.autopilotd.registry.\#(method)""#.utf8)
-        return head + [UInt8](repeating: 0x20, count: size - head.count - 1) + Array("}".utf8)
+        let head = Array(#"{"method":"io.autopilotd.registry.\#(method)","padding":""#.utf8), tail = Array(#""}"#.utf8)
+        return head + [UInt8](repeating: UInt8(ascii: "a"), count: size - head.count - tail.count) + tail
     }
 
     // MARK: malformed input
@@ -129,6 +141,19 @@ import Varlink
             over.send(Self.padded("WhoAmI", to: limit + 1) + [0])
             let refused = over.read()
             #expect(refused.end == .closed && refused.replies.isEmpty, "limit \(limit): \(refused)")
+            guard config.isEmpty else { continue }
+            // Within the length limit, but twelve times as large decoded: refused once it reaches the limit and 1 MiB
+            // decoded, before the rest is built.
+            let before = try procStatusKiB("VmHWM", pid: daemon.pid)
+            let dense = try RawSocket(path: daemon.socket)
+            let zeros = Self.listOfZeros(limit / 2 - 64)
+            #expect(zeros.count <= limit)
+            dense.send(zeros)
+            let closed = dense.read()
+            #expect(closed.end == .closed && closed.replies.isEmpty, "\(closed)")
+            let grown = try procStatusKiB("VmHWM", pid: daemon.pid) - before
+            #expect(grown < 48 * 1024, "the daemon's peak RSS grew by \(grown / 1024) MiB for a refused frame")
+            #expect(try daemon.call("WhoAmI")["role"] == "operator")
         }
     }
 
@@ -213,8 +238,8 @@ import Varlink
         #expect(try busy.call("io.autopilotd.registry.WhoAmI")["role"] == "operator")
     }
 
-    /// Four calls of 256 KiB reach either limit: `max_queued_calls = 4`, or, with the default 64, frames adding up to
-    /// `max_frame_size` (1 MiB).
+    /// Four calls of 256 KiB reach either limit: `max_queued_calls = 4`, or, with the default 64, calls holding
+    /// `max_frame_size` (1 MiB) decoded: their padding is a string, as long decoded as it is in the frame.
     @Test(arguments: [["max_queued_calls = 4"], ["max_frame_size = 1048576"]])
     func pipelinedCallsBeyondTheQueueLimitStopTheDaemonReadingYetAllAreAnswered(_ config: [String]) throws {
         let queueLimit = 4
@@ -223,30 +248,13 @@ import Varlink
         try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
         let connection = try RawSocket(path: daemon.socket, timeout: 60)
         // A call with a reply of about 650 KB that the client does not read yet: its handler waits to write it.
-        let devices = JSONValue.array(Array(repeating: .object(["assignedUser": .string(String(repeating: "u", count: 600))]),
-                                            count: 1000))
         #expect(connection.send(Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
-                                            "parameters": ["partner": "woodgrove", "tenant": "contoso", "devices": devices]])))
+                                            "parameters": ["partner": "woodgrove", "tenant": "contoso",
+                                                           "devices": Self.devicesWithLongUsers]])))
         // Then calls of 256 KiB each, without blocking, until the daemon stops reading.
         let frameSize = 256 * 1024
         let filler = Self.padded("WhoAmI", to: frameSize - 1) + [0]
-        var accepted = 0
-        while accepted < 80 * frameSize {
-            let offset = accepted % frameSize
-            let written = filler.withUnsafeBytes {
-                Glibc.send(connection.fd, $0.baseAddress! + offset, frameSize - offset, CInt(MSG_DONTWAIT | MSG_NOSIGNAL))
-            }
-            if written > 0 {
-                accepted += written
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                var descriptor = pollfd(fd: connection.fd, events: Int16(POLLOUT), revents: 0)
-                // The daemon reads a queued frame in milliseconds; seconds without room mean it stopped reading.
-                if poll(&descriptor, 1, 4000) == 0 { break }
-            } else {
-                Issue.record("send: \(String(cString: strerror(errno)))")
-                return
-            }
-        }
+        let accepted = try Self.sendUntilTheDaemonStopsReading(connection, Array(Array(repeating: filler, count: 80).joined()))
         let framesTaken = accepted / frameSize
         // The queue, the frame being read, and what the kernel buffers: nowhere near the 80 offered.
         #expect(framesTaken >= queueLimit && framesTaken <= queueLimit + 4, "\(framesTaken) calls were taken")
@@ -263,6 +271,85 @@ import Varlink
         #expect(answers.count == 1 + sent)
         #expect(answers.first?.parameters["results"]?.arrayValue?.count == 1000)
         #expect(answers.dropFirst().allSatisfy { $0.error == nil && $0.parameters["role"] == "operator" })
+    }
+
+    /// Peers that pipeline calls and never read the replies: the daemon stops reading them once their waiting calls
+    /// hold a largest frame's worth decoded, and once all connections' waiting calls hold four (64 MiB), each
+    /// connection keeps one waiting call at most. The calls here are 256 KiB lists of small objects, which take some
+    /// twenty times their length decoded: counted by length, sixteen peers sending such calls (lists of zeros, twelve
+    /// times) made the daemon hold 3.9 GB.
+    @Test func peersThatNeverReadTheirRepliesMakeTheDaemonHoldBoundedMemoryAndEveryCallIsAnswered() throws {
+        let daemon = try TestDaemon()
+        defer { daemon.cleanup() }
+        try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
+        let baseline = try procStatusKiB("VmHWM", pid: daemon.pid)
+        // First a call with a reply of about 650 KB, more than the socket and the daemon's write buffer take, so that
+        // the calls after it wait; then 12 calls of 256 KiB, each a list of 32,700 objects `{"a":0}` (5 MiB decoded).
+        let largeReply = Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
+                                     "parameters": ["partner": "woodgrove", "tenant": "contoso",
+                                                    "devices": Self.devicesWithLongUsers]])
+        let objects = Array(#"{"method":"io.autopilotd.registry.WhoAmI","parameters":{"padding":["#.utf8)
+            + Array(repeating: Array(#"{"a":0},"#.utf8), count: 32_700).joined() + Array(#"{"a":0}]}}"#.utf8) + [0]
+        let waitingCalls = 12
+        let stream = largeReply + Array(Array(repeating: objects, count: waitingCalls).joined())
+        let peers = try (0..<12).map { _ in try RawSocket(path: daemon.socket, timeout: 120) }
+        // All at once, each on its own thread, as twelve processes would.
+        let sent = LockedBox([Int?](repeating: nil, count: peers.count))
+        let senders = peers.enumerated().map { index, peer in
+            Thread {
+                let count = (try? Self.sendUntilTheDaemonStopsReading(peer, stream)) ?? -1
+                sent.mutate { $0[index] = count }
+            }
+        }
+        senders.forEach { $0.start() }
+        while sent.value.contains(nil) { Thread.sleep(forTimeInterval: 0.05) }
+        let accepted = sent.value.compactMap { $0 }
+        try #require(!accepted.contains(-1), "a send failed: \(accepted)")
+        let held = try procStatusKiB("VmHWM", pid: daemon.pid) - baseline
+        let taken = accepted.map { max(0, $0 - largeReply.count) / objects.count }
+        #expect(taken.allSatisfy { $0 >= 1 } && taken.contains { $0 < waitingCalls }, "calls of 256 KiB taken: \(taken)")
+        // 64 MiB for all queues, and per connection one waiting call, one being handled and one being read, 5 MiB
+        // each: 240 MiB, where the frames' lengths let every connection queue all 12 calls (720 MiB in all).
+        print("AbuseTests: 12 peers that do not read: the daemon's peak RSS grew by \(held / 1024) MiB; calls of 256 KiB "
+              + "taken before it stopped reading: \(taken)")
+        #expect(held < 256 * 1024, "the daemon's peak RSS grew by \(held / 1024) MiB; calls taken: \(taken)")
+        // Another client is answered meanwhile.
+        #expect(try daemon.call("WhoAmI")["role"] == "operator")
+
+        // Reading the replies lets each peer's calls go on: every call is answered, in order.
+        for (peer, sentBefore) in zip(peers, accepted) {
+            let replies = LockedBox<(replies: [VarlinkReply], end: RawSocket.End)?>(nil)
+            let reader = Thread { replies.mutate { $0 = peer.read(finalReplies: 1 + waitingCalls) } }
+            reader.start()
+            #expect(peer.send(Array(stream[sentBefore...])))
+            while replies.value == nil { Thread.sleep(forTimeInterval: 0.01) }
+            let (answers, end) = try #require(replies.value)
+            #expect(end == .complete && answers.count == 1 + waitingCalls, "\(end), \(answers.count) replies")
+            #expect(answers.first?.parameters["results"]?.arrayValue?.count == 1000)
+            let outcomes = Set(answers.dropFirst().map { $0.error ?? "ok" })
+            #expect(outcomes.count == 1, "\(outcomes)")
+        }
+        #expect(daemon.process.isRunning)
+    }
+
+    /// Writes `bytes` to `socket` without blocking until the daemon stops reading (four seconds without room; it
+    /// reads a waiting frame in milliseconds) or all are written; returns how many were written.
+    static func sendUntilTheDaemonStopsReading(_ socket: RawSocket, _ bytes: [UInt8]) throws -> Int {
+        var accepted = 0
+        while accepted < bytes.count {
+            let written = bytes.withUnsafeBytes {
+                Glibc.send(socket.fd, $0.baseAddress! + accepted, $0.count - accepted, CInt(MSG_DONTWAIT | MSG_NOSIGNAL))
+            }
+            if written > 0 {
+                accepted += written
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                var descriptor = pollfd(fd: socket.fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&descriptor, 1, 4000) == 0 { break }
+            } else if errno != EINTR {
+                throw TestFailure("send: \(String(cString: strerror(errno)))")
+            }
+        }
+        return accepted
     }
 
     // MARK: secrets and files

@@ -284,3 +284,54 @@ import Varlink
         #expect(error.reason == expectedError?.reason)
     }
 }
+
+/// `JSON.parseMeasured`: what a decoded message holds, which the daemon counts against its limits instead of the
+/// message's length, and the refusal of a message that would hold too much.
+@Suite struct DecodedSizeTests {
+    /// Parses `text` as a received frame (its bytes are given up) with `limit`.
+    static func measure(_ text: String, limit: Int = .max) throws(JSONParseError) -> (value: JSONValue, decodedSize: Int) {
+        var bytes = Array(text.utf8)
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(JSONParseError) in try JSON.parseMeasured(consuming: buffer, maxDecodedSize: limit) }
+        }
+        return try result.get()
+    }
+
+    static let shapes: [(name: String, text: String, elements: Int)] = [
+        ("zeros", "[" + Array(repeating: "0", count: 50_000).joined(separator: ",") + "]", 50_000),
+        ("small objects", "[" + Array(repeating: #"{"a":0}"#, count: 20_000).joined(separator: ",") + "]", 20_000),
+        ("short strings", "[" + Array(repeating: #""abc""#, count: 20_000).joined(separator: ",") + "]", 20_000),
+        ("empty lists", "[" + Array(repeating: "[]", count: 20_000).joined(separator: ",") + "]", 20_000),
+        ("wide objects", "[" + Array(repeating: "{" + (0..<20).map { "\"key\($0)\":\($0)" }.joined(separator: ",") + "}",
+                                      count: 1_000).joined(separator: ",") + "]", 21_000),
+    ]
+
+    @Test(arguments: shapes.map(\.name))
+    func everyValueCountsAtLeastItsSlot(_ name: String) throws {
+        let shape = try #require(Self.shapes.first { $0.name == name })
+        let (value, size) = try Self.measure(shape.text)
+        #expect(value == (try JSON.parse(shape.text)))
+        #expect(size >= shape.elements * MemoryLayout<JSONValue>.stride, "\(name): \(size) bytes for \(shape.elements) values")
+    }
+
+    @Test func longStringsCountTheirBytesAndTextMostlyCountsOnce() throws {
+        let long = String(repeating: "T0FBQUFBQ", count: 10_000)
+        let (_, size) = try Self.measure(#"{"hash":"\#(long)"}"#)
+        #expect(size >= long.utf8.count)
+        // A message made of long strings (an upload) is estimated near its length: one of the largest frames fits.
+        let upload = String(decoding: ConsumingParseTests.largeMessage(), as: UTF8.self)
+        let (_, uploadSize) = try Self.measure(upload)
+        #expect(uploadSize >= upload.utf8.count / 2 && uploadSize <= upload.utf8.count * 2, "\(uploadSize) for \(upload.utf8.count)")
+    }
+
+    @Test func aValueLargerThanTheLimitIsRefusedAndOneAtTheLimitIsNot() throws {
+        let text = Self.shapes[1].text
+        let (value, size) = try Self.measure(text)
+        #expect(try Self.measure(text, limit: size).value == value)
+        let error = #expect(throws: JSONParseError.self) { try Self.measure(text, limit: size - 1) }
+        #expect(error?.reason.contains("more than \(size - 1) bytes of memory") == true, "\(String(describing: error))")
+        // Refused as soon as the count passes the limit, not at the end of the input.
+        let early = #expect(throws: JSONParseError.self) { try Self.measure(text, limit: 10_000) }
+        #expect((early?.offset ?? .max) < text.utf8.count / 10, "\(String(describing: early))")
+    }
+}

@@ -11,6 +11,7 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
 
     private let connection: VarlinkServerConnection
     private let idleTimeout: TimeAmount?
+    private let maxDecodedCallSize: Int
     private var splitter: FrameSplitter
     /// The connection's queue is full: decode no more frames and hold back reads.
     private var paused = false
@@ -22,9 +23,10 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
     private var lastInput = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
 
-    init(connection: VarlinkServerConnection, maxFrameSize: Int, idleTimeout: TimeAmount?) {
+    init(connection: VarlinkServerConnection, maxFrameSize: Int, maxDecodedCallSize: Int, idleTimeout: TimeAmount?) {
         self.connection = connection
         self.idleTimeout = idleTimeout
+        self.maxDecodedCallSize = maxDecodedCallSize
         self.splitter = FrameSplitter(maxFrameSize: maxFrameSize)
     }
 
@@ -91,13 +93,13 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
                 // Parsed where it was received: a 4 MB upload is not copied out of the buffer first, and the pages
                 // of the buffer are given back as the parser passes them, so the upload's bytes and the string they
                 // decode to are not both held (docs/performance.md, peak RSS).
+                // The queues count what the call holds decoded, not its frame's length (VarlinkServerConnection).
                 guard let frame = try splitter.nextFrameBounds() else { break }
-                call = try splitter.withConsumableBytes(in: frame) { bytes throws(VarlinkProtocolError) in
-                    try VarlinkCall(consumingFrame: bytes)
+                (call, size) = try splitter.withConsumableBytes(in: frame) { bytes throws(VarlinkProtocolError) in
+                    try VarlinkCall.decode(consumingFrame: bytes, maxDecodedSize: maxDecodedCallSize)
                 }
-                size = frame.count
             } catch {
-                // Oversized or undecodable message: the peer does not speak varlink; hang up.
+                // Oversized (as text or decoded) or undecodable message: the peer does not speak varlink; hang up.
                 failed = true
                 context.close(promise: nil)
                 return

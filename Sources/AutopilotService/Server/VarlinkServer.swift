@@ -54,14 +54,22 @@ public struct VarlinkServerLimits: Sendable {
     public var maxConnections: Int = 256
     /// Connections open at once from one uid.
     public var maxConnectionsPerUID: Int = 64
-    /// Calls received but not yet handled on one connection; beyond it, or once their frames add up to
-    /// `maxFrameSize` bytes, the server stops reading it.
+    /// Calls received but not yet handled on one connection; beyond it, or once they hold `maxFrameSize` bytes
+    /// decoded, the server stops reading it.
     public var maxQueuedCallsPerConnection: Int = 64
+    /// Decoded bytes the calls waiting in all connections' queues may hold together; past it, each connection stops
+    /// reading once it has a call waiting, and reads again when that call is taken.
+    public var maxQueuedBytes: Int = 4 * FrameSplitter.defaultMaxFrameSize
     /// A connection with no call in progress and no input for this long is closed; nil keeps it forever.
     public var idleTimeout: TimeAmount? = .seconds(600)
 
     /// Every limit at its default, as each property states it; the daemon sets them from its config (`buildDaemon`).
     public init() {}
+
+    /// The most memory one call may hold once decoded (`VarlinkCall.decode`): a largest frame's worth, and 1 MiB for
+    /// the structure around its strings. A frame of 2-byte numbers decodes to twelve times its length: it is refused
+    /// when it gets here, not when it has been built.
+    public var maxDecodedCallSize: Int { maxFrameSize + 1024 * 1024 }
 }
 
 /// Why the server could not start, or why a send failed.
@@ -111,6 +119,7 @@ public final class VarlinkServer: Sendable {
     private let limits: VarlinkServerLimits
     private let group: any EventLoopGroup
     private let state = Mutex(State())
+    private let queueBudget: QueuedCallBudget
 
     private struct State {
         var listeners: [any Channel] = []
@@ -128,6 +137,7 @@ public final class VarlinkServer: Sendable {
         self.handler = handler
         self.limits = limits
         self.group = group
+        self.queueBudget = QueuedCallBudget(limit: limits.maxQueuedBytes)
     }
 
     /// The socket path of the first successful ``bind(path:mode:)``, if any.
@@ -246,7 +256,8 @@ public final class VarlinkServer: Sendable {
     }
 
     private func startConnection(_ channel: any Channel, peer: PeerCredentials) throws {
-        let connection = VarlinkServerConnection(channel: channel, peer: peer, handler: handler, limits: limits)
+        let connection = VarlinkServerConnection(channel: channel, peer: peer, handler: handler, limits: limits,
+                                                 queueBudget: queueBudget)
         let key = ObjectIdentifier(connection)
         try state.withLock { (state) throws(VarlinkServerError) in
             guard !state.stopping else { throw .shuttingDown }
@@ -258,7 +269,8 @@ public final class VarlinkServer: Sendable {
         }
         do {
             try channel.pipeline.syncOperations.addHandler(
-                VarlinkChannelHandler(connection: connection, maxFrameSize: limits.maxFrameSize, idleTimeout: limits.idleTimeout)
+                VarlinkChannelHandler(connection: connection, maxFrameSize: limits.maxFrameSize,
+                                      maxDecodedCallSize: limits.maxDecodedCallSize, idleTimeout: limits.idleTimeout)
             )
         } catch {
             unregister(connection)

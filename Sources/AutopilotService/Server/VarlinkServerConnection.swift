@@ -19,18 +19,22 @@ final class VarlinkServerConnection: Sendable {
     let peer: PeerCredentials
     private let handler: any VarlinkCallHandler
     private let maxQueuedCalls: Int
-    /// Frame bytes the queued calls may add up to before reading stops: one largest frame, so that a peer
-    /// pipelining large calls holds about as much memory as one sending a single largest call.
+    /// What the queued calls may hold, decoded, before reading stops: one largest frame, so that a peer pipelining
+    /// large calls holds about as much memory as one sending a single largest call. Decoded, because that is what
+    /// a queued call holds: a frame of small numbers or objects takes ten to twenty times its length (a peer that
+    /// never read its replies made each connection hold 240 MB when the frames' lengths were counted).
     private let maxQueuedBytes: Int
-    /// Reading resumes once the queue has drained to this many calls (and half of `maxQueuedBytes`).
+    /// Reading resumes once the queue has drained to this many calls (and half of `maxQueuedBytes`), or is empty.
     private let resumeQueuedCalls: Int
+    /// What the queues of all the server's connections hold together.
+    private let queueBudget: QueuedCallBudget
     private let emptyBuffer: ByteBuffer
     private let input: Mutex<InputState>
     private let output: Mutex<OutputState>
 
     private struct InputState {
         var queue = CircularBuffer<(call: VarlinkCall, size: Int)>(initialCapacity: 4)
-        /// Frame bytes of the calls in `queue`.
+        /// Decoded bytes of the calls in `queue` (`VarlinkCall.decode`).
         var queuedBytes = 0
         var callWaiter: CheckedContinuation<VarlinkCall?, Never>?
         var inputEnded = false
@@ -56,13 +60,15 @@ final class VarlinkServerConnection: Sendable {
         var scratch: [UInt8] = []
     }
 
-    init(channel: any Channel, peer: PeerCredentials, handler: any VarlinkCallHandler, limits: VarlinkServerLimits) {
+    init(channel: any Channel, peer: PeerCredentials, handler: any VarlinkCallHandler, limits: VarlinkServerLimits,
+         queueBudget: QueuedCallBudget) {
         self.channel = channel
         self.peer = peer
         self.handler = handler
         self.maxQueuedCalls = limits.maxQueuedCallsPerConnection
         self.maxQueuedBytes = limits.maxFrameSize
         self.resumeQueuedCalls = limits.maxQueuedCallsPerConnection / 2
+        self.queueBudget = queueBudget
         self.emptyBuffer = channel.allocator.buffer(capacity: 0)
         self.input = Mutex(InputState())
         self.output = Mutex(OutputState(pending: emptyBuffer))
@@ -104,8 +110,11 @@ final class VarlinkServerConnection: Sendable {
         if let (call, size) = state.queue.popFirst() {
             state.busy = true
             state.queuedBytes -= size
-            let resume = state.readingPaused && state.queue.count <= resumeQueuedCalls
-                && state.queuedBytes <= maxQueuedBytes / 2
+            let allQueued = queueBudget.remove(size)
+            // An empty queue always reads again, whatever the others hold: no connection waits on another's peer.
+            let resume = state.readingPaused && (state.queue.isEmpty
+                || state.queue.count <= resumeQueuedCalls && state.queuedBytes <= maxQueuedBytes / 2
+                    && allQueued <= queueBudget.limit / 2)
             if resume { state.readingPaused = false }
             return .call(call, resumeReading: resume)
         }
@@ -232,7 +241,8 @@ final class VarlinkServerConnection: Sendable {
             }
             state.queue.append((call, size))
             state.queuedBytes += size
-            if state.queue.count >= maxQueuedCalls || state.queuedBytes >= maxQueuedBytes {
+            let allQueued = queueBudget.add(size)
+            if state.queue.count >= maxQueuedCalls || state.queuedBytes >= maxQueuedBytes || allQueued >= queueBudget.limit {
                 state.readingPaused = true
                 return (true, nil)
             }
@@ -277,6 +287,7 @@ final class VarlinkServerConnection: Sendable {
         let (callWaiter, endWaiters) = input.withLock { state in
             state.closed = true
             state.queue.removeAll()
+            queueBudget.remove(state.queuedBytes)
             state.queuedBytes = 0
             defer { state.callWaiter = nil; state.endWaiters = [:] }
             return (state.callWaiter, Array(state.endWaiters.values))
@@ -333,3 +344,29 @@ private struct ConnectionReplySink: VarlinkReplySink {
 
 /// Sent through the pipeline by the connection's task when its queue has room again.
 struct VarlinkResumeReading: Sendable {}
+
+/// The decoded bytes of the calls waiting in every connection's queue, against the server's bound
+/// (`VarlinkServerLimits.maxQueuedBytes`). Past it, a connection stops reading as soon as it has a call waiting, so
+/// that many pipelining peers together hold at most the bound and a call or two each, not their queues' worth each.
+final class QueuedCallBudget: Sendable {
+    let limit: Int
+    private let queued = Atomic<Int>(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Counts `size` more queued bytes; returns the new total.
+    func add(_ size: Int) -> Int {
+        queued.wrappingAdd(size, ordering: .relaxed).newValue
+    }
+
+    /// Counts `size` queued bytes fewer; returns the new total.
+    @discardableResult
+    func remove(_ size: Int) -> Int {
+        queued.wrappingSubtract(size, ordering: .relaxed).newValue
+    }
+
+    /// What all the queues hold now.
+    var total: Int { queued.load(ordering: .relaxed) }
+}

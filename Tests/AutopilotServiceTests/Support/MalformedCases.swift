@@ -1,3 +1,4 @@
+import AutopilotService
 import AutopilotTestSupport
 import Foundation
 import Varlink
@@ -270,6 +271,49 @@ struct MalformedCaseGenerator {
                         "onewayAndMore", "deepNesting", "wrongType", "missing", "unknownFields", "validRandom", "more",
                         "oneway", "streamWithoutMore", "unknownMethod", "huge", "pipelined", "randomBytes", "chunked"]
 
+    /// A large call that fits in a frame: answered, unless what it holds decoded passes the daemon's bound
+    /// (`VarlinkServerLimits.maxDecodedCallSize`), when the daemon hangs up as for an oversized frame.
+    private func closedWhenTooLargeDecoded(_ made: MalformedCase) -> MalformedCase {
+        var limits = VarlinkServerLimits()
+        limits.maxFrameSize = maxFrameSize
+        var frame = Array(made.bytes.dropLast())
+        let decoded = frame.withUnsafeMutableBytes { try? JSON.parseMeasured(consuming: $0).decodedSize }
+        guard let decoded, decoded > limits.maxDecodedCallSize else { return made }
+        return MalformedCase(kind: made.kind, bytes: made.bytes, expect: .closed(answers: 0))
+    }
+
+    /// One call of the "huge" kind: long lists and strings.
+    private mutating func hugeCase(_ kind: String) -> MalformedCase {
+        switch int(0...5) {
+        case 0:
+            return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.AddDevices", "parameters": [
+                "batch": .string(targets.stableBatch), "devices": .array(Array(repeating: .object([:]), count: 1001)),
+            ]]), expect: .error("io.autopilotd.registry.BatchTooLarge"))
+        case 1:
+            return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.ValidateSubmission", "parameters": [
+                "partner": .string(targets.stablePartner), "tenant": .string(targets.stableTenant),
+                "devices": .array(Array(repeating: .object(["serialNumber": "S"]), count: int(1001...20_000))),
+            ]]), expect: .error("io.autopilotd.registry.BatchTooLarge"))
+        case 2:
+            return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.CreateTenant", "parameters": [
+                "name": .string(String(repeating: "N", count: int(201...(maxFrameSize / 2)))), "domain": "huge.onmicrosoft.com",
+            ]]), expect: .error("io.autopilotd.registry.InvalidInput"))
+        case 3:
+            return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.GetStatus", "parameters": [
+                "x-array": .array((0..<int(1...(maxFrameSize / 10))).map { .int($0) }),
+            ]]), expect: .error("org.varlink.service.InvalidParameter", parameters: ["x-array"]))
+        case 4:
+            return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.AddAccount", "parameters": [
+                "tenant": .string(targets.stableTenant), "upn": .string("u@\(targets.stableTenant).onmicrosoft.com"),
+                "roles": .array(Array(repeating: .string("NotARole"), count: int(1...(maxFrameSize / 16)))),
+            ]]), expect: .error("io.autopilotd.registry.InvalidInput"))
+        default:
+            return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.ListDevices", "more": true,
+                "parameters": ["serialNumber": .string(String(repeating: "S", count: maxFrameSize / 2))],
+            ]), expect: .success)
+        }
+    }
+
     mutating func next() -> MalformedCase {
         // Frames of about the size limit are costly: draw them less often.
         var kind = pick(Self.kinds)
@@ -390,34 +434,7 @@ struct MalformedCaseGenerator {
                 ? "org.varlink.service.MethodNotFound" : "org.varlink.service.InterfaceNotFound"
             return MalformedCase(kind: kind, bytes: Self.frame(["method": .string(name)]), expect: .error(expected))
         case "huge":
-            switch int(0...5) {
-            case 0:
-                return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.AddDevices", "parameters": [
-                    "batch": .string(targets.stableBatch), "devices": .array(Array(repeating: .object([:]), count: 1001)),
-                ]]), expect: .error("io.autopilotd.registry.BatchTooLarge"))
-            case 1:
-                return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.ValidateSubmission", "parameters": [
-                    "partner": .string(targets.stablePartner), "tenant": .string(targets.stableTenant),
-                    "devices": .array(Array(repeating: .object(["serialNumber": "S"]), count: int(1001...20_000))),
-                ]]), expect: .error("io.autopilotd.registry.BatchTooLarge"))
-            case 2:
-                return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.CreateTenant", "parameters": [
-                    "name": .string(String(repeating: "N", count: int(201...(maxFrameSize / 2)))), "domain": "huge.onmicrosoft.com",
-                ]]), expect: .error("io.autopilotd.registry.InvalidInput"))
-            case 3:
-                return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.GetStatus", "parameters": [
-                    "x-array": .array((0..<int(1...(maxFrameSize / 10))).map { .int($0) }),
-                ]]), expect: .error("org.varlink.service.InvalidParameter", parameters: ["x-array"]))
-            case 4:
-                return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.AddAccount", "parameters": [
-                    "tenant": .string(targets.stableTenant), "upn": .string("u@\(targets.stableTenant).onmicrosoft.com"),
-                    "roles": .array(Array(repeating: .string("NotARole"), count: int(1...(maxFrameSize / 16)))),
-                ]]), expect: .error("io.autopilotd.registry.InvalidInput"))
-            default:
-                return MalformedCase(kind: kind, bytes: Self.frame(["method": "io.autopilotd.registry.ListDevices", "more": true,
-                    "parameters": ["serialNumber": .string(String(repeating: "S", count: maxFrameSize / 2))],
-                ]), expect: .success)
-            }
+            return closedWhenTooLargeDecoded(hugeCase(kind))
         case "pipelined":
             let valid = int(1...3)
             let bytes = (0..<valid).flatMap { _ in Self.frame(["method": "io.autopilotd.registry.WhoAmI"]) } + invalidJSON()
