@@ -30,7 +30,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// `max_queued_calls`: pipelined calls a connection may have waiting before the daemon stops reading from it
     /// (it also stops once they add up to `max_frame_size` bytes).
     public var maxQueuedCalls = 64
-    /// `idle_timeout_seconds`: a connection with nothing in flight and no input for this long is closed (0: never).
+    /// `idle_timeout_seconds`: a connection with nothing in flight and no input for this long is closed, and one whose
+    /// peer has left a reply unread for as long (0: never).
     public var idleTimeoutSeconds = 600
     /// `idle_release_seconds`: once serving, and then whenever no call has arrived for this long, the daemon unmaps
     /// the pages of code it mapped and is not running (0: never). They stay in the kernel's page cache.

@@ -238,6 +238,31 @@ import Varlink
         #expect(try busy.call("io.autopilotd.registry.WhoAmI")["role"] == "operator")
     }
 
+    /// A peer whose call is in progress but which reads none of its reply is not idle, yet it is not coming back
+    /// for it: once a reply has waited for it as long as the idle timeout, the daemon closes the connection, which
+    /// frees the call and its queue. A peer that reads within the timeout gets everything.
+    @Test func aPeerThatLeavesItsReplyUnreadIsClosedAfterTheIdleTimeout() throws {
+        let daemon = try TestDaemon(config: ["idle_timeout_seconds = 2"])
+        defer { daemon.cleanup() }
+        try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
+        // Replies of about 650 KB: more than the socket and the daemon's write buffer take.
+        let calls = Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
+                                "parameters": ["partner": "woodgrove", "tenant": "contoso",
+                                               "devices": Self.devicesWithLongUsers]])
+            + Self.frame(["method": "io.autopilotd.registry.WhoAmI"])
+        let away = try RawSocket(path: daemon.socket, timeout: 30)
+        let back = try RawSocket(path: daemon.socket, timeout: 30)
+        #expect(away.send(calls) && back.send(calls))
+        Thread.sleep(forTimeInterval: 1)
+        let answered = back.read(finalReplies: 2)
+        #expect(answered.end == .complete && answered.replies.last?.parameters["role"] == "operator", "\(answered.end)")
+        // Three times the timeout: the check runs every timeout, and the reply waited from the first second.
+        Thread.sleep(forTimeInterval: 5)
+        let cut = away.read(finalReplies: 2)
+        #expect(cut.end != .complete && cut.replies.isEmpty, "\(cut.end), \(cut.replies.count) replies")
+        #expect(try daemon.call("WhoAmI")["role"] == "operator")
+    }
+
     /// Four calls of 256 KiB reach either limit: `max_queued_calls = 4`, or, with the default 64, calls holding
     /// `max_frame_size` (1 MiB) decoded: their padding is a string, as long decoded as it is in the frame.
     @Test(arguments: [["max_queued_calls = 4"], ["max_frame_size = 1048576"]])

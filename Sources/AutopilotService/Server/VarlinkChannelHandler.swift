@@ -3,7 +3,7 @@ import Varlink
 
 /// The event-loop side of a connection: splits the byte stream into frames, decodes calls and hands
 /// them to the connection's queue; holds back reads while that queue is full; closes the connection on
-/// a protocol violation or after the idle timeout.
+/// a protocol violation, after the idle timeout, or when its peer has read no reply for as long.
 final class VarlinkChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -125,6 +125,9 @@ final class VarlinkChannelHandler: ChannelDuplexHandler {
         let lastActivity = max(idleSince, lastInput)
         let now = NIODeadline.now()
         if isIdle && now - lastActivity >= idleTimeout {
+            context.close(promise: nil)
+        } else if let waiting = connection.replyWaitingSince(), now - waiting >= idleTimeout {
+            // A call in progress, but the peer has not read its replies for as long: it is not coming back for them.
             context.close(promise: nil)
         } else {
             scheduleIdleCheck(context: context, at: isIdle ? lastActivity + idleTimeout : now + idleTimeout)

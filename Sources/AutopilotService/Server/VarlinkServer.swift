@@ -60,7 +60,8 @@ public struct VarlinkServerLimits: Sendable {
     /// Decoded bytes the calls waiting in all connections' queues may hold together; past it, each connection stops
     /// reading once it has a call waiting, and reads again when that call is taken.
     public var maxQueuedBytes: Int = 4 * FrameSplitter.defaultMaxFrameSize
-    /// A connection with no call in progress and no input for this long is closed; nil keeps it forever.
+    /// A connection with no call in progress and no input for this long is closed, and one whose peer has left a reply
+    /// unread for as long; nil keeps them forever.
     public var idleTimeout: TimeAmount? = .seconds(600)
 
     /// Every limit at its default, as each property states it; the daemon sets them from its config (`buildDaemon`).

@@ -57,6 +57,8 @@ final class VarlinkServerConnection: Sendable {
         var writable = true
         var closed = false
         var writeWaiters: [CheckedContinuation<Void, any Error>] = []
+        /// Since when a reply has been waiting for the peer to read (no room came since): see `replyWaitingSince`.
+        var waitingForReaderSince: NIODeadline?
         var scratch: [UInt8] = []
     }
 
@@ -198,6 +200,7 @@ final class VarlinkServerConnection: Sendable {
                 if state.closed { return .failure(VarlinkServerError.connectionClosed) }
                 if state.writable && state.pending.readableBytes < Self.pendingReplyLimit { return .success(()) }
                 state.writeWaiters.append(continuation)
+                if state.waitingForReaderSince == nil { state.waitingForReaderSince = .now() }
                 return nil
             }
             if let ready { continuation.resume(with: ready) }
@@ -222,7 +225,7 @@ final class VarlinkServerConnection: Sendable {
             guard !state.writeWaiters.isEmpty, state.writable, state.pending.readableBytes < Self.pendingReplyLimit else {
                 return []
             }
-            defer { state.writeWaiters = [] }
+            defer { state.writeWaiters = []; state.waitingForReaderSince = nil }
             return state.writeWaiters
         }
         for waiter in waiters { waiter.resume() }
@@ -318,6 +321,13 @@ final class VarlinkServerConnection: Sendable {
         }
         waiter?.resume(returning: nil)
         for endWaiter in endWaiters { endWaiter.resume() }
+    }
+
+    /// Since when a reply has been waiting for the peer to read, if one is: the peer has read nothing since, or not
+    /// enough to make room. The idle check closes a connection whose peer stopped reading for as long as the idle
+    /// timeout, which frees the call and the queue it holds.
+    func replyWaitingSince() -> NIODeadline? {
+        output.withLock { $0.waitingForReaderSince }
     }
 
     /// Whether no call is queued or running, and since when.
