@@ -121,7 +121,19 @@ enum ExitStatus {
             return ExitCode(protocolError)
         case let .remote(error):
             Output.error("\(shortName(error)): \(RegistryErrors.explanation(error))")
+            if let hint = hint(error) { Output.stderrWrite("  \(hint)\n") }
             return ExitCode(refused)
+        }
+    }
+
+    /// What a person can do about `error`, when the error alone does not say.
+    static func hint(_ error: VarlinkError) -> String? {
+        switch RegistryErrors.registryError(error) {
+        case let .oemNotEligible(partner)?:
+            "the consent its customers gave stays as it was; an operator makes the OEM eligible again with "
+                + "'autopilotctl partner set-oem-eligibility \(partner) --eligible true'"
+        default:
+            nil
         }
     }
 

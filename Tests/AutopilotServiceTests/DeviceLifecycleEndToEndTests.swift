@@ -199,7 +199,8 @@ import Varlink
         for args in [["devices", "update", lenovo, "--purchase-order", "LW-8"], ["devices", "deregister", "--device", lenovo]] {
             let refused = try daemon.ctl(as: cast.litware, args)
             #expect(refused.status == 1 && refused.stderr.contains("OemNotEligible")
-                    && refused.stderr.contains("not eligible for the OEM Direct API"), "\(refused)")
+                    && refused.stderr.contains("not eligible for the OEM Direct API")
+                    && refused.stderr.contains("set-oem-eligibility \(Self.oem) --eligible true"), "\(refused)")
         }
         let history = try daemon.sql("""
             SELECT changed_by || ' ' || property || ' ' || new_value FROM device_change_history ORDER BY change_id
