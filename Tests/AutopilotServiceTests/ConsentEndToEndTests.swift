@@ -45,8 +45,10 @@ import Varlink
     static func refused(_ r: CommandResult, _ error: String, saying words: String? = nil,
                         sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(r.status == 1 && r.stdout.isEmpty, "\(r)", sourceLocation: sourceLocation)
-        #expect(r.stderr.hasPrefix("error: \(error): ") && r.stderr.split(separator: "\n").count == 1, "\(r)",
-                sourceLocation: sourceLocation)
+        // One error line, and for some errors one indented line of what to do (`ExitStatus.hint`).
+        let lines = r.stderr.split(separator: "\n")
+        #expect(r.stderr.hasPrefix("error: \(error): ") && (lines.count == 1 || lines.count == 2 && lines[1].hasPrefix("  ")),
+                "\(r)", sourceLocation: sourceLocation)
         if let words { #expect(r.stderr.contains(words), "\(r)", sourceLocation: sourceLocation) }
     }
 
@@ -172,7 +174,7 @@ import Varlink
         try Self.directory(daemon)
 
         Self.refused(try daemon.ctl(["consent", "oem-link", "--partner", "proseware"]), "OemNotEligible",
-                     saying: "OEM proseware is not eligible for the OEM Direct API")
+                     saying: "OEM proseware is not eligible for the OEM Direct API\n  the consent its customers gave stays")
         Self.refused(try daemon.ctl(["consent", "oem-link", "--partner", "fourthcoffee"]), "NotAllowedForPartnerKind")
         Self.refused(try daemon.ctl(["consent", "request", "--partner", "litware"]), "NotAllowedForPartnerKind",
                      saying: "a partner of kind oem may not request a reseller relationship")
