@@ -245,7 +245,6 @@ public func buildDaemon(config: DaemonConfig, logHandler: (@Sendable (String) ->
     limits.maxConnections = config.maxConnections
     limits.maxConnectionsPerUID = config.maxConnectionsPerUID
     limits.maxQueuedCallsPerConnection = config.maxQueuedCalls
-    limits.maxQueuedBytes = 4 * config.maxFrameSize
     limits.idleTimeout = config.idleTimeoutSeconds > 0 ? .seconds(Int64(config.idleTimeoutSeconds)) : nil
     let server = VarlinkServer(handler: dispatcher, limits: limits, group: MultiThreadedEventLoopGroup.singleton)
     return Daemon(config: config, store: store, server: server, logger: logger, notifier: notifier, activity: activity)

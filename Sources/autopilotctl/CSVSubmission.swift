@@ -204,8 +204,7 @@ final class CSVSubmission {
                         machine = .text(line.text, line: line.number, format: file.format)
                     } else {
                         // A row the reader refuses names nothing here: the daemon reports it on its line.
-                        let device = (try? file.format.parse(line: line.text, number: line.number)) ?? nil
-                        machine = .known(device.flatMap(DeviceKeys.ofRow))
+                        machine = .known(RowMachine.text(line.text, line: line.number, format: file.format).keys)
                     }
                 }
                 part.append(PartLine(number: line.number, text: line.text, machine: machine))

@@ -57,9 +57,6 @@ public struct VarlinkServerLimits: Sendable {
     /// Calls received but not yet handled on one connection; beyond it, or once they hold `maxFrameSize` bytes
     /// decoded, the server stops reading it.
     public var maxQueuedCallsPerConnection: Int = 64
-    /// Decoded bytes the calls waiting in all connections' queues may hold together; past it, each connection stops
-    /// reading once it has a call waiting, and reads again when that call is taken.
-    public var maxQueuedBytes: Int = 4 * FrameSplitter.defaultMaxFrameSize
     /// A connection with no call in progress and no input for this long is closed, and one whose peer has left a reply
     /// unread for as long; nil keeps them forever.
     public var idleTimeout: TimeAmount? = .seconds(600)
@@ -71,6 +68,10 @@ public struct VarlinkServerLimits: Sendable {
     /// the structure around its strings. A frame of 2-byte numbers decodes to twelve times its length: it is refused
     /// when it gets here, not when it has been built.
     public var maxDecodedCallSize: Int { maxFrameSize + 1024 * 1024 }
+
+    /// Decoded bytes the calls waiting in all connections' queues may hold together: four largest frames. Past it,
+    /// each connection stops reading once it has a call waiting, and reads again when that call is taken.
+    public var maxQueuedBytesOfAllConnections: Int { 4 * maxFrameSize }
 }
 
 /// Why the server could not start, or why a send failed.
@@ -138,7 +139,7 @@ public final class VarlinkServer: Sendable {
         self.handler = handler
         self.limits = limits
         self.group = group
-        self.queueBudget = QueuedCallBudget(limit: limits.maxQueuedBytes)
+        self.queueBudget = QueuedCallBudget(limit: limits.maxQueuedBytesOfAllConnections)
     }
 
     /// The socket path of the first successful ``bind(path:mode:)``, if any.

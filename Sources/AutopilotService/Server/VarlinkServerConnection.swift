@@ -356,7 +356,7 @@ private struct ConnectionReplySink: VarlinkReplySink {
 struct VarlinkResumeReading: Sendable {}
 
 /// The decoded bytes of the calls waiting in every connection's queue, against the server's bound
-/// (`VarlinkServerLimits.maxQueuedBytes`). Past it, a connection stops reading as soon as it has a call waiting, so
+/// (`VarlinkServerLimits.maxQueuedBytesOfAllConnections`). Past it, a connection stops reading as soon as it has a call waiting, so
 /// that many pipelining peers together hold at most the bound and a call or two each, not their queues' worth each.
 final class QueuedCallBudget: Sendable {
     let limit: Int
@@ -376,7 +376,4 @@ final class QueuedCallBudget: Sendable {
     func remove(_ size: Int) -> Int {
         queued.wrappingSubtract(size, ordering: .relaxed).newValue
     }
-
-    /// What all the queues hold now.
-    var total: Int { queued.load(ordering: .relaxed) }
 }
