@@ -20,9 +20,12 @@ import Varlink
             + Array(repeating: Array("0,".utf8), count: count - 1).joined() + Array("0]}}".utf8) + [0]
     }
 
-    /// 1,000 devices with a 600-character user each: ValidateSubmission answers them with a reply of about 650 KB.
-    static let devicesWithLongUsers = JSONValue.array(Array(
-        repeating: .object(["assignedUser": .string(String(repeating: "u", count: 600))]), count: 1000))
+    /// A ValidateSubmission frame for woodgrove in contoso (`makeCustomer`) of 1,000 devices with a 600-character user
+    /// each, answered with a reply of about 650 KB: more than the socket and the daemon's write buffer take.
+    static let callWithALargeReply = frame(["method": "io.autopilotd.registry.ValidateSubmission",
+                                            "parameters": ["partner": "woodgrove", "tenant": "contoso", "devices": .array(
+                                                Array(repeating: .object(["assignedUser": .string(String(repeating: "u", count: 600))]),
+                                                      count: 1000))]])
 
     /// A call of `method` padded to exactly `size` bytes (without the NUL) by a string member the daemon ignores, which
     /// takes about as much memory decoded as it takes bytes.
@@ -246,10 +249,7 @@ import Varlink
         defer { daemon.cleanup() }
         try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
         // Replies of about 650 KB: more than the socket and the daemon's write buffer take.
-        let calls = Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
-                                "parameters": ["partner": "woodgrove", "tenant": "contoso",
-                                               "devices": Self.devicesWithLongUsers]])
-            + Self.frame(["method": "io.autopilotd.registry.WhoAmI"])
+        let calls = Self.callWithALargeReply + Self.frame(["method": "io.autopilotd.registry.WhoAmI"])
         let away = try RawSocket(path: daemon.socket, timeout: 30)
         let back = try RawSocket(path: daemon.socket, timeout: 30)
         #expect(away.send(calls) && back.send(calls))
@@ -273,9 +273,7 @@ import Varlink
         try daemon.makeCustomer(tenant: "contoso", partner: "woodgrove")
         let connection = try RawSocket(path: daemon.socket, timeout: 60)
         // A call with a reply of about 650 KB that the client does not read yet: its handler waits to write it.
-        #expect(connection.send(Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
-                                            "parameters": ["partner": "woodgrove", "tenant": "contoso",
-                                                           "devices": Self.devicesWithLongUsers]])))
+        #expect(connection.send(Self.callWithALargeReply))
         // Then calls of 256 KiB each, without blocking, until the daemon stops reading.
         let frameSize = 256 * 1024
         let filler = Self.padded("WhoAmI", to: frameSize - 1) + [0]
@@ -310,9 +308,7 @@ import Varlink
         let baseline = try procStatusKiB("VmHWM", pid: daemon.pid)
         // First a call with a reply of about 650 KB, more than the socket and the daemon's write buffer take, so that
         // the calls after it wait; then 12 calls of 256 KiB, each a list of 32,700 objects `{"a":0}` (5 MiB decoded).
-        let largeReply = Self.frame(["method": "io.autopilotd.registry.ValidateSubmission",
-                                     "parameters": ["partner": "woodgrove", "tenant": "contoso",
-                                                    "devices": Self.devicesWithLongUsers]])
+        let largeReply = Self.callWithALargeReply
         let objects = Array(#"{"method":"io.autopilotd.registry.WhoAmI","parameters":{"padding":["#.utf8)
             + Array(repeating: Array(#"{"a":0},"#.utf8), count: 32_700).joined() + Array(#"{"a":0}]}}"#.utf8) + [0]
         let waitingCalls = 12
