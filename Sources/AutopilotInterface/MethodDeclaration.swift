@@ -195,8 +195,10 @@ extension Scope {
         case .none:
             return nil
         case let .named(keyPath):
-            try require(parameters[keyPath: keyPath], method)
-            return parameters[keyPath: keyPath]
+            // Projected once: each projection goes through the runtime's generic key-path code.
+            let named = parameters[keyPath: keyPath]
+            try require(named, method)
+            return named
         case let .filter(keyPath):
             let narrowed = try filter(parameters[keyPath: keyPath], method)
             parameters[keyPath: keyPath] = narrowed

@@ -405,4 +405,9 @@ extension DeviceInput {
         }
         return .object(JSONObject(uniqueKeys: keys, values: values))
     }
+
+    /// Only the members that are set, as `wire`.
+    public func writeWire(to output: inout JSONOutput) {
+        output.write(wire)
+    }
 }

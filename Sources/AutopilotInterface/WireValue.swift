@@ -40,6 +40,9 @@ public protocol WireValue: Sendable {
     static var idlType: IDLType { get }
     /// The value as JSON.
     var wire: JSONValue { get }
+    /// Appends the value's JSON text: the text `JSON.serialize(wire)` writes, without building `wire` (a reply is
+    /// written this way, member by member).
+    func writeWire(to output: inout JSONOutput)
     /// Reads the value from JSON; `name` is the member it came in, for `InvalidParameter`.
     init(wire: JSONValue, name: String) throws(VarlinkError)
 }
@@ -49,6 +52,8 @@ extension String: WireValue {
     public static var idlType: IDLType { .string }
     /// The string.
     public var wire: JSONValue { .string(self) }
+    /// The string, quoted.
+    public func writeWire(to output: inout JSONOutput) { output.writeString(self) }
     /// A JSON string.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard case let .string(value) = wire else { throw .invalidParameter(name) }
@@ -61,6 +66,8 @@ extension Int: WireValue {
     public static var idlType: IDLType { .int }
     /// The number.
     public var wire: JSONValue { .int(self) }
+    /// The number.
+    public func writeWire(to output: inout JSONOutput) { output.writeInteger(self) }
     /// A JSON integer (or a number with an integral value).
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard let value = wire.intValue else { throw .invalidParameter(name) }
@@ -73,6 +80,8 @@ extension Int64: WireValue {
     public static var idlType: IDLType { .int }
     /// The number.
     public var wire: JSONValue { .int(Int(self)) }
+    /// The number.
+    public func writeWire(to output: inout JSONOutput) { output.writeInteger(Int(self)) }
     /// A JSON integer.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         self = Int64(try Int(wire: wire, name: name))
@@ -84,6 +93,8 @@ extension UInt32: WireValue {
     public static var idlType: IDLType { .int }
     /// The number.
     public var wire: JSONValue { .int(Int(self)) }
+    /// The number.
+    public func writeWire(to output: inout JSONOutput) { output.writeInteger(Int(self)) }
     /// A JSON integer from 0 to 4294967295.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard let value = UInt32(exactly: try Int(wire: wire, name: name)) else { throw .invalidParameter(name) }
@@ -96,6 +107,8 @@ extension Bool: WireValue {
     public static var idlType: IDLType { .bool }
     /// The boolean.
     public var wire: JSONValue { .bool(self) }
+    /// The boolean.
+    public func writeWire(to output: inout JSONOutput) { output.writeBool(self) }
     /// A JSON boolean.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard case let .bool(value) = wire else { throw .invalidParameter(name) }
@@ -108,6 +121,8 @@ extension Timestamp: WireValue {
     public static var idlType: IDLType { .string }
     /// `2026-11-25T10:46:00.000Z`.
     public var wire: JSONValue { .string(rfc3339) }
+    /// The RFC 3339 string, quoted.
+    public func writeWire(to output: inout JSONOutput) { output.writeString(rfc3339) }
     /// An RFC 3339 string.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard let time = Timestamp(rfc3339: try String(wire: wire, name: name)) else { throw .invalidParameter(name) }
@@ -120,6 +135,10 @@ extension Optional: WireValue where Wrapped: WireValue {
     public static var idlType: IDLType { .optional(Wrapped.idlType) }
     /// The value, or null.
     public var wire: JSONValue { self?.wire ?? .null }
+    /// The value, or null.
+    public func writeWire(to output: inout JSONOutput) {
+        if let self { self.writeWire(to: &output) } else { output.writeNull() }
+    }
     /// Null is nil; anything else must be a `Wrapped`.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         if case .null = wire { self = nil } else { self = try Wrapped(wire: wire, name: name) }
@@ -131,6 +150,15 @@ extension Array: WireValue where Element: WireValue {
     public static var idlType: IDLType { .array(Element.idlType) }
     /// The elements as a JSON array.
     public var wire: JSONValue { .array(map(\.wire)) }
+    /// The elements, bracketed.
+    public func writeWire(to output: inout JSONOutput) {
+        output.writeRaw(UInt8(ascii: "["))
+        for (position, element) in enumerated() {
+            if position > 0 { output.writeRaw(UInt8(ascii: ",")) }
+            element.writeWire(to: &output)
+        }
+        output.writeRaw(UInt8(ascii: "]"))
+    }
     /// A JSON array whose every element is an `Element`.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard case let .array(values) = wire else { throw .invalidParameter(name) }
@@ -149,6 +177,8 @@ extension WireEnum {
     public static var idlType: IDLType { .enumeration(allCases.map(\.rawValue)) }
     /// The raw value.
     public var wire: JSONValue { .string(rawValue) }
+    /// The raw value, quoted.
+    public func writeWire(to output: inout JSONOutput) { output.writeString(rawValue) }
     /// One of the cases' raw values.
     public init(wire: JSONValue, name: String) throws(VarlinkError) {
         guard let value = Self(rawValue: try String(wire: wire, name: name)) else { throw .invalidParameter(name) }
@@ -156,10 +186,18 @@ extension WireEnum {
     }
 }
 
+extension WireValue {
+    /// Writes `wire`; the types the daemon's replies are made of write themselves directly.
+    public func writeWire(to output: inout JSONOutput) {
+        output.write(wire)
+    }
+}
+
 /// One member of a record: its name and comment in the interface description, its type, and how it is read from and
 /// written to a Swift value. Records list their members once, in `WireRecord.fields`; both directions and the
-/// description come from that list.
-public struct WireField<Root>: Sendable {
+/// description come from that list. A class, so that a record writing its members takes one reference to each rather
+/// than copying its names, type and closures.
+public final class WireField<Root>: Sendable {
     /// The member's name on the wire.
     public let name: String
     /// Its comment in the interface description.
@@ -168,6 +206,10 @@ public struct WireField<Root>: Sendable {
     public let type: IDLType
     let encode: @Sendable (Root) -> JSONValue
     let decode: @Sendable (inout Root, JSONValue, String) throws(VarlinkError) -> Void
+    /// Writes the member's value as `encode` would make it.
+    let write: @Sendable (Root, inout JSONOutput) -> Void
+    /// `"name":`, as a record writes it before the value.
+    let key: [UInt8]
 
     /// A member stored at `keyPath`; `type` overrides the value type's own description (an enum the interface writes
     /// with fewer cases, say).
@@ -176,9 +218,33 @@ public struct WireField<Root>: Sendable {
         self.name = name
         self.doc = doc
         self.type = type ?? Value.idlType
-        encode = { $0[keyPath: keyPath].wire }
-        decode = { (root: inout Root, value: JSONValue, name: String) throws(VarlinkError) in
-            root[keyPath: keyPath] = try Value(wire: value, name: name)
+        // A stored property is read and written at its offset: projecting a key path goes through the runtime's
+        // generic key-path code, which looks its types' metadata up in a shared table on every access; encoding a
+        // Grant that way was a tenth of the daemon's CPU for a consent check (docs/performance.md). The offset is
+        // what `MemoryLayout.offset(of:)` documents it for; a key path with no offset (a computed property, a
+        // class's property) is projected as before.
+        key = Self.key(name)
+        if let offset = MemoryLayout<Root>.offset(of: keyPath) {
+            encode = { root in
+                withUnsafeBytes(of: root) { ($0.baseAddress! + offset).assumingMemoryBound(to: Value.self).pointee.wire }
+            }
+            write = { root, output in
+                withUnsafeBytes(of: root) { bytes in
+                    (bytes.baseAddress! + offset).assumingMemoryBound(to: Value.self).pointee.writeWire(to: &output)
+                }
+            }
+            decode = { (root: inout Root, value: JSONValue, name: String) throws(VarlinkError) in
+                let decoded = try Value(wire: value, name: name)
+                withUnsafeMutableBytes(of: &root) { bytes in
+                    (bytes.baseAddress! + offset).assumingMemoryBound(to: Value.self).pointee = decoded
+                }
+            }
+        } else {
+            encode = { $0[keyPath: keyPath].wire }
+            write = { root, output in root[keyPath: keyPath].writeWire(to: &output) }
+            decode = { (root: inout Root, value: JSONValue, name: String) throws(VarlinkError) in
+                root[keyPath: keyPath] = try Value(wire: value, name: name)
+            }
         }
     }
 
@@ -189,10 +255,22 @@ public struct WireField<Root>: Sendable {
         self.name = name
         self.doc = doc
         self.type = type ?? Value.idlType
+        key = Self.key(name)
         encode = { get($0).wire }
+        write = { root, output in get(root).writeWire(to: &output) }
         decode = { (root: inout Root, value: JSONValue, name: String) throws(VarlinkError) in
             set(&root, try Value(wire: value, name: name))
         }
+    }
+}
+
+extension WireField {
+    /// `"name":` as JSON text.
+    static func key(_ name: String) -> [UInt8] {
+        var output = JSONOutput()
+        output.writeString(name)
+        output.writeRaw(UInt8(ascii: ":"))
+        return output.buffer
     }
 }
 
@@ -230,6 +308,25 @@ extension WireRecord {
 
     /// The record as a JSON value.
     public var wire: JSONValue { .object(wireObject) }
+
+    /// The record's JSON text, member by member: what `wireObject` serializes to, without building it.
+    public func writeWire(to output: inout JSONOutput) {
+        output.writeRaw(UInt8(ascii: "{"))
+        for (position, field) in Self.fields.enumerated() {
+            if position > 0 { output.writeRaw(UInt8(ascii: ",")) }
+            output.writeRaw(field.key)
+            field.write(self, &output)
+        }
+        output.writeRaw(UInt8(ascii: "}"))
+    }
+
+    /// The record's JSON text (`writeWire`).
+    public var wireText: [UInt8] {
+        var output = JSONOutput()
+        output.buffer.reserveCapacity(1024)
+        writeWire(to: &output)
+        return output.buffer
+    }
 
     /// Reads a record from a reply: members it does not know are ignored (a newer daemon may add some); a missing
     /// required member or a mistyped one is `InvalidParameter` naming it.

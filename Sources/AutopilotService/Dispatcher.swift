@@ -132,19 +132,19 @@ struct Call<M: MethodDeclaration>: Sendable {
 /// The replies of a streaming call: each is sent once the next is known, so that the last goes without `continues`.
 final class ReplyStream<Reply: WireRecord>: @unchecked Sendable {
     private let replies: any VarlinkReplySink
-    private var pending: JSONObject?
+    private var pending: [UInt8]?
 
     init(_ replies: any VarlinkReplySink) { self.replies = replies }
 
     /// Adds one reply to the stream.
     func send(_ reply: Reply) async throws {
-        if let previous = pending { try await replies.send(VarlinkReply(parameters: previous, continues: true)) }
-        pending = reply.wireObject
+        if let previous = pending { try await replies.send(parametersText: previous, continues: true) }
+        pending = reply.wireText
     }
 
     /// Sends the final reply: the last record, or an empty reply when there was none.
     func finish() async throws {
-        try await replies.send(VarlinkReply(parameters: pending ?? [:]))
+        try await replies.send(parametersText: pending ?? Array("{}".utf8), continues: false)
         pending = nil
     }
 }
@@ -174,7 +174,7 @@ extension Dispatcher {
         Binding(info: M.info) { dispatcher, object, caller, replies in
             let call = try await authorized(M.self, dispatcher, object, caller)
             let reply = try await answer(dispatcher, call)
-            try await replies.send(VarlinkReply(parameters: reply.wireObject))
+            try await replies.send(parametersText: reply.wireText, continues: false)
         }
     }
 
@@ -222,7 +222,7 @@ struct OpenReplyStream<Reply: WireRecord>: Sendable {
 
     /// Sends one reply of the stream.
     func send(_ reply: Reply) async throws {
-        try await replies.send(VarlinkReply(parameters: reply.wireObject, continues: true))
+        try await replies.send(parametersText: reply.wireText, continues: true)
     }
 }
 

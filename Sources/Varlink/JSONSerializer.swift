@@ -4,7 +4,7 @@ extension JSON {
     /// Quotes, backslashes and control characters are escaped; other characters are written as UTF-8.
     /// Non-finite doubles, which JSON cannot express, are written as `null`.
     public static func serialize(_ value: JSONValue, into buffer: inout [UInt8]) {
-        var writer = JSONWriter(buffer: buffer, indent: nil)
+        var writer = JSONOutput(buffer: buffer, indent: nil)
         buffer = []
         writer.write(value, level: 0)
         buffer = writer.buffer
@@ -12,23 +12,64 @@ extension JSON {
 
     /// The compact JSON text of `value`.
     public static func serialize(_ value: JSONValue) -> String {
-        var writer = JSONWriter(buffer: [], indent: nil)
+        var writer = JSONOutput(buffer: [], indent: nil)
         writer.write(value, level: 0)
         return String(decoding: writer.buffer, as: UTF8.self)
     }
 
     /// The JSON text of `value` indented by two spaces per level, for humans.
     public static func prettyPrint(_ value: JSONValue) -> String {
-        var writer = JSONWriter(buffer: [], indent: 2)
+        var writer = JSONOutput(buffer: [], indent: 2)
         writer.write(value, level: 0)
         return String(decoding: writer.buffer, as: UTF8.self)
     }
 }
 
-private struct JSONWriter {
-    var buffer: [UInt8]
+/// JSON text being written: a `JSONValue` at once, or a value piece by piece without building its tree (the
+/// daemon's replies, `WireValue.writeWire`). Written piece by piece, the text is the same as `JSON.serialize` writes
+/// for the same value: compact, keys in the order written, the same escapes.
+public struct JSONOutput {
+    /// The text so far, UTF-8.
+    public var buffer: [UInt8]
     /// Spaces per nesting level, or nil for compact output.
     let indent: Int?
+
+    /// Compact text appended to `buffer`.
+    public init(buffer: [UInt8] = []) {
+        self.init(buffer: buffer, indent: nil)
+    }
+
+    init(buffer: [UInt8], indent: Int?) {
+        self.buffer = buffer
+        self.indent = indent
+    }
+
+    /// Appends `value` (compact unless this output indents).
+    public mutating func write(_ value: JSONValue) {
+        write(value, level: 0)
+    }
+
+    /// Appends `null`.
+    public mutating func writeNull() {
+        append("null")
+    }
+
+    /// Appends `true` or `false`.
+    public mutating func writeBool(_ flag: Bool) {
+        flag ? append("true") : append("false")
+    }
+
+    /// Appends text the caller knows to be JSON: a member's quoted name and its colon, a bracket, a comma.
+    @inline(__always)
+    public mutating func writeRaw(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Appends one byte of JSON syntax (`{`, `,`, `]`…).
+    @inline(__always)
+    public mutating func writeRaw(_ byte: UInt8) {
+        buffer.append(byte)
+    }
 
     mutating func write(_ value: JSONValue, level: Int) {
         switch value {
@@ -89,7 +130,8 @@ private struct JSONWriter {
         buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * level))
     }
 
-    mutating func writeInteger(_ number: Int) {
+    /// Appends an integer.
+    public mutating func writeInteger(_ number: Int) {
         if number < 0 { buffer.append(UInt8(ascii: "-")) }
         var magnitude = number.magnitude
         // At most 20 decimal digits; write them backwards into the tail of the buffer.
@@ -105,9 +147,17 @@ private struct JSONWriter {
         }
     }
 
-    mutating func writeString(_ text: String) {
+    /// Appends a string, quoted and escaped.
+    public mutating func writeString(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
+            // Most strings need no escape: one append of the whole run between the quotes.
+            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                buffer.append(UInt8(ascii: "\""))
+                buffer.append(contentsOf: utf8)
+                buffer.append(UInt8(ascii: "\""))
+                return
+            }
             buffer.append(UInt8(ascii: "\""))
             var runStart = 0
             for position in 0..<utf8.count {

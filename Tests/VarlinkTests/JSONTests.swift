@@ -81,6 +81,30 @@ import Varlink
         #expect(JSON.serialize(.double(.nan)) == "null")
     }
 
+    @Test func writingPieceByPieceIsTheTextOfTheValue() {
+        let texts = ["", "plain", "quote \" and \\ backslash", "line\nfeed\ttab\u{1}\u{1F}", "héllo 😀 日本", "ends with \\"]
+        var output = JSONOutput()
+        output.writeRaw(UInt8(ascii: "["))
+        for (position, text) in texts.enumerated() {
+            if position > 0 { output.writeRaw(UInt8(ascii: ",")) }
+            output.writeString(text)
+        }
+        for number in [0, -1, Int.min, Int.max] {
+            output.writeRaw(UInt8(ascii: ","))
+            output.writeInteger(number)
+        }
+        output.writeRaw(Array(#","#.utf8))
+        output.writeBool(true)
+        output.writeRaw(UInt8(ascii: ","))
+        output.writeNull()
+        output.writeRaw(UInt8(ascii: ","))
+        output.write(.object(["k": .array([.bool(false)])]))
+        output.writeRaw(UInt8(ascii: "]"))
+        let value: JSONValue = .array(texts.map { .string($0) } + [0, -1, .int(Int.min), .int(Int.max)].map { $0 }
+            + [.bool(true), .null, .object(["k": .array([.bool(false)])])])
+        #expect(String(decoding: output.buffer, as: UTF8.self) == JSON.serialize(value))
+    }
+
     @Test func integerExtremesSerialize() {
         #expect(JSON.serialize(.int(Int.min)) == "-9223372036854775808")
         #expect(JSON.serialize(.int(Int.max)) == "9223372036854775807")

@@ -71,6 +71,17 @@ import Varlink
         #expect(String(decoding: partial.dropLast(), as: UTF8.self) == #"{"parameters":{},"continues":true}"#)
     }
 
+    @Test func aReplyFromParameterTextIsTheReplyOfThoseParameters() throws {
+        let parameters: JSONObject = ["grant": .object(["id": "g-1", "roles": .array(["a\"b"]), "via": .null]), "n": -3]
+        let text = Array(JSON.serialize(.object(parameters)).utf8)
+        for continues in [false, true] {
+            var bytes: [UInt8] = []
+            VarlinkReply.encode(parametersText: text, continues: continues, into: &bytes)
+            #expect(bytes == VarlinkReply(parameters: parameters, continues: continues).encoded())
+            #expect(try VarlinkReply(frame: Array(bytes.dropLast())) == VarlinkReply(parameters: parameters, continues: continues))
+        }
+    }
+
     @Test func errorReplyRoundTrips() throws {
         let reply = VarlinkReply(error: .invalidParameter("name"))
         let bytes = reply.encoded()

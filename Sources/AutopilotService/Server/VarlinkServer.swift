@@ -30,9 +30,23 @@ public protocol VarlinkReplySink: Sendable {
     /// - Throws: `VarlinkServerError.connectionClosed` when the peer went away; a streaming handler should stop.
     func send(_ reply: VarlinkReply) async throws
 
+    /// Queues one successful reply whose parameters are already JSON text (an object, as `WireRecord.writeWire`
+    /// writes it): the daemon's replies skip building a `JSONObject` only to serialize it.
+    func send(parametersText: [UInt8], continues: Bool) async throws
+
     /// Returns once the peer has gone away or the server has begun to stop: a stream that never ends by itself
     /// (`WatchConsent`) ends then, and no other call needs it.
     func untilEnded() async
+}
+
+extension VarlinkReplySink {
+    /// Parses the text back into a reply, for a sink that only takes `VarlinkReply` values.
+    public func send(parametersText: [UInt8], continues: Bool) async throws {
+        guard case let .object(parameters) = try JSON.parse(parametersText) else {
+            preconditionFailure("reply parameters must be a JSON object")
+        }
+        try await send(VarlinkReply(parameters: parameters, continues: continues))
+    }
 }
 
 /// Answers varlink calls; the server knows nothing else about the service.

@@ -174,13 +174,25 @@ final class VarlinkServerConnection: Sendable {
 
     /// Queues one reply of call `callID`; see ``VarlinkReplySink/send(_:)``.
     func send(_ reply: VarlinkReply, callID: UInt64) async throws {
+        try await send(callID: callID, continues: reply.continues) { reply.encode(into: &$0) }
+    }
+
+    /// Queues one successful reply of call `callID` whose parameters are JSON text already.
+    func send(parametersText: [UInt8], continues: Bool, callID: UInt64) async throws {
+        try await send(callID: callID, continues: continues) { bytes in
+            VarlinkReply.encode(parametersText: parametersText, continues: continues, into: &bytes)
+        }
+    }
+
+    /// Queues the reply `encode` appends (with its NUL) to the pending bytes, unless the call is over or oneway.
+    private func send(callID: UInt64, continues: Bool, encode: (inout [UInt8]) -> Void) async throws {
         let (scheduleFlush, mustWait) = try output.withLock { (state) throws(VarlinkServerError) -> (Bool, Bool) in
             guard !state.closed else { throw .connectionClosed }
             guard state.currentCall == callID, state.awaitingFinalReply else { return (false, false) }
-            if !reply.continues { state.awaitingFinalReply = false }
+            if !continues { state.awaitingFinalReply = false }
             if state.discardingReplies { return (false, false) }
             state.scratch.removeAll(keepingCapacity: true)
-            reply.encode(into: &state.scratch)
+            encode(&state.scratch)
             state.pending.writeBytes(state.scratch)
             let scheduleFlush = !state.flushScheduled
             state.flushScheduled = true
@@ -345,6 +357,10 @@ private struct ConnectionReplySink: VarlinkReplySink {
 
     func send(_ reply: VarlinkReply) async throws {
         try await connection.send(reply, callID: callID)
+    }
+
+    func send(parametersText: [UInt8], continues: Bool) async throws {
+        try await connection.send(parametersText: parametersText, continues: continues, callID: callID)
     }
 
     func untilEnded() async {
