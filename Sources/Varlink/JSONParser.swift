@@ -184,6 +184,11 @@ private struct JSONParser {
         self.bytes = bytes
         self.maxDepth = maxDepth
         self.maxDecodedSize = maxDecodedSize
+        // Room for a call's usual few members at once: grown from empty, the stacks were reallocated three or four
+        // times for every call parsed.
+        values.reserveCapacity(16)
+        keys.reserveCapacity(16)
+        containers.reserveCapacity(8)
     }
 
     /// Counts `size` more bytes of decoded value, before they are allocated.
@@ -420,11 +425,7 @@ private struct JSONParser {
     /// "Bit Twiddling Hacks": `haszero` and `hasless`, exact for whether such a byte exists).
     @inline(__always)
     static func mayNeedAttention(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
-        func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & high != 0 }
-        let quote = word ^ (ones &* UInt64(ASCII.quote)), backslash = word ^ (ones &* UInt64(ASCII.backslash))
-        let control = (word &- ones &* 0x20) & ~word & high != 0
-        return word & high != 0 || control || hasZeroByte(quote) || hasZeroByte(backslash)
+        word & 0x8080_8080_8080_8080 != 0 || JSONStringBytes.anyToEscape(word)
     }
 
     /// Decodes the escapes of the already scanned and validated string bytes `start..<end`, straight into the new

@@ -152,7 +152,7 @@ public struct JSONOutput {
         var text = text
         text.withUTF8 { utf8 in
             // Most strings need no escape: one append of the whole run between the quotes.
-            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            if !JSONStringBytes.anyToEscape(UnsafeRawBufferPointer(utf8)) {
                 buffer.append(UInt8(ascii: "\""))
                 buffer.append(contentsOf: utf8)
                 buffer.append(UInt8(ascii: "\""))
@@ -183,5 +183,34 @@ public struct JSONOutput {
             buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
             buffer.append(UInt8(ascii: "\""))
         }
+    }
+}
+
+/// Which bytes of a string JSON text must escape: quotes, backslashes and control characters.
+enum JSONStringBytes {
+    /// Whether any of eight bytes is one to escape (bit tricks from "Bit Twiddling Hacks": `haszero` and `hasless`,
+    /// exact for whether such a byte exists).
+    @inline(__always)
+    static func anyToEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & high != 0 }
+        let quote = word ^ (ones &* UInt64(UInt8(ascii: "\""))), backslash = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        let control = (word &- ones &* 0x20) & ~word & high != 0
+        return control || hasZeroByte(quote) || hasZeroByte(backslash)
+    }
+
+    /// Whether any byte of `bytes` is one to escape, eight at a time.
+    static func anyToEscape(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var position = 0
+        while position + 8 <= bytes.count {
+            if anyToEscape(bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)) { return true }
+            position += 8
+        }
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
+            position += 1
+        }
+        return false
     }
 }

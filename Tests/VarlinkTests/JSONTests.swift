@@ -81,6 +81,26 @@ import Varlink
         #expect(JSON.serialize(.double(.nan)) == "null")
     }
 
+    /// Strings are checked for bytes to escape eight at a time: each such byte, at every place in and after a word,
+    /// and beside non-ASCII bytes, must still be escaped.
+    @Test func everyByteToEscapeIsEscapedWhereverItStands() throws {
+        let toEscape = Array(0..<0x20) + [UInt8(ascii: "\""), UInt8(ascii: "\\")]
+        for length in [1, 7, 8, 9, 17, 24] {
+            for place in 0..<length {
+                for byte in toEscape {
+                    var bytes = Array(repeating: UInt8(ascii: "a"), count: length)
+                    if length > 2 { bytes[(place + 1) % length] = 0xC3; bytes[(place + 2) % length] = 0xA9 }
+                    bytes[place] = byte
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    let json = JSON.serialize(.string(text))
+                    #expect(!json.utf8.dropFirst().dropLast().contains { $0 < 0x20 }, "\(bytes)")
+                    #expect(try JSON.parse(json) == .string(text), "\(bytes)")
+                }
+            }
+        }
+        #expect(JSON.serialize(.string("aaaaaaaaé")) == "\"aaaaaaaaé\"")
+    }
+
     @Test func writingPieceByPieceIsTheTextOfTheValue() {
         let texts = ["", "plain", "quote \" and \\ backslash", "line\nfeed\ttab\u{1}\u{1F}", "héllo 😀 日本", "ends with \\"]
         var output = JSONOutput()
