@@ -39,16 +39,6 @@ public protocol VarlinkReplySink: Sendable {
     func untilEnded() async
 }
 
-extension VarlinkReplySink {
-    /// Parses the text back into a reply, for a sink that only takes `VarlinkReply` values.
-    public func send(parametersText: [UInt8], continues: Bool) async throws {
-        guard case let .object(parameters) = try JSON.parse(parametersText) else {
-            preconditionFailure("reply parameters must be a JSON object")
-        }
-        try await send(VarlinkReply(parameters: parameters, continues: continues))
-    }
-}
-
 /// Answers varlink calls; the server knows nothing else about the service.
 public protocol VarlinkCallHandler: Sendable {
     /// Handles one call by sending exactly its replies: one reply, or for a `more` call several with
