@@ -22,6 +22,7 @@ import Varlink
         }
     }
 
+    /// The object of a filled record of a type known only at run time (a nested record's member).
     static func filledObject(_ type: any WireRecord.Type) -> JSONObject {
         filled(type).wireObject
     }
@@ -42,6 +43,7 @@ import Varlink
         return record
     }
 
+    /// Where `R`'s written text differs from its tree's, empty and filled.
     static func problems<R: WireRecord>(_ type: R.Type) -> [String] {
         var found: [String] = []
         for (label, record) in [("empty", R()), ("filled", filled(R.self))] {
@@ -64,11 +66,12 @@ import Varlink
         #expect(grant.contains(#"\"EMEA\" \\ Büro\n\t"#) && grant.contains(#"\u0001"#))
         #expect(grant.contains(#""roles":["GlobalAdministrator","GlobalAdministrator"]"#))
         #expect(grant.contains(#""endedAt":"2026-11-25T10:46:00.123Z""#))
-        let customers = RegistryInterface.methods.map { $0.replyType }
-            .map { String(decoding: Self.filledText($0), as: UTF8.self) }
-        #expect(customers.contains { $0.contains(#"[{"#) && $0.contains(#"},{"#) })
+        // A reply that lists records (ListCustomers, say) holds two of them, each with its members set.
+        let replies = RegistryInterface.methods.map { String(decoding: Self.filledText($0.replyType), as: UTF8.self) }
+        #expect(replies.contains { $0.contains(#"[{"#) && $0.contains(#"},{"#) })
     }
 
+    /// The text of a filled record of a type known only at run time.
     static func filledText(_ type: any WireRecord.Type) -> [UInt8] {
         filled(type).wireText
     }
