@@ -146,22 +146,41 @@ public struct VarlinkReply: Sendable, Hashable {
 
     /// Appends the JSON text of the reply and the NUL terminator; `continues` and `error` only when set.
     public func encode(into buffer: inout [UInt8]) {
-        var message = JSONObject()
-        if let error { message["error"] = .string(error) }
-        message["parameters"] = .object(parameters)
-        if continues { message["continues"] = true }
-        JSON.serialize(.object(message), into: &buffer)
-        buffer.append(0)
+        let parameters = self.parameters
+        Self.encode(error: error, continues: continues, into: &buffer) { $0.write(.object(parameters)) }
     }
 
     /// Appends a successful reply whose parameters are JSON text already (an object) and the NUL terminator: the
     /// same text `encode(into:)` writes for those parameters.
     public static func encode(parametersText: [UInt8], continues: Bool, into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: #"{"parameters":"#.utf8)
-        buffer.append(contentsOf: parametersText)
-        if continues { buffer.append(contentsOf: #","continues":true"#.utf8) }
-        buffer.append(UInt8(ascii: "}"))
-        buffer.append(0)
+        encode(error: nil, continues: continues, into: &buffer) { $0.writeRaw(parametersText) }
+    }
+
+    /// The one writer of a reply's envelope: `error` (when set), `parameters` as `writeParameters` writes them,
+    /// `continues` (when set), in that order, then the NUL terminator.
+    private static func encode(error: String?, continues: Bool, into buffer: inout [UInt8],
+                               writeParameters: (inout JSONOutput) -> Void) {
+        var output = JSONOutput(buffer: buffer)
+        buffer = []
+        output.writeRaw(UInt8(ascii: "{"))
+        if let error {
+            output.writeString("error")
+            output.writeRaw(UInt8(ascii: ":"))
+            output.writeString(error)
+            output.writeRaw(UInt8(ascii: ","))
+        }
+        output.writeString("parameters")
+        output.writeRaw(UInt8(ascii: ":"))
+        writeParameters(&output)
+        if continues {
+            output.writeRaw(UInt8(ascii: ","))
+            output.writeString("continues")
+            output.writeRaw(UInt8(ascii: ":"))
+            output.writeBool(true)
+        }
+        output.writeRaw(UInt8(ascii: "}"))
+        output.writeRaw(0)
+        buffer = output.buffer
     }
 
     /// The JSON text of the reply followed by the NUL terminator.
