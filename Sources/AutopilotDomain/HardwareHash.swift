@@ -197,8 +197,8 @@ public enum HardwareHash {
 
     /// The problem when `digest`, the SHA-256 of the bytes before `info.recordsEnd`, is not the checksum the hash
     /// holds: its bytes were changed after capture (a serial number edited by hand, a copy cut or damaged).
-    public static func checksumProblem(_ info: HardwareHashInfo, digest: some Sequence<UInt8>) -> HardwareHashProblem? {
-        if info.checksum.elementsEqual(digest) { return nil }
+    public static func checksumProblem(_ info: HardwareHashInfo, digest: [UInt8]) -> HardwareHashProblem? {
+        if info.checksum == digest { return nil }
         return damaged("its checksum does not match its content: its bytes were changed after it was captured")
     }
 

@@ -84,7 +84,7 @@ extension DevicesCommand {
         static func decode(_ text: String) -> Result<(bytes: [UInt8], info: HardwareHashInfo), HardwareHashProblem> {
             HardwareHash.decode(text: text).flatMap { decoded in
                 let digest = SHA256.hash(data: decoded.bytes[..<min(decoded.info.recordsEnd, decoded.bytes.count)])
-                if let problem = HardwareHash.checksumProblem(decoded.info, digest: digest) { return .failure(problem) }
+                if let problem = HardwareHash.checksumProblem(decoded.info, digest: Array(digest)) { return .failure(problem) }
                 return .success(decoded)
             }
         }

@@ -49,6 +49,33 @@ import Testing
         }
     }
 
+    /// `trim` skips the walk by `Character` when both ends are printable ASCII; whatever the ends are, it must trim
+    /// exactly what that walk trims (Unicode whitespace, whole grapheme clusters at the ends).
+    @Test(arguments: [
+        "", " ", "\t\r\n", "Contoso", " Contoso", "Contoso ", "\u{3000}Contoso\u{3000}", "\u{A0}5CG1234XYZ",
+        "5CG1234XYZ\u{A0}", "\u{85}x", "x\u{2028}", "x\r\n", "\r\nx", "e\u{301}", "\u{301}e", "\u{600}1",
+        "1\u{600}", "\u{1C}x\u{1F}", "a b", "~", "!\u{7F}", "\u{7F}!", "\u{1F600}x", "x\u{FE0F}", "#\u{FE0F}\u{20E3}",
+    ])
+    func trimRemovesWhitespaceCharactersAtBothEnds(value: String) {
+        func reference(_ value: String) -> String {
+            var s = Substring(value)
+            while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+            while let l = s.last, l.isWhitespace { s = s.dropLast() }
+            return String(s)
+        }
+        for padded in [value, " " + value + "\u{3000}", "x" + value + "x"] {
+            #expect(Validate.trim(padded) == reference(padded), "\(padded.unicodeScalars.map { $0.value })")
+        }
+    }
+
+    /// Two lowercase digits per byte, in order, for any sequence of bytes.
+    @Test func hexIsTwoLowercaseDigitsPerByte() {
+        #expect(Hex.lowercase([UInt8]()) == "")
+        #expect(Hex.lowercase([0x00, 0x09, 0x0A, 0x0F, 0x10, 0x9F, 0xA0, 0xFF]) == "00090a0f109fa0ff")
+        #expect(Hex.lowercase((0...255).map { UInt8($0) }.lazy.filter { $0 % 17 == 0 })
+            == "00112233445566778899aabbccddeeff")
+    }
+
     @Test func namesAreTrimmedAndBounded() throws {
         #expect(try Validate.name("  Contoso Ltd ") == "Contoso Ltd")
         #expect(field { _ = try Validate.name("   ") } == "name")

@@ -1,3 +1,5 @@
+import AutopilotDomain
+import AutopilotTestSupport
 import Foundation
 import Testing
 @testable import AutopilotStore
@@ -25,5 +27,25 @@ import Testing
         #expect(newID(milliseconds: millisecond + 86_400_000) > id)
         let now = currentUnixMilliseconds()
         #expect(UInt64(newID().replacingOccurrences(of: "-", with: "").prefix(12), radix: 16)! >= now)
+    }
+
+    /// One pass gives both digests of a submitted hash: of its records (its checksum) and of all its bytes (its key).
+    @Test func aHashsTwoDigestsAreThoseOfItsRecordsAndOfAllItsBytes() throws {
+        let bytes = SyntheticHardwareHash(seed: 7, serialNumber: "5CG1234XYZ").bytes()
+        let info = try HardwareHash.decode(bytes: bytes).get()
+        #expect(info.recordsEnd > 0 && info.recordsEnd < bytes.count)
+        let digests = HashDigests(bytes, recordsEnd: info.recordsEnd)
+        #expect(digests.records == sha256(bytes[..<info.recordsEnd]))
+        #expect(digests.records == info.checksum)
+        #expect(digests.whole == sha256(bytes).map { String(format: "%02x", $0) }.joined())
+        #expect(checksumProblem(bytes, info) == nil)
+        for end in [0, 1, bytes.count, bytes.count + 10] {
+            let cut = HashDigests(bytes, recordsEnd: end)
+            #expect(cut.records == sha256(bytes[..<min(end, bytes.count)]), "records end at \(end)")
+            #expect(cut.whole == digests.whole, "records end at \(end)")
+        }
+        var edited = bytes
+        edited[info.recordsEnd - 1] ^= 0x01
+        #expect(checksumProblem(edited, info) != nil)
     }
 }
