@@ -53,9 +53,12 @@ extension Dispatcher {
         bind(Registry.ListGrants.self) { d, c in
             .init(try await d.store.listGrants(c.context, tenant: c.tenant, partner: c.partner, status: c.parameters.status))
         },
-        bind(Registry.ValidateSubmission.self) { d, c in
-            try await d.store.validateSubmission(c.context, partner: c.parameters.partner, tenant: c.parameters.tenant,
-                                                 devices: c.parameters.devices ?? [])
+        bindText(Registry.ValidateSubmission.self) { d, c in
+            let p = c.parameters, devices = p.devices ?? []
+            let check = try await d.store.validateSubmission(c.context, partner: p.partner, tenant: p.tenant, devices: devices)
+            // A consent check's reply repeats until consent changes: its text is kept (ReplyTextMemo).
+            guard devices.isEmpty else { return check.wireText }
+            return d.consentReplies.text(of: check, for: ConsentPair(partner: p.partner, tenant: p.tenant))
         },
         bind(Registry.RemoveDelegatedAdmin.self) { d, c in
             .init(try await d.store.removeDelegatedAdmin(c.context, partner: c.parameters.partner, account: try c.actingAccount()))

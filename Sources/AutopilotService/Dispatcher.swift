@@ -19,6 +19,8 @@ final class Dispatcher: VarlinkCallHandler {
     let activity: CallActivity
     /// Every method's binding, by name.
     private let bindings: [Substring: Binding]
+    /// The reply texts of consent checks, by partner and tenant.
+    let consentReplies = ReplyTextMemo<ConsentPair, SubmissionCheck>(capacity: 1_024)
 
     init(store: RegistryStore, config: DaemonConfig, logger: Logger, startedAt: Timestamp,
          activity: CallActivity) throws {
@@ -175,6 +177,17 @@ extension Dispatcher {
             let call = try await authorized(M.self, dispatcher, object, caller)
             let reply = try await answer(dispatcher, call)
             try await replies.send(parametersText: reply.wireText, continues: false)
+        }
+    }
+
+    /// Binds `M` to `answer`, which runs its store operation and returns the reply as JSON text, for a reply that
+    /// need not be written anew each time (`ReplyTextMemo`). The text must be what `M.Reply.wireText` writes.
+    static func bindText<M: MethodDeclaration>(
+        _ method: M.Type, _ answer: @escaping @Sendable (Dispatcher, Call<M>) async throws -> [UInt8]
+    ) -> Binding {
+        Binding(info: M.info) { dispatcher, object, caller, replies in
+            let call = try await authorized(M.self, dispatcher, object, caller)
+            try await replies.send(parametersText: try await answer(dispatcher, call), continues: false)
         }
     }
 

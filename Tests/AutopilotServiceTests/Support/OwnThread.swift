@@ -13,7 +13,7 @@ struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
     var isRecursive: Bool { true }
 
     func provideScope(for test: Test, testCase: Test.Case?,
-                      performing function: @Sendable () async throws -> Void) async throws {
+                      performing function: @Sendable @concurrent () async throws -> Void) async throws {
         try await withTaskExecutorPreference(executor) { try await function() }
     }
 }
