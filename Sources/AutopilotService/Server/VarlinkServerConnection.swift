@@ -199,7 +199,14 @@ final class VarlinkServerConnection: Sendable {
             return (scheduleFlush, !state.writable || state.pending.readableBytes >= Self.pendingReplyLimit)
         }
         if scheduleFlush {
-            channel.eventLoop.execute { self.flushPending() }
+            // A call's last reply, with no call queued behind it, on the loop (where the connection's task runs): no
+            // other reply can join it before a flush scheduled now would run, so it is written at once, without the
+            // loop task. A stream's replies and pipelined calls' replies still gather into one write.
+            if !continues && channel.eventLoop.inEventLoop && input.withLock({ $0.queue.isEmpty }) {
+                flushPending()
+            } else {
+                channel.eventLoop.execute { self.flushPending() }
+            }
         }
         if mustWait {
             try await waitForRoom()
