@@ -282,7 +282,9 @@ public enum Hex {
 
     /// The lowercase hex digit of a value below 16.
     @inlinable
-    static func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble }
+    static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+    }
 }
 
 /// How `DeregisterDevice` names the device: exactly one of id, tuple or product key.

@@ -55,7 +55,8 @@ extension Dispatcher {
         },
         bindText(Registry.ValidateSubmission.self) { d, c in
             let p = c.parameters, devices = p.devices ?? []
-            let check = try await d.store.validateSubmission(c.context, partner: p.partner, tenant: p.tenant, devices: devices)
+            let check = try await d.store.validateSubmission(c.context, partner: p.partner, tenant: p.tenant,
+                                                             devices: devices)
             // A consent check's reply repeats until consent changes: its text is kept (ReplyTextMemo).
             guard devices.isEmpty else { return check.wireText }
             return d.consentReplies.text(of: check, for: ConsentPair(partner: p.partner, tenant: p.tenant))

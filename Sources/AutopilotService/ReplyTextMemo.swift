@@ -5,8 +5,7 @@ import Synchronization
 ///
 /// A consent check (`ValidateSubmission` without devices) answers the same grant to the same partner and tenant
 /// until consent changes, and writing that grant as JSON text was the largest part of a check the `ConsentCache`
-/// answers: 13,000 of its 68,000 instructions on the event loop, the grant's timestamps alone 2,200
-/// (docs/performance.md). The memo decides nothing about freshness: the store decides the reply, and the text is
+/// answers: 13,000 of its 68,000 instructions on the event loop (docs/performance.md). The memo decides nothing about freshness: the store decides the reply, and the text is
 /// reused only when the reply is equal, member for member, to the one the text was written from, so it is the text
 /// the reply would be written as.
 ///

@@ -495,7 +495,7 @@ func checksumProblem(_ bytes: [UInt8], _ info: HardwareHashInfo) -> HardwareHash
 
 /// The two SHA-256 digests of a submitted hardware hash, from one pass over its bytes: of its records, which the
 /// checksum in its trailer must equal, and of all its bytes, the registry's key for it (`hardware_hashes.sha256`,
-/// `devices.hardware_hash_sha256`). Hashing the 4 KB twice was a fifth of the instructions an imported device cost.
+/// `devices.hardware_hash_sha256`). Hashing the bytes twice was a fifth of the instructions an imported device cost.
 struct HashDigests {
     /// SHA-256 of the bytes before `recordsEnd`.
     let records: [UInt8]

@@ -7,19 +7,18 @@ import Testing
 @Suite struct ReplyTextMemoTests {
     static let pair = ConsentPair(partner: "contoso-csp", tenant: "fabrikam")
 
-    static func grant(status: GrantStatus = .active, delegatedAdmin: Bool = true) -> Grant {
+    static func grant(delegatedAdmin: Bool = true) -> Grant {
         Grant(id: "0193a5f0-7c1e-7d2a-9b3c-4d5e6f708192", tenant: "fabrikam", partner: "contoso-csp", basis: .direct,
               via: nil, link: "0193a5f0-6b0d-7c19-8a2b-3c4d5e6f7081", delegatedAdmin: delegatedAdmin,
               roles: delegatedAdmin ? [.globalReader] : [], grantedBy: "admin@fabrikam.onmicrosoft.com",
-              grantedAt: Timestamp(millisecondsSinceEpoch: 1_764_892_800_123), status: status,
-              endedAt: status == .active ? nil : Timestamp(millisecondsSinceEpoch: 1_764_979_200_000),
+              grantedAt: Timestamp(millisecondsSinceEpoch: 1_764_892_800_123), status: .active, endedAt: nil,
               dapExpiresAt: Timestamp(millisecondsSinceEpoch: 1_772_668_800_000))
     }
 
     @Test func theTextIsAlwaysTheTextOfTheReplyGiven() {
         let memo = ReplyTextMemo<ConsentPair, SubmissionCheck>(capacity: 8)
         let consented = SubmissionCheck(consented: true, grant: Self.grant(), results: [])
-        // Each differs from the one before in one member that the reply shows.
+        // The same answer twice, then each differing from the one before in a member the reply shows.
         let answers = [
             consented, consented,
             SubmissionCheck(consented: true, grant: Self.grant(delegatedAdmin: false), results: []),
