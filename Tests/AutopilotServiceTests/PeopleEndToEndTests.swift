@@ -110,7 +110,8 @@ import Varlink
         daemon.stop()
         let again = try TestDaemon(directory: daemon.directory)
         defer { again.stop() }
-        #expect(again.log.contains("tenant access rules without an account only read") && again.log.contains(rule), "\(again.log)")
-        #expect(again.log.contains("--account UPN"))
+        let started = again.startLog
+        #expect(started.contains("tenant access rules without an account only read") && started.contains(rule), "\(started)")
+        #expect(started.contains("--account UPN"))
     }
 }

@@ -158,7 +158,20 @@ final class TestDaemon: @unchecked Sendable {
         throw TestFailure("autopilotd did not start serving within 60s:\n\(log)")
     }
 
-    /// What the daemon wrote to stderr so far.
+    /// What the daemon wrote to stderr by the time it opened its socket: everything it says at start (warnings about
+    /// rules, upgrade findings) comes before its `listening` line. The log reaches the test through a pipe read on
+    /// another thread, so a socket that accepts says nothing about what of it has arrived: this waits for that line
+    /// (up to 10 s, then gives the log as it is).
+    var startLog: String {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            let now = log
+            if now.contains("listening") || now.contains("serving inherited socket") || Date() >= deadline { return now }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    /// What the daemon wrote to stderr so far (what the pipe's reader has taken in).
     var log: String {
         logLock.lock()
         defer { logLock.unlock() }
