@@ -91,14 +91,19 @@ public struct Scope<Parameters: Sendable>: Sendable {
     }
 
     /// How the call names a partner.
-    public var partner: Naming
+    public let partner: Naming
     /// How the call names a tenant.
-    public var tenant: Naming
+    public let tenant: Naming
     /// The tenant account the call acts as, when it acts as one: a tenant caller bound to an account may omit it,
     /// an operator must name it (`Caller.actingAccount`).
-    public var account: (KeyPath<Parameters, String?> & Sendable)?
+    public let account: (KeyPath<Parameters, String?> & Sendable)?
     /// Whether every call acts as an account, or the method has a partner's side too.
-    public var sides: Sides
+    public let sides: Sides
+    /// Where in `Parameters` the partner's, the tenant's and the account's parameter is stored, when it is a stored
+    /// property: read there, a call does not project a key path through the runtime's generic code (as `WireField`).
+    @usableFromInline let partnerOffset: Int?
+    @usableFromInline let tenantOffset: Int?
+    @usableFromInline let accountOffset: Int?
 
     /// Who a method that names an account may act as.
     public enum Sides: Sendable {
@@ -117,6 +122,34 @@ public struct Scope<Parameters: Sendable>: Sendable {
         self.tenant = tenant
         self.account = account
         self.sides = sides
+        partnerOffset = Self.offset(of: partner)
+        tenantOffset = Self.offset(of: tenant)
+        accountOffset = account.flatMap { MemoryLayout<Parameters>.offset(of: $0) }
+    }
+
+    private static func offset(of naming: Naming) -> Int? {
+        switch naming {
+        case .none, .own: nil
+        case let .named(keyPath): MemoryLayout<Parameters>.offset(of: keyPath)
+        case let .filter(keyPath): MemoryLayout<Parameters>.offset(of: keyPath)
+        }
+    }
+
+    /// The value at `keyPath` of `parameters`, read at `offset` when it has one.
+    @inlinable
+    static func read<Value>(_ keyPath: KeyPath<Parameters, Value>, at offset: Int?, of parameters: Parameters) -> Value {
+        guard let offset else { return parameters[keyPath: keyPath] }
+        return withUnsafeBytes(of: parameters) { ($0.baseAddress! + offset).assumingMemoryBound(to: Value.self).pointee }
+    }
+
+    /// Stores `value` at `keyPath` of `parameters`, at `offset` when it has one.
+    @inlinable
+    static func write<Value>(_ value: Value, _ keyPath: WritableKeyPath<Parameters, Value>, at offset: Int?,
+                             of parameters: inout Parameters) {
+        guard let offset else { return parameters[keyPath: keyPath] = value }
+        withUnsafeMutableBytes(of: &parameters) { bytes in
+            (bytes.baseAddress! + offset).assumingMemoryBound(to: Value.self).pointee = value
+        }
     }
 }
 
@@ -131,30 +164,29 @@ public struct ScopedCall<Parameters: Sendable>: Sendable {
     /// The account the call acts as (named, or the caller's own), for a method that acts as one; nil on the
     /// partner's side of a method that has both.
     public var account: String?
+
+    @usableFromInline
+    init(parameters: Parameters, partner: String?, tenant: String?, account: String?) {
+        self.parameters = parameters; self.partner = partner; self.tenant = tenant; self.account = account
+    }
 }
 
 extension Scope {
     /// Checks the caller against the method's row of the permission table and, for partner and tenant callers, the
     /// partner and tenant the call names, and decides the account it acts as: the one place where "own" is decided
-    /// for what a call names.
+    /// for what a call names. Inlinable, so that it is specialised for each method's parameters where the daemon
+    /// binds them: run generically it built its types' metadata and boxed the caller's checks as closures on every
+    /// call (docs/performance.md).
     /// - Throws: `Refusal` (its error `PermissionDenied`) naming what the call named, for the audit log;
     ///   `InvalidParameter(account)` when an operator names no account for a method that acts as one.
+    @inlinable
     public func apply(_ parameters: Parameters, caller: Caller, method: MethodInfo) throws -> ScopedCall<Parameters> {
         var scoped = ScopedCall(parameters: parameters, partner: nil, tenant: nil, account: nil)
-        let namedAccount = account.flatMap { parameters[keyPath: $0] }
-        func named(_ naming: Naming) -> String? {
-            switch naming {
-            case .none, .own: nil
-            case let .named(keyPath): parameters[keyPath: keyPath]
-            case let .filter(keyPath): parameters[keyPath: keyPath]
-            }
-        }
+        let namedAccount = account.flatMap { Self.read($0, at: accountOffset, of: parameters) }
         do {
             try caller.authorize(method)
-            scoped.partner = try Self.limit(partner, &scoped.parameters, method, require: caller.requirePartner,
-                                            filter: caller.partnerFilter)
-            scoped.tenant = try Self.limit(tenant, &scoped.parameters, method, require: caller.requireTenant,
-                                           filter: caller.tenantFilter)
+            scoped.partner = try Self.limit(partner, .partner, at: partnerOffset, &scoped.parameters, caller, method)
+            scoped.tenant = try Self.limit(tenant, .tenant, at: tenantOffset, &scoped.parameters, caller, method)
             let partnerSide = sides == .partnerOrAccount
                 && (caller.role == .partner || (caller.role == .operator && namedAccount == nil))
             if account != nil && partnerSide {
@@ -172,8 +204,8 @@ extension Scope {
             }
         } catch let error as RegistryError {
             var targets: [String] = []
-            if let p = named(partner) { targets.append("partner:\(p)") }
-            if let t = named(tenant) { targets.append("tenant:\(t)") }
+            if let p = Self.named(partner, at: partnerOffset, in: parameters) { targets.append("partner:\(p)") }
+            if let t = Self.named(tenant, at: tenantOffset, in: parameters) { targets.append("tenant:\(t)") }
             throw Refusal(error, targets: targets, account: namedAccount)
         } catch {
             throw VarlinkError.invalidParameter("account")
@@ -182,32 +214,60 @@ extension Scope {
     }
 }
 
+/// The side of the "own" rule a naming is checked on.
+@usableFromInline
+enum ScopeSide {
+    case partner, tenant
+}
+
 extension Scope {
+    /// What `naming` names in `parameters`, for a refusal's audit event.
+    @inlinable
+    static func named(_ naming: Naming, at offset: Int?, in parameters: Parameters) -> String? {
+        switch naming {
+        case .none, .own: nil
+        case let .named(keyPath): read(keyPath, at: offset, of: parameters)
+        case let .filter(keyPath): read(keyPath, at: offset, of: parameters)
+        }
+    }
+
     /// The partner or tenant a call is limited to under `naming` (nil for any), checked with the caller's rules for
-    /// that side: `require` for a named one, `filter` for a list filter (narrowed in `parameters` too) or for "own".
-    /// - Throws: what `require` or `filter` throws (`PermissionDenied`).
-    private static func limit(
-        _ naming: Naming, _ parameters: inout Parameters, _ method: MethodInfo,
-        require: (String, MethodInfo) throws(RegistryError) -> Void,
-        filter: (String?, MethodInfo) throws(RegistryError) -> String?
+    /// `side`: `requirePartner` or `requireTenant` for a named one, `partnerFilter` or `tenantFilter` for a list filter
+    /// (narrowed in `parameters` too) or for "own".
+    /// - Throws: what those throw (`PermissionDenied`).
+    @inlinable
+    static func limit(
+        _ naming: Naming, _ side: ScopeSide, at offset: Int?, _ parameters: inout Parameters, _ caller: Caller,
+        _ method: MethodInfo
     ) throws(RegistryError) -> String? {
+        func filter(_ requested: String?) throws(RegistryError) -> String? {
+            switch side {
+            case .partner: try caller.partnerFilter(requested, method)
+            case .tenant: try caller.tenantFilter(requested, method)
+            }
+        }
         switch naming {
         case .none:
             return nil
         case let .named(keyPath):
-            // Projected once: each projection goes through the runtime's generic key-path code.
-            let named = parameters[keyPath: keyPath]
-            try require(named, method)
+            let named = read(keyPath, at: offset, of: parameters)
+            switch side {
+            case .partner: try caller.requirePartner(named, method)
+            case .tenant: try caller.requireTenant(named, method)
+            }
             return named
         case let .filter(keyPath):
-            let narrowed = try filter(parameters[keyPath: keyPath], method)
-            parameters[keyPath: keyPath] = narrowed
+            let narrowed = try filter(read(keyPath, at: offset, of: parameters))
+            write(narrowed, keyPath, at: offset, of: &parameters)
             return narrowed
         case .own:
-            return try filter(nil, method)
+            return try filter(nil)
         }
     }
 }
 
 /// An operator called a method that acts as an account without naming one.
-private struct MissingAccount: Error {}
+@usableFromInline
+struct MissingAccount: Error {
+    @usableFromInline init() {}
+}

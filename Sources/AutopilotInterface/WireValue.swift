@@ -205,7 +205,7 @@ public final class WireField<Root>: Sendable {
     /// Its type in the interface description.
     public let type: IDLType
     let encode: @Sendable (Root) -> JSONValue
-    let decode: @Sendable (inout Root, JSONValue, String) throws(VarlinkError) -> Void
+    @usableFromInline let decode: @Sendable (inout Root, JSONValue, String) throws(VarlinkError) -> Void
     /// Writes the member's value as `encode` would make it.
     let write: @Sendable (Root, inout JSONOutput) -> Void
     /// `"name":`, as a record writes it before the value.
@@ -336,7 +336,9 @@ extension WireRecord {
     }
 
     /// Reads a record from a JSON object. `strict` (a call's parameters) also refuses members the record does not
-    /// declare, as `InvalidParameter` naming the first of them.
+    /// declare, as `InvalidParameter` naming the first of them. Inlinable, so that the daemon's decoding of each
+    /// method's parameters is specialised: run generically it looked up its members' type metadata on every call.
+    @inlinable
     public init(object: JSONObject, strict: Bool) throws(VarlinkError) {
         self.init()
         let fields = Self.fields

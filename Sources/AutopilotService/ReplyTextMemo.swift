@@ -14,9 +14,15 @@ final class ReplyTextMemo<Key: Hashable & Sendable, Reply: WireRecord & Hashable
     let capacity: Int
     private let entries: Mutex<[Key: Entry]>
 
-    private struct Entry: Sendable {
-        var reply: Reply
-        var text: [UInt8]
+    /// A class, so that taking a kept entry out of the lock retains it instead of copying its reply member by member.
+    private final class Entry: Sendable {
+        let reply: Reply
+        let text: [UInt8]
+
+        init(reply: Reply, text: [UInt8]) {
+            self.reply = reply
+            self.text = text
+        }
     }
 
     init(capacity: Int) {
@@ -27,8 +33,7 @@ final class ReplyTextMemo<Key: Hashable & Sendable, Reply: WireRecord & Hashable
     /// `reply` as JSON text: the text kept for `key` when it was written from an equal reply, else written now and
     /// kept for `key`.
     func text(of reply: Reply, for key: Key) -> [UInt8] {
-        let kept = entries.withLock { $0[key] }
-        if let kept, kept.reply == reply { return kept.text }
+        if let kept = entries.withLock({ $0[key] }), kept.reply == reply { return kept.text }
         let text = reply.wireText
         entries.withLock { entries in
             if entries.count >= capacity && entries[key] == nil { entries.removeAll(keepingCapacity: true) }

@@ -88,6 +88,7 @@ public struct FrameSplitter: Sendable {
     }
 
     /// Calls `body` with the buffered bytes of `range` (from ``nextFrameBounds()``), valid only inside `body`.
+    @inlinable
     public func withBytes<R, E: Error>(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E)
         -> R
     {
@@ -100,7 +101,9 @@ public struct FrameSplitter: Sendable {
 
     /// Calls `body` with the buffered bytes of `range` (from ``nextFrameBounds()``) for it to consume: it may
     /// overwrite them or give their pages back to the system (`VarlinkCall(consumingFrame:)`), since a returned frame
-    /// is never read again. Valid only inside `body`.
+    /// is never read again. Valid only inside `body`. Inlinable, so that the daemon's call of it is specialised: the
+    /// generic version built `Result`'s metadata for every call (docs/performance.md).
+    @inlinable
     public mutating func withConsumableBytes<R, E: Error>(
         in range: Range<Int>, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {

@@ -50,4 +50,42 @@ import Testing
         // A method with no partner's side still needs the operator to say whom it acts as.
         #expect(throws: (any Error).self) { try Self.accountOnly.apply(Both(), caller: root, method: Self.method) }
     }
+
+    /// A listing that names a tenant and filters by partner, its members after others (at nonzero offsets), and the
+    /// same members again as computed properties, which have no offset to read at.
+    struct Listing: WireRecord {
+        var limit: Int = 0
+        var labels: [String] = []
+        var tenant: String = ""
+        var partner: String?
+        var tenantComputed: String { get { tenant } set { tenant = newValue } }
+        var partnerComputed: String? { get { partner } set { partner = newValue } }
+        init() {}
+        init(tenant: String, partner: String?) { self.tenant = tenant; self.partner = partner }
+        static let fields: [WireField<Self>] = [.init("tenant", \.tenant, ""), .init("partner", \.partner, "")]
+    }
+
+    static let listing = MethodInfo(name: "Listing", policy: MethodPolicy(partner: .own, tenant: .own),
+                                    changesState: false, streams: false)
+
+    /// Stored members are read and narrowed at their offsets, computed ones through their key paths; both must
+    /// decide the same: the filter written back into the parameters, and a refusal naming what the call named.
+    @Test(arguments: [
+        Scope<Listing>(partner: .filter(\Listing.partner), tenant: .named(\Listing.tenant)),
+        Scope<Listing>(partner: .filter(\Listing.partnerComputed), tenant: .named(\Listing.tenantComputed)),
+    ])
+    func storedAndComputedMembersAreReadAndNarrowedAlike(scope: Scope<Listing>) throws {
+        let narrowed = try scope.apply(Listing(tenant: "contoso", partner: nil), caller: woodgrove, method: Self.listing)
+        #expect(narrowed.partner == "woodgrove" && narrowed.parameters.partner == "woodgrove")
+        #expect(narrowed.tenant == "contoso" && narrowed.parameters.tenant == "contoso")
+        let asked = try scope.apply(Listing(tenant: "contoso", partner: "fabrikam"), caller: admin, method: Self.listing)
+        #expect(asked.partner == "fabrikam" && asked.parameters.partner == "fabrikam" && asked.tenant == "contoso")
+        do {
+            _ = try scope.apply(Listing(tenant: "fabrikam-tenant", partner: "fabrikam"), caller: admin,
+                                method: Self.listing)
+            Issue.record("a tenant caller named another tenant")
+        } catch let refusal as Refusal {
+            #expect(refusal.targets == ["partner:fabrikam", "tenant:fabrikam-tenant"])
+        }
+    }
 }
