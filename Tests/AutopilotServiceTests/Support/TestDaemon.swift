@@ -98,6 +98,8 @@ final class TestDaemon: @unchecked Sendable {
     private let logPipe = Pipe()
     private let logLock = NSLock()
     private var logData = Data()
+    /// Signalled when the log pipe reaches its end (the daemon, the only writer, has exited).
+    private let logEnded = DispatchSemaphore(value: 0)
 
     /// Starts the daemon with `--socket` and `--database` in a new temp dir, plus config lines and environment,
     /// and waits until the socket answers. `databaseName` is the database's path within the directory. With `umask`,
@@ -140,8 +142,13 @@ final class TestDaemon: @unchecked Sendable {
         process.environment = env
         process.standardOutput = FileHandle.nullDevice
         process.standardError = logPipe
-        logPipe.fileHandleForReading.readabilityHandler = { [logLock] handle in
+        logPipe.fileHandleForReading.readabilityHandler = { [logLock, logEnded] handle in
             let chunk = handle.availableData
+            if chunk.isEmpty {
+                handle.readabilityHandler = nil
+                logEnded.signal()
+                return
+            }
             logLock.lock()
             self.logData.append(chunk)
             logLock.unlock()
@@ -204,15 +211,22 @@ final class TestDaemon: @unchecked Sendable {
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns its exit status. A daemon still running after a
-    /// minute is a failure of the test (with its log), and is killed so that the suite goes on.
+    /// minute is a failure of the test (with its log), and is killed so that the suite goes on. Returns once the log
+    /// has been read to its end (up to 10 s after the exit), so that `log` then holds the daemon's last lines.
     @discardableResult
     func stop() -> Int32 {
         if !terminateAndWait(process) {
             Issue.record("autopilotd did not stop within 60 s of SIGTERM; its log:\n\(log)")
         }
-        logPipe.fileHandleForReading.readabilityHandler = nil
+        if !logDrained {
+            logDrained = true
+            if logEnded.wait(timeout: .now() + 10) == .timedOut {
+                logPipe.fileHandleForReading.readabilityHandler = nil
+            }
+        }
         return process.terminationStatus
     }
+    private var logDrained = false
 
     /// Stops the daemon and removes its directory.
     func cleanup() {
