@@ -186,7 +186,6 @@ final class CSVSubmission {
             }
             part.removeAll(keepingCapacity: true)
             rows = 0
-            partsRead += 1
         }
 
         do {
@@ -208,7 +207,12 @@ final class CSVSubmission {
                     }
                 }
                 part.append(PartLine(number: line.number, text: line.text, machine: machine))
-                if rows == Self.chunkSize { try flush() }
+                if rows == Self.chunkSize {
+                    try flush()
+                    // Counted here, not in flush(): counted there, the compiler took `partsRead == 0` above for
+                    // always true and warned that a later part's branch would never run (it does run).
+                    partsRead += 1
+                }
             }
             if !part.isEmpty || !local.isEmpty { try flush() }
             try finish()
