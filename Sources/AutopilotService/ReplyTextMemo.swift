@@ -5,9 +5,9 @@ import Synchronization
 ///
 /// A consent check (`ValidateSubmission` without devices) answers the same grant to the same partner and tenant
 /// until consent changes, and writing that grant as JSON text was the largest part of a check the `ConsentCache`
-/// answers: 13,000 of its 68,000 instructions on the event loop (docs/performance.md). The memo decides nothing about freshness: the store decides the reply, and the text is
-/// reused only when the reply is equal, member for member, to the one the text was written from, so it is the text
-/// the reply would be written as.
+/// answers: 13,000 of its 68,000 instructions on the event loop (docs/performance.md). The memo decides nothing
+/// about freshness: the store decides the reply, and the text is reused only when the reply is equal, member for
+/// member, to the one the text was written from, so it is the text the reply would be written as.
 ///
 /// It holds at most `capacity` texts and forgets them all when full, so its memory is bounded whatever callers ask.
 final class ReplyTextMemo<Key: Hashable & Sendable, Reply: WireRecord & Hashable>: Sendable {

@@ -100,6 +100,8 @@ final class TestDaemon: @unchecked Sendable {
     private var logData = Data()
     /// Signalled when the log pipe reaches its end (the daemon, the only writer, has exited).
     private let logEnded = DispatchSemaphore(value: 0)
+    /// Whether `stop()` has waited for that end already (`cleanup()` stops again).
+    private var logDrained = false
 
     /// Starts the daemon with `--socket` and `--database` in a new temp dir, plus config lines and environment,
     /// and waits until the socket answers. `databaseName` is the database's path within the directory. With `umask`,
@@ -226,7 +228,6 @@ final class TestDaemon: @unchecked Sendable {
         }
         return process.terminationStatus
     }
-    private var logDrained = false
 
     /// Stops the daemon and removes its directory.
     func cleanup() {
